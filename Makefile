@@ -1,0 +1,44 @@
+# Everything runs from the project-local virtual environment .venv, created on first use
+# from requirements.lock (uv resolves and installs; pip only bootstraps uv).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(abspath $(VENV))/bin
+STAMP := $(VENV)/.installed-stamp
+# airflow standalone starts its components as subprocesses named `airflow`: put the venv on PATH.
+export PATH := $(BIN):$(PATH)
+
+.PHONY: install demo test lint benchmark airflow-ui clean lock
+
+$(STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## make demo: generate demo extracts and run the nightly DAG for several consecutive days
+demo: install
+	$(BIN)/python -m pipelines.demo
+
+## make test: the whole test suite (unit, dbt, DAG and end-to-end)
+test: install
+	$(BIN)/ruff check pipelines dags tests
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check pipelines dags tests
+
+benchmark: install
+	$(BIN)/python -m pipelines.benchmark
+
+## make airflow-ui: start Airflow locally (UI on http://localhost:8080) to watch the DAG
+airflow-ui: install
+	$(BIN)/python -m pipelines.airflow_home standalone
+
+lock:
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+
+clean:
+	rm -rf var dbt_project/target dbt_project/logs

@@ -1,0 +1,192 @@
+"""`segment-mart`: the command line. Every command calls the same function a DAG task calls."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pipelines.contract import SOURCES
+from pipelines.settings import Settings, get_settings
+
+app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
+log = logging.getLogger("segment_mart")
+
+RunDate = Annotated[
+    dt.datetime | None,
+    typer.Option("--run-date", formats=["%Y-%m-%d"], help="As-of date (default: SEGMENT_MART_RUN_DATE)."),
+]
+Home = Annotated[Path | None, typer.Option(help="Root of what the pipeline writes (SEGMENT_MART_HOME).")]
+Landing = Annotated[Path | None, typer.Option(help="Landing folder (SEGMENT_MART_LANDING_DIR).")]
+Warehouse = Annotated[Path | None, typer.Option(help="Working DuckDB file (SEGMENT_MART_WAREHOUSE_PATH).")]
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+
+
+def _settings(home: Path | None, landing: Path | None, warehouse: Path | None) -> Settings:
+    return get_settings(home=home, landing_dir=landing, warehouse_path=warehouse)
+
+
+def _run_date(settings: Settings, run_date: dt.datetime | None) -> dt.date:
+    if run_date is not None:
+        return run_date.date()
+    if settings.run_date is not None:
+        return settings.run_date
+    raise typer.BadParameter("give --run-date YYYY-MM-DD (or set SEGMENT_MART_RUN_DATE)")
+
+
+def _fail(exc: Exception) -> None:
+    typer.echo(f"error: {exc}", err=True)
+    raise typer.Exit(code=1)
+
+
+@app.command()
+def contract() -> None:
+    """Print the extract contract as JSON."""
+    from pipelines.contract import as_json
+
+    typer.echo(json.dumps(as_json(), indent=2, default=str))
+
+
+@app.command()
+def generate(
+    out: Annotated[Path | None, typer.Option(help="Landing folder to write (default: settings' landing).")] = None,
+    accounts: Annotated[int, typer.Option(help="Number of customer accounts.")] = 200,
+    start_date: Annotated[dt.datetime, typer.Option(formats=["%Y-%m-%d"], help="First simulated day.")] = dt.datetime(2025, 1, 1),
+    days: Annotated[int, typer.Option(help="Simulated days of history.")] = 400,
+    drop_days: Annotated[int | None, typer.Option(help="Write drops for the last N days only (default: all).")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed; same seed, same files.")] = 42,
+    file_format: Annotated[str, typer.Option("--format", help="csv, parquet or jsonl.")] = "csv",
+    defect: Annotated[list[str] | None, typer.Option(help="Inject a named defect into the last drop (repeatable).")] = None,
+    events_per_account_day: Annotated[float | None, typer.Option(help="Mean usage events per account per day.")] = None,
+    home: Home = None,
+) -> None:
+    """Write realistic synthetic extracts (CRM, billing, usage) as nightly drops."""
+    _setup_logging()
+    from pipelines.generate import generate as generate_drops
+
+    target = out or _settings(home, None, None).landing
+    summary = generate_drops(
+        target,
+        accounts=accounts,
+        start_date=start_date.date(),
+        days=days,
+        drop_days=drop_days,
+        seed=seed,
+        file_format=file_format,
+        defects=tuple(defect or ()),
+        events_per_account_day=events_per_account_day,
+        progress=lambda msg: log.info("%s", msg),
+    )
+    typer.echo(f"wrote {len(summary.run_dates)} drop(s) to {target}: {summary.run_dates[0]} .. {summary.run_dates[-1]}")
+
+
+@app.command("check")
+def check_extracts(run_date: RunDate = None, home: Home = None, landing: Landing = None) -> None:
+    """Check that the night's extracts are present and readable (file-level checks)."""
+    _setup_logging()
+    from pipelines import nightly
+
+    settings = _settings(home, landing, None)
+    try:
+        nightly.check_extracts(settings, _run_date(settings, run_date))
+    except Exception as exc:  # the message names files and actions
+        _fail(exc)
+    typer.echo("drop complete")
+
+
+@app.command()
+def ingest(
+    run_date: RunDate = None,
+    source: Annotated[list[str] | None, typer.Option(help=f"Source(s) to load: {', '.join(SOURCES)} (default: all).")] = None,
+    home: Home = None,
+    landing: Landing = None,
+    warehouse: Warehouse = None,
+) -> None:
+    """Load a night's drop into the raw layer (quarantining bad rows)."""
+    _setup_logging()
+    from pipelines.ingest import ingest as ingest_sources
+
+    settings = _settings(home, landing, warehouse)
+    try:
+        results = ingest_sources(settings, _run_date(settings, run_date), tuple(source or SOURCES))
+    except Exception as exc:
+        _fail(exc)
+    for r in results:
+        typer.echo(
+            f"{r.source}/{r.entity}: read {r.rows_read}, loaded {r.rows_loaded}, "
+            f"quarantined {r.rows_quarantined}, deduplicated {r.rows_deduplicated} ({r.duration_seconds:.1f}s)"
+        )
+
+
+@app.command()
+def build(run_date: RunDate = None, home: Home = None, warehouse: Warehouse = None) -> None:
+    """dbt build (seeds, snapshots, models, tests) for the as-of date."""
+    _setup_logging()
+    from pipelines import nightly
+
+    settings = _settings(home, None, warehouse)
+    try:
+        nightly.build(settings, _run_date(settings, run_date))
+    except Exception as exc:
+        _fail(exc)
+
+
+@app.command()
+def audit(run_date: RunDate = None, home: Home = None, warehouse: Warehouse = None) -> None:
+    """Run the quality gate; writes the JSON and HTML quality report."""
+    _setup_logging()
+    from pipelines import nightly
+
+    settings = _settings(home, None, warehouse)
+    try:
+        gate = nightly.quality_gate(settings, _run_date(settings, run_date))
+    except Exception as exc:
+        _fail(exc)
+    typer.echo(f"quality gate passed; report: {gate.html_path}")
+
+
+@app.command()
+def publish(run_date: RunDate = None, home: Home = None, warehouse: Warehouse = None) -> None:
+    """Gate, then atomically publish the marts, Parquet files, manifest and report."""
+    _setup_logging()
+    from pipelines import nightly
+
+    settings = _settings(home, None, warehouse)
+    try:
+        manifest = nightly.publish(settings, _run_date(settings, run_date))
+    except Exception as exc:
+        _fail(exc)
+    typer.echo(f"published {manifest}")
+
+
+@app.command()
+def run(
+    run_date: RunDate = None,
+    home: Home = None,
+    landing: Landing = None,
+    warehouse: Warehouse = None,
+) -> None:
+    """Every step of one night in this process (the DAG runs the same steps as tasks)."""
+    _setup_logging()
+    from pipelines import nightly
+
+    settings = _settings(home, landing, warehouse)
+    try:
+        result = nightly.run_night(settings, _run_date(settings, run_date))
+    except Exception as exc:
+        _fail(exc)
+    typer.echo(f"night published: {result}")
+
+
+if __name__ == "__main__":
+    app()

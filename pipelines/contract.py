@@ -1,0 +1,268 @@
+"""The extract contract: one schema per entity, used by the loader, the generator and tests.
+
+Landing layout: ``<landing>/<run_date>/<source>/<entity>.<csv|parquet|jsonl>``.
+CRM and billing drops are full snapshots as of the run date; usage drops hold that
+day's events and may contain late events of earlier days. Extra columns are kept.
+The human-readable version of this module is ``docs/extract-contract.md``; a test
+checks that the two agree. ``segment-mart contract`` prints it as JSON.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+ColumnType = Literal["string", "integer", "decimal", "boolean", "date", "timestamp"]
+
+#: DuckDB type each contract type is loaded as.
+DUCKDB_TYPES: dict[str, str] = {
+    "string": "VARCHAR",
+    "integer": "BIGINT",
+    "decimal": "DECIMAL(18,2)",
+    "boolean": "BOOLEAN",
+    "date": "DATE",
+    "timestamp": "TIMESTAMP",
+}
+
+FILE_FORMATS = ("csv", "parquet", "jsonl")
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: ColumnType
+    required: bool = True  # a value must be present (not null / not empty)
+    description: str = ""
+    allowed: tuple[str, ...] | None = None  # accepted values (compared lower-case)
+    min_value: float | None = None
+    max_value: float | None = None
+    pattern: str | None = None  # regular expression the text value must match
+    optional_column: bool = False  # the column itself may be absent from the file
+
+
+@dataclass(frozen=True)
+class RowCheck:
+    """A check across columns of one row: ``sql`` must be true (or null) for a valid row."""
+
+    name: str
+    column: str  # the column the quarantine row names
+    sql: str  # over the typed columns
+    reason: str
+
+
+@dataclass(frozen=True)
+class Entity:
+    source: str
+    name: str
+    key: str  # unique inside a drop
+    kind: Literal["snapshot", "events"]
+    description: str
+    columns: tuple[Column, ...]
+    row_checks: tuple[RowCheck, ...] = field(default_factory=tuple)
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.source}/{self.name}"
+
+    @property
+    def raw_table(self) -> str:
+        """Table in the warehouse's ``raw`` schema holding this entity."""
+        return f"{self.source}__{self.name}"
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+
+ISO_COUNTRY = r"^[A-Za-z]{2}$"
+ISO_CURRENCY = r"^[A-Za-z]{3}$"
+
+ENTITIES: tuple[Entity, ...] = (
+    Entity(
+        source="crm",
+        name="accounts",
+        key="account_id",
+        kind="snapshot",
+        description="One row per customer account, as the CRM knows it on the run date.",
+        columns=(
+            Column("account_id", "string", description="Stable account key, shared by every source."),
+            Column("account_name", "string"),
+            Column("industry", "string", description="Free-text industry; mapped to industry groups in dbt."),
+            Column("employee_count", "integer", min_value=0, description="Employees of the customer company."),
+            Column("country", "string", pattern=ISO_COUNTRY, description="ISO 3166-1 alpha-2 code (upper-cased on load)."),
+            Column("created_date", "date", description="When the account was created in the CRM."),
+            Column("csm_owner_id", "string", required=False, description="Assigned CSM; empty when unassigned."),
+            Column("is_marquee_logo", "boolean", description="Brand the company wants to be associated with."),
+            Column("is_reference", "boolean", description="Agreed to act as a reference."),
+            Column("is_partner", "boolean", description="Partnership / co-selling relationship."),
+            Column("parent_account_id", "string", required=False, description="Parent company account, if any."),
+        ),
+    ),
+    Entity(
+        source="crm",
+        name="activities",
+        key="activity_id",
+        kind="snapshot",
+        description="Customer-success touchpoints (full history to the run date).",
+        columns=(
+            Column("activity_id", "string"),
+            Column("account_id", "string"),
+            Column(
+                "activity_type",
+                "string",
+                allowed=("qbr", "check_in", "email", "call", "training", "escalation"),
+            ),
+            Column("occurred_at", "timestamp", description="UTC."),
+            Column("is_customer_responded", "boolean"),
+        ),
+    ),
+    Entity(
+        source="crm",
+        name="support_cases",
+        key="case_id",
+        kind="snapshot",
+        description="Support cases (full history to the run date).",
+        columns=(
+            Column("case_id", "string"),
+            Column("account_id", "string"),
+            Column("opened_at", "timestamp", description="UTC."),
+            Column("closed_at", "timestamp", required=False, description="UTC; empty while open."),
+            Column("priority", "string", allowed=("urgent", "high", "normal", "low")),
+            Column("status", "string", allowed=("open", "pending", "solved", "closed")),
+            Column("csat", "integer", required=False, min_value=1, max_value=5),
+        ),
+        row_checks=(
+            RowCheck(
+                "closed_before_opened",
+                "closed_at",
+                "closed_at is null or closed_at >= opened_at",
+                "closed_at is before opened_at",
+            ),
+        ),
+    ),
+    Entity(
+        source="crm",
+        name="nps_responses",
+        key="response_id",
+        kind="snapshot",
+        description="NPS survey answers (full history to the run date).",
+        columns=(
+            Column("response_id", "string"),
+            Column("account_id", "string"),
+            Column("responded_at", "timestamp", description="UTC."),
+            Column("score", "integer", min_value=0, max_value=10),
+        ),
+    ),
+    Entity(
+        source="billing",
+        name="subscriptions",
+        key="subscription_id",
+        kind="snapshot",
+        description=(
+            "One row per subscription period. `amount` is the price per billing interval before "
+            "tax: for the whole subscription, or per seat when `is_per_seat` is true (then MRR = "
+            "amount x seats / months in the interval)."
+        ),
+        columns=(
+            Column("subscription_id", "string", description="Key of the period (one row per period)."),
+            Column("account_id", "string"),
+            Column("plan", "string", description="Plan name, e.g. free, trial, starter, growth, enterprise."),
+            Column("product_line", "string", description="Product line the plan belongs to."),
+            Column("start_date", "date", description="First day of service."),
+            Column("end_date", "date", required=False, description="Exclusive; empty = open-ended."),
+            Column("billing_interval", "string", allowed=("month", "quarter", "year")),
+            Column("amount", "decimal", min_value=0, description="Per interval, before tax."),
+            Column("currency", "string", pattern=ISO_CURRENCY, description="ISO 4217 code (upper-cased on load)."),
+            Column("seats", "integer", min_value=0, description="Licensed quantity."),
+            Column(
+                "is_per_seat",
+                "boolean",
+                required=False,
+                optional_column=True,
+                description="True when `amount` is per seat; absent or empty = false.",
+            ),
+        ),
+        row_checks=(
+            RowCheck(
+                "end_before_start",
+                "end_date",
+                "end_date is null or end_date > start_date",
+                "end_date is not after start_date (end_date is exclusive)",
+            ),
+        ),
+    ),
+    Entity(
+        source="billing",
+        name="invoices",
+        key="invoice_id",
+        kind="snapshot",
+        description="Invoices issued to the run date.",
+        columns=(
+            Column("invoice_id", "string"),
+            Column("account_id", "string"),
+            Column("issued_date", "date"),
+            Column("due_date", "date"),
+            Column("amount", "decimal", min_value=0),
+            Column("currency", "string", pattern=ISO_CURRENCY),
+            Column("status", "string", allowed=("paid", "open", "void", "uncollectible")),
+            Column("paid_date", "date", required=False, description="Empty unless paid."),
+        ),
+        row_checks=(
+            RowCheck(
+                "due_before_issued",
+                "due_date",
+                "due_date >= issued_date",
+                "due_date is before issued_date",
+            ),
+        ),
+    ),
+    Entity(
+        source="usage",
+        name="events",
+        key="event_id",
+        kind="events",
+        description=(
+            "Product-usage events of the run date, plus late events of earlier days. Deduplicated on "
+            "event_id across drops: an event is counted once, under the first drop that held it."
+        ),
+        columns=(
+            Column("event_id", "string"),
+            Column("account_id", "string"),
+            Column("user_id", "string"),
+            Column("event_name", "string"),
+            Column("feature", "string", required=False),
+            Column("occurred_at", "timestamp", description="UTC."),
+        ),
+    ),
+)
+
+SOURCES: tuple[str, ...] = tuple(dict.fromkeys(e.source for e in ENTITIES))
+
+#: Columns the loader adds to every raw row.
+LOAD_METADATA_COLUMNS: dict[str, str] = {
+    "_run_date": "DATE",
+    "_source_file": "VARCHAR",
+    "_source_line": "BIGINT",
+    "_loaded_at": "TIMESTAMP",
+}
+
+
+def entities_of(source: str) -> tuple[Entity, ...]:
+    found = tuple(e for e in ENTITIES if e.source == source)
+    if not found:
+        raise ValueError(f"unknown source {source!r}; the contract knows {', '.join(SOURCES)}")
+    return found
+
+
+def get_entity(source: str, name: str) -> Entity:
+    for e in ENTITIES:
+        if e.source == source and e.name == name:
+            return e
+    raise KeyError(f"{source}/{name}")
+
+
+def as_json() -> list[dict]:
+    """The contract as plain data (``segment-mart contract``)."""
+    return [asdict(e) | {"raw_table": f"raw.{e.raw_table}"} for e in ENTITIES]

@@ -1,0 +1,92 @@
+"""Running dbt for one as-of date.
+
+dbt runs as a subprocess of the calling task, never in-process: dbt-duckdb keeps
+the warehouse file open in-process unless every connection is closed, and the file
+admits a single writer. One subprocess per call also keeps Airflow workers free of
+dbt's global state. Output is streamed line by line to the log (progress on long
+builds) and dbt's run_results.json is kept per run date for the quality gate.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from pipelines.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class DbtFailed(RuntimeError):
+    """dbt exited non-zero; the message lists the failing nodes."""
+
+
+def dbt_executable() -> str:
+    """The dbt next to this interpreter (the project's virtual environment), else PATH."""
+    local = Path(sys.executable).parent / "dbt"
+    return str(local) if local.exists() else (shutil.which("dbt") or "dbt")
+
+
+def target_dir(settings: Settings) -> Path:
+    return settings.home / "dbt_target"
+
+
+def run_results_path(settings: Settings, run_date: dt.date) -> Path:
+    return settings.quality / run_date.isoformat() / "dbt_run_results.json"
+
+
+def _failures(results_file: Path) -> list[str]:
+    if not results_file.exists():
+        return []
+    results = json.loads(results_file.read_text())["results"]
+    return [
+        f"{r['unique_id']}: {r['status']}" + (f" ({r.get('failures')} failing rows)" if r.get("failures") else "")
+        + (f" - {r['message']}" if r.get("message") else "")
+        for r in results
+        if r["status"] in ("error", "fail", "runtime error")
+    ]
+
+
+def run_dbt(settings: Settings, run_date: dt.date, command: str = "build", *extra: str) -> Path:
+    """Run ``dbt <command>`` for the as-of date; returns the kept run_results.json."""
+    target = target_dir(settings)
+    env = os.environ | {
+        "SEGMENT_MART_DBT_WAREHOUSE": str(settings.warehouse),
+        "SEGMENT_MART_DBT_THREADS": str(settings.dbt_threads),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+    args = [
+        dbt_executable(), command,
+        "--project-dir", str(settings.dbt_project_dir),
+        "--profiles-dir", str(settings.dbt_project_dir),
+        "--target-path", str(target),
+        "--log-path", str(settings.home / "dbt_logs"),
+        "--vars", json.dumps({"as_of_date": run_date.isoformat()}),
+        *extra,
+    ]
+    log.info("running %s", " ".join(args))
+    settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
+    with subprocess.Popen(
+        args, cwd=settings.dbt_project_dir, env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, bufsize=1,
+    ) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            log.info("dbt | %s", line.rstrip())
+        code = proc.wait()
+    kept = run_results_path(settings, run_date)
+    produced = target / "run_results.json"
+    if produced.exists():
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(produced, kept)
+    if code != 0:
+        failing = _failures(produced)
+        listing = "\n".join(f"  - {f}" for f in failing) or "  (see the dbt output above)"
+        raise DbtFailed(f"dbt {command} for {run_date} failed (exit {code}):\n{listing}")
+    return kept

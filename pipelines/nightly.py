@@ -1,0 +1,66 @@
+"""The steps of one night, in order. The CLI and the Airflow DAG both call these.
+
+check_extracts -> ingest (per source) -> build (dbt) -> quality gate -> publish.
+Each step is keyed on the run date and idempotent: re-running a date replaces.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable
+
+from pipelines.contract import SOURCES
+from pipelines.dbt import run_dbt, run_results_path
+from pipelines.ingest import EntityLoad, ingest_source
+from pipelines.landing import SourceRejected, check_drop
+from pipelines.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def check_extracts(settings: Settings, run_date: dt.date, sources: Iterable[str] = SOURCES) -> None:
+    """Fail (naming every file and what to do) unless the night's drop is complete and readable."""
+    problems = check_drop(settings.drop_dir(run_date), tuple(sources))
+    bad = {s: p for s, p in problems.items() if p}
+    if bad:
+        raise SourceRejected(",".join(bad), run_date, [p for ps in bad.values() for p in ps])
+    log.info("drop %s is complete: %s", settings.drop_dir(run_date), ", ".join(problems))
+
+
+def ingest(settings: Settings, run_date: dt.date, source: str) -> list[EntityLoad]:
+    return ingest_source(settings, run_date, source)
+
+
+def build(settings: Settings, run_date: dt.date) -> str:
+    """dbt build (seeds, snapshots, models, tests) for the as-of date; returns run_results path."""
+    return str(run_dbt(settings, run_date, "build"))
+
+
+def quality_gate(settings: Settings, run_date: dt.date):
+    """Run the quality gate; raises QualityGateFailed (report paths in the message) when it fails."""
+    from pipelines.quality import QualityGateFailed, run_quality_gate
+
+    results = run_results_path(settings, run_date)
+    gate = run_quality_gate(settings, run_date, dbt_run_results=results if results.exists() else None)
+    if not gate.passed:
+        raise QualityGateFailed(gate)
+    return gate
+
+
+def publish(settings: Settings, run_date: dt.date):
+    """Gate, then write-audit-publish the marts (the gate is re-read, never assumed)."""
+    from pipelines.publish import publish as publish_marts
+
+    gate = quality_gate(settings, run_date)
+    return publish_marts(settings, run_date, gate)
+
+
+def run_night(settings: Settings, run_date: dt.date, sources: Iterable[str] = SOURCES):
+    """Every step of one night in one process (the CLI's `run`)."""
+    sources = tuple(sources)
+    check_extracts(settings, run_date, sources)
+    for source in sources:
+        ingest(settings, run_date, source)
+    build(settings, run_date)
+    return publish(settings, run_date)

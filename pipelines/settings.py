@@ -1,0 +1,79 @@
+"""Typed settings: the one place where paths and run-time knobs are configured.
+
+Every field can be set by an environment variable named ``SEGMENT_MART_<FIELD>``
+(for example ``SEGMENT_MART_LANDING_DIR``) and most CLI commands accept a flag that
+overrides it. Business rules (tiers, thresholds, weights, targets, costs) are not
+here: they live in the dbt project (``dbt_project/dbt_project.yml`` vars and seeds).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Paths and run-time options for one installation of the segment mart."""
+
+    model_config = SettingsConfigDict(env_prefix="SEGMENT_MART_", extra="ignore")
+
+    home: Path = Field(
+        default=PROJECT_ROOT / "var",
+        description="Root for everything the pipeline writes; other paths default below it.",
+    )
+    landing_dir: Path | None = Field(
+        default=None, description="Where extracts land: <landing>/<run_date>/<source>/<entity>.<ext>."
+    )
+    warehouse_path: Path | None = Field(
+        default=None, description="The working DuckDB warehouse (raw layer and dbt models)."
+    )
+    published_dir: Path | None = Field(
+        default=None, description="Where the last good publish lives (DuckDB file, Parquet, manifest)."
+    )
+    quality_dir: Path | None = Field(
+        default=None, description="Per-run quality reports (JSON and HTML)."
+    )
+    dbt_project_dir: Path = Field(default=PROJECT_ROOT / "dbt_project")
+    expectations_dir: Path = Field(default=PROJECT_ROOT / "expectations")
+    run_date: dt.date | None = Field(
+        default=None, description="The as-of date of the run; the CLI's --run-date overrides it."
+    )
+    max_quarantine_share: float = Field(
+        default=0.02,
+        ge=0.0,
+        le=1.0,
+        description="Share of a source's rows that may be quarantined before the night fails.",
+    )
+    dbt_threads: int = Field(default=1, ge=1, description="dbt threads (DuckDB: one writer).")
+
+    @cached_property
+    def landing(self) -> Path:
+        return self.landing_dir or self.home / "landing"
+
+    @cached_property
+    def warehouse(self) -> Path:
+        return self.warehouse_path or self.home / "warehouse" / "segment_mart.duckdb"
+
+    @cached_property
+    def published(self) -> Path:
+        return self.published_dir or self.home / "published"
+
+    @cached_property
+    def quality(self) -> Path:
+        return self.quality_dir or self.home / "quality"
+
+    def drop_dir(self, run_date: dt.date) -> Path:
+        """The landing folder of one night's drop."""
+        return self.landing / run_date.isoformat()
+
+
+def get_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with explicit overrides (CLI flags) applied on top."""
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    return Settings(**clean)
