@@ -77,37 +77,37 @@ def _lit(text: str) -> str:
 def _read_as_text(con: duckdb.DuckDBPyConnection, lf: LandingFile) -> None:
     """Create temp table ``_landing`` with every file column as VARCHAR plus ``_line``."""
     path = _lit(str(lf.path))
-    con.execute("drop table if exists _landing")
+    for table in ("_landing", "_landing_text"):
+        con.execute(f"drop table if exists {table}")
     if lf.file_format == "csv":
         columns = "{" + ", ".join(f"{_lit(c)}: 'VARCHAR'" for c in lf.columns) + "}"
         con.execute(
-            f"""create temp table _landing as
+            f"""create temp table _landing_text as
             select * from read_csv({path}, header = true, auto_detect = false, columns = {columns},
                 delim = ',', quote = '"', escape = '"', store_rejects = true,
                 rejects_table = '_csv_rejects', rejects_scan = '_csv_reject_scans')"""
         )
-        rejects = con.execute(
-            "select line, error_type::varchar, error_message, csv_line from _csv_rejects order by line"
-        ).fetchall()
-        # rowid counts accepted records in file order; rejected records shift later lines.
-        con.execute("create or replace temp table _reject_lines (line bigint, shift bigint)")
-        if rejects:
-            con.executemany(
-                "insert into _reject_lines values (?, ?)",
-                [(line, line - 2 - i) for i, (line, *_rest) in enumerate(rejects)],
-            )
+        reject_lines = [r[0] for r in con.execute("select distinct line from _csv_rejects order by line").fetchall()]
+        # rowid counts accepted records in file order from a base (0, or a high offset
+        # inside a transaction): line = rowid - base + 2 behind the header, and every
+        # rejected record before a row shifts it one line further down.
+        base = con.execute("select coalesce(min(rowid), 0) from _landing_text").fetchall()[0][0]
+        shift = "0"
+        if reject_lines:
+            thresholds = ", ".join(str(line - 2 - i) for i, line in enumerate(reject_lines))
+            shift = f"len(list_filter([{thresholds}], lambda t: rowid - {base} >= t))"
         con.execute(
-            """create or replace temp table _landing as
-            select l.*, l.rowid + 2 + (select count(*) from _reject_lines r where l.rowid >= r.shift) as _line
-            from _landing l"""
+            f"create temp table _landing as select *, rowid - {base} + 2 + {shift} as _line from _landing_text"
         )
+        con.execute("drop table _landing_text")
         con.execute("create or replace temp table _malformed as select * from _csv_rejects")
     elif lf.file_format == "jsonl":
         extracts = ", ".join(f"json ->> {_lit(c)} as {_q(c)}" for c in lf.columns)
         con.execute(
             f"""create temp table _landing as
-            select {extracts}, rowid + 1 as _line
-            from (select json from read_json_objects({path}, format = 'newline_delimited'))"""
+            select {extracts}, row_number() over (order by _ordinal) as _line
+            from (select json, row_number() over () as _ordinal
+                  from read_json_objects({path}, format = 'newline_delimited'))"""
         )
     else:
         casts = ", ".join(f"cast({_q(c)} as varchar) as {_q(c)}" for c in lf.columns)

@@ -1,0 +1,322 @@
+"""Ingestion: typing, quarantine with file/line/column/reason, file-level rejection, idempotency."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+import pytest
+
+from pipelines.contract import ENTITIES, SOURCES
+from pipelines.ingest import ingest, ingest_source
+from pipelines.landing import SourceRejected
+from pipelines.nightly import check_extracts
+from pipelines.settings import Settings
+from tests.drops import VALID_ROWS, make_drop, write_csv, write_jsonl
+
+D1 = dt.date(2026, 1, 5)
+D2 = dt.date(2026, 1, 6)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(home=tmp_path / "var", landing_dir=tmp_path / "landing")
+
+
+def rows(settings: Settings, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def quarantine(settings: Settings) -> list[tuple]:
+    return rows(
+        settings,
+        "select source, entity, file, line, column_name, value, reason from raw._quarantine order by file, line, column_name",
+    )
+
+
+def table_dump(settings: Settings) -> dict[str, list[tuple]]:
+    """Every raw table's rows, without the wall-clock load time, in a stable order."""
+    dump = {}
+    for e in ENTITIES:
+        dump[e.raw_table] = rows(
+            settings, f"select * exclude (_loaded_at) from raw.{e.raw_table} order by all"
+        )
+    dump["_quarantine"] = rows(settings, "select * from raw._quarantine order by all")
+    dump["_load_audit"] = rows(
+        settings, "select * exclude (duration_seconds) from raw._load_audit order by all"
+    )
+    return dump
+
+
+def with_row(entity: str, index: int, **changes: str) -> dict[str, list[dict[str, str]]]:
+    data = [dict(r) for r in VALID_ROWS[entity]]
+    data[index].update(changes)
+    return {entity: data}
+
+
+def test_clean_drop_loads_every_entity_with_metadata(settings: Settings) -> None:
+    drop = make_drop(settings.landing, D1)
+    check_extracts(settings, D1)
+    results = ingest(settings, D1)
+    assert {(r.source, r.entity) for r in results} == {(e.source, e.name) for e in ENTITIES}
+    assert all(r.rows_quarantined == 0 and r.rows_read == r.rows_loaded for r in results)
+    (row,) = rows(
+        settings,
+        "select employee_count, country, created_date, is_reference, _run_date, _source_file, _source_line "
+        "from raw.crm__accounts where account_id = 'acc_3'",
+    )
+    assert row == (5000, "GB", dt.date(2025, 3, 1), False, D1, str(drop / "crm" / "accounts.csv"), 4)
+    audit = rows(settings, "select source, entity, rows_read, rows_loaded, status from raw._load_audit order by all")
+    assert ("usage", "events", 3, 3, "loaded") in audit
+    assert len(audit) == len(ENTITIES)
+
+
+@pytest.mark.parametrize(
+    ("entity", "index", "changes", "line", "column", "value", "reason"),
+    [
+        ("crm/accounts", 1, {"employee_count": "abc"}, 3, "employee_count", "abc",
+         "unparseable integer value 'abc'"),
+        ("crm/activities", 0, {"account_id": ""}, 2, "account_id", None, "missing required value"),
+        ("crm/support_cases", 1, {"priority": "critical"}, 3, "priority", "critical",
+         "value 'critical' is not one of: urgent, high, normal, low"),
+        ("billing/invoices", 1, {"amount": "-10.00"}, 3, "amount", "-10.00",
+         "value '-10.00' is below the minimum 0"),
+        ("billing/subscriptions", 1, {"end_date": "2025-01-15"}, 3, "end_date", "2025-01-15",
+         "end_date is not after start_date (end_date is exclusive)"),
+        ("crm/accounts", 0, {"country": "USA"}, 2, "country", "USA",
+         "value 'USA' does not match ^[A-Za-z]{2}$"),
+        ("crm/nps_responses", 0, {"score": "11"}, 2, "score", "11", "value '11' is above the maximum 10"),
+        ("usage/events", 2, {"occurred_at": "yesterday"}, 4, "occurred_at", "yesterday",
+         "unparseable timestamp value 'yesterday'"),
+    ],
+)
+def test_row_defect_is_quarantined_with_file_line_column_and_reason(
+    settings: Settings, entity: str, index: int, changes: dict, line: int, column: str, value: str | None, reason: str
+) -> None:
+    drop = make_drop(settings.landing, D1, with_row(entity, index, **changes))
+    source, name = entity.split("/")
+    ingest_source(settings, D1, source)
+    assert quarantine(settings) == [(source, name, str(drop / source / f"{name}.csv"), line, column, value, reason)]
+    # the other rows of the file loaded; the bad one did not
+    loaded = rows(settings, f"select count(*) from raw.{source}__{name}")[0][0]
+    assert loaded == len(VALID_ROWS[entity]) - 1
+    (audit,) = rows(
+        settings,
+        f"select rows_read, rows_loaded, rows_quarantined from raw._load_audit where entity = '{name}'",
+    )
+    assert audit == (len(VALID_ROWS[entity]), len(VALID_ROWS[entity]) - 1, 1)
+
+
+def test_quarantined_record_keeps_the_whole_row(settings: Settings) -> None:
+    make_drop(settings.landing, D1, with_row("crm/accounts", 1, employee_count="abc"))
+    ingest_source(settings, D1, "crm")
+    (record,) = rows(settings, "select record::json ->> 'account_name' from raw._quarantine")[0]
+    assert record == "Beta GmbH"
+
+
+def test_duplicate_key_with_different_content_quarantines_every_copy(settings: Settings) -> None:
+    events = [dict(r) for r in VALID_ROWS["usage/events"]]
+    events.append(dict(events[0], user_id="u_other"))  # same event_id, other content, line 5
+    drop = make_drop(settings.landing, D1, {"usage/events": events})
+    ingest_source(settings, D1, "usage")
+    reason = "duplicate key event_id ev_1 with different content in this file (first on line 2)"
+    file = str(drop / "usage" / "events.csv")
+    assert quarantine(settings) == [
+        ("usage", "events", file, 2, "event_id", "ev_1", reason),
+        ("usage", "events", file, 5, "event_id", "ev_1", reason),
+    ]
+    assert rows(settings, "select event_id from raw.usage__events order by 1") == [("ev_2",), ("ev_3",)]
+
+
+def test_exact_duplicate_row_loads_once_and_is_counted(settings: Settings) -> None:
+    events = [dict(r) for r in VALID_ROWS["usage/events"]]
+    events.append(dict(events[1]))
+    make_drop(settings.landing, D1, {"usage/events": events})
+    (result,) = ingest_source(settings, D1, "usage")
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined, result.rows_deduplicated) == (4, 3, 0, 1)
+    assert quarantine(settings) == []
+
+
+def test_malformed_csv_record_is_quarantined_with_its_line(settings: Settings) -> None:
+    drop = make_drop(settings.landing, D1)
+    path = drop / "crm" / "nps_responses.csv"
+    path.write_text(path.read_text() + "nps_2,acc_2,2025-11-02 08:00:00,7,surplus\nnps_3,acc_3,2025-11-03 08:00:00,3\n")
+    ingest_source(settings, D1, "crm")
+    q = quarantine(settings)
+    assert [(r[3], r[6].startswith("malformed CSV record")) for r in q] == [(3, True)]
+    assert rows(settings, "select response_id, _source_line from raw.crm__nps_responses order by 1") == [
+        ("nps_1", 2),
+        ("nps_3", 4),
+    ]
+
+
+def test_extra_columns_are_kept(settings: Settings) -> None:
+    accounts = [dict(r, salesforce_id=f"sf{i}") for i, r in enumerate(VALID_ROWS["crm/accounts"])]
+    make_drop(settings.landing, D1, {"crm/accounts": accounts})
+    ingest_source(settings, D1, "crm")
+    assert rows(settings, "select salesforce_id from raw.crm__accounts order by 1") == [("sf0",), ("sf1",), ("sf2",)]
+
+
+def test_optional_column_may_be_absent(settings: Settings) -> None:
+    drop = make_drop(settings.landing, D1)
+    columns = [c for c in VALID_ROWS["billing/subscriptions"][0] if c != "is_per_seat"]
+    write_csv(drop / "billing" / "subscriptions.csv", VALID_ROWS["billing/subscriptions"], columns)
+    ingest_source(settings, D1, "billing")
+    assert rows(settings, "select count(*) from raw.billing__subscriptions where is_per_seat is null") == [(2,)]
+
+
+# --- file-level defects -------------------------------------------------------------------
+
+
+def _reject(settings: Settings, source: str) -> str:
+    with pytest.raises(SourceRejected) as info:
+        ingest_source(settings, D1, source)
+    return str(info.value)
+
+
+def test_missing_file_rejects_the_source_and_loads_nothing(settings: Settings) -> None:
+    drop = make_drop(settings.landing, D1)
+    (drop / "crm" / "nps_responses.csv").unlink()
+    message = _reject(settings, "crm")
+    assert f"{drop}/crm/nps_responses.{{csv,parquet,jsonl}}: is missing" in message
+    assert "nothing of it was changed" in message
+    assert rows(settings, "select count(*) from information_schema.tables where table_name = 'crm__accounts'") == [(0,)]
+    with pytest.raises(SourceRejected, match="nps_responses"):
+        check_extracts(settings, D1)
+
+
+def test_missing_required_column(settings: Settings) -> None:
+    drop = make_drop(settings.landing, D1)
+    columns = [c for c in VALID_ROWS["billing/invoices"][0] if c != "currency"]
+    write_csv(drop / "billing" / "invoices.csv", VALID_ROWS["billing/invoices"], columns)
+    assert f"{drop}/billing/invoices.csv: lacks required column(s) currency" in _reject(settings, "billing")
+
+
+def test_empty_file(settings: Settings) -> None:
+    drop = make_drop(settings.landing, D1)
+    (drop / "usage" / "events.csv").write_bytes(b"")
+    assert f"{drop}/usage/events.csv: is empty (0 bytes)" in _reject(settings, "usage")
+
+
+def test_wrong_encoding(settings: Settings) -> None:
+    drop = make_drop(settings.landing, D1)
+    path = drop / "crm" / "accounts.csv"
+    path.write_bytes(path.read_bytes().replace(b"Beta GmbH", "Société Générale".encode("latin-1")))
+    message = _reject(settings, "crm")
+    assert f"{path}: is not valid UTF-8" in message and "on line 3" in message and "iconv" in message
+
+
+def test_csv_that_is_really_parquet(settings: Settings) -> None:
+    drop = make_drop(settings.landing, D1)
+    path = drop / "billing" / "subscriptions.csv"
+    pq.write_table(pa_csv.read_csv(path), path.with_suffix(".tmp"))
+    path.with_suffix(".tmp").replace(path)
+    assert f"{path}: looks binary, not CSV text" in _reject(settings, "billing")
+
+
+def test_parquet_that_is_really_csv(settings: Settings) -> None:
+    drop = make_drop(settings.landing, D1)
+    path = drop / "billing" / "subscriptions.csv"
+    path.rename(path.with_suffix(".parquet"))
+    assert "subscriptions.parquet: is not a Parquet file (no PAR1 magic bytes)" in _reject(settings, "billing")
+
+
+def test_rejected_rerun_keeps_the_previous_load(settings: Settings) -> None:
+    make_drop(settings.landing, D1)
+    ingest(settings, D1)
+    before = table_dump(settings)
+    (settings.drop_dir(D1) / "crm" / "accounts.csv").write_bytes(b"")
+    with pytest.raises(SourceRejected):
+        ingest(settings, D1)
+    after = table_dump(settings)
+    assert {k: v for k, v in after.items() if k != "_load_audit"} == {
+        k: v for k, v in before.items() if k != "_load_audit"
+    }
+    assert ("crm", "accounts", "failed") in rows(settings, "select source, entity, status from raw._load_audit")
+
+
+def test_every_source_is_tried_and_all_rejections_reported(settings: Settings) -> None:
+    drop = make_drop(settings.landing, D1)
+    (drop / "crm" / "activities.csv").unlink()
+    (drop / "usage" / "events.csv").write_bytes(b"")
+    with pytest.raises(SourceRejected) as info:
+        ingest(settings, D1)
+    assert "activities" in str(info.value) and "events.csv: is empty" in str(info.value)
+    assert rows(settings, "select count(*) from raw.billing__subscriptions") == [(2,)]
+
+
+# --- idempotency and deduplication across drops -------------------------------------------------
+
+
+def test_reingesting_a_date_gives_identical_tables(settings: Settings) -> None:
+    make_drop(settings.landing, D1, with_row("crm/accounts", 1, employee_count="abc"))
+    make_drop(settings.landing, D2)
+    for d in (D1, D2):
+        ingest(settings, d)
+    first = table_dump(settings)
+    ingest(settings, D1)
+    ingest(settings, D2)
+    ingest(settings, D1)
+    assert table_dump(settings) == first
+    assert rows(settings, "select _run_date, count(*) from raw.crm__accounts group by 1 order by 1") == [(D1, 2), (D2, 3)]
+
+
+def _events_drop(settings: Settings, run_date: dt.date, ids: list[str]) -> None:
+    base = VALID_ROWS["usage/events"][0]
+    events = [dict(base, event_id=i, occurred_at=f"{run_date} 08:00:00") for i in ids]
+    make_drop(settings.landing, run_date, {"usage/events": events})
+
+
+def test_usage_events_are_counted_once_across_drops_whatever_the_order(tmp_path: Path) -> None:
+    dumps = []
+    for order in ((D1, D2), (D2, D1)):
+        s = Settings(home=tmp_path / f"var_{order[0]}", landing_dir=tmp_path / "landing")
+        _events_drop(s, D1, ["e1", "e2"])
+        _events_drop(s, D2, ["e2", "e3"])  # e2 is a late/repeated event
+        for d in order:
+            ingest_source(s, d, "usage")
+        dumps.append(rows(s, "select event_id, _run_date from raw.usage__events order by 1"))
+        if order == (D1, D2):  # in nightly order, the late copy is counted as deduplicated
+            dedup = rows(s, f"select rows_deduplicated from raw._load_audit where run_date = '{D2}'")
+            assert dedup == [(1,)]
+    assert dumps[0] == dumps[1] == [("e1", D1), ("e2", D1), ("e3", D2)]
+
+
+@pytest.mark.parametrize("file_format", ["jsonl", "parquet"])
+def test_other_formats_load_like_csv(settings: Settings, tmp_path: Path, file_format: str) -> None:
+    csv_settings = Settings(home=tmp_path / "csv_var", landing_dir=tmp_path / "csv_landing")
+    make_drop(csv_settings.landing, D1)
+    ingest(csv_settings, D1)
+    drop = make_drop(settings.landing, D1)
+    for entity in ENTITIES:
+        path = drop / entity.source / f"{entity.name}.csv"
+        if file_format == "jsonl":
+            write_jsonl(path.with_suffix(".jsonl"), VALID_ROWS[entity.qualified])
+        else:
+            table = pa.Table.from_pylist([{k: (v or None) for k, v in r.items()} for r in VALID_ROWS[entity.qualified]])
+            pq.write_table(table, path.with_suffix(".parquet"))
+        path.unlink()
+    ingest(settings, D1)
+    for entity in ENTITIES:
+        sql = f"select * exclude (_loaded_at, _source_file, _source_line) from raw.{entity.raw_table} order by all"
+        assert rows(settings, sql) == rows(csv_settings, sql), entity.qualified
+
+
+def test_all_sources_in_contract_have_an_ingest_task() -> None:
+    assert SOURCES == ("crm", "billing", "usage")
+
+
+def test_drop_folder_absent_names_every_file(settings: Settings) -> None:
+    with pytest.raises(SourceRejected) as info:
+        check_extracts(settings, D1)
+    assert str(info.value).count("is missing") == len(ENTITIES)
+    shutil.rmtree(settings.home, ignore_errors=True)
