@@ -50,11 +50,13 @@ def _fail(exc: Exception) -> None:
 
 
 @app.command()
-def contract() -> None:
-    """Print the extract contract as JSON."""
-    from pipelines.contract import as_json
+def contract(
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print the documentation page instead.")] = False,
+) -> None:
+    """Print the extract contract as JSON (or as docs/extract-contract.md)."""
+    from pipelines.contract import as_json, as_markdown
 
-    typer.echo(json.dumps(as_json(), indent=2, default=str))
+    typer.echo(as_markdown() if markdown else json.dumps(as_json(), indent=2, default=str), nl=not markdown)
 
 
 @app.command()

@@ -1,0 +1,64 @@
+"""The contract is one source of truth: its page and the dbt sources agree with it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from pipelines.contract import (
+    DUCKDB_TYPES,
+    ENTITIES,
+    FILE_FORMATS,
+    SOURCES,
+    as_json,
+    as_markdown,
+    get_entity,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_documentation_page_is_generated_from_the_contract() -> None:
+    page = (ROOT / "docs" / "extract-contract.md").read_text()
+    assert page == as_markdown(), "run: segment-mart contract --markdown > docs/extract-contract.md"
+
+
+def test_dbt_sources_declare_every_contract_column() -> None:
+    sources = yaml.safe_load((ROOT / "dbt_project/models/staging/_staging__sources.yml").read_text())
+    (raw,) = [s for s in sources["sources"] if s["name"] == "raw"]
+    tables = {t["name"]: {c["name"] for c in t.get("columns", [])} for t in raw["tables"]}
+    for entity in ENTITIES:
+        assert entity.raw_table in tables, entity.raw_table
+        missing = {c.name for c in entity.columns} - tables[entity.raw_table]
+        assert not missing, f"{entity.raw_table} lacks {missing} in the dbt sources"
+
+
+def test_issue_minimum_columns_are_in_the_contract() -> None:
+    minimum = {
+        "crm/accounts": "account_id account_name industry employee_count country created_date csm_owner_id "
+        "is_marquee_logo is_reference is_partner parent_account_id",
+        "crm/activities": "activity_id account_id activity_type occurred_at is_customer_responded",
+        "crm/support_cases": "case_id account_id opened_at closed_at priority status csat",
+        "crm/nps_responses": "response_id account_id responded_at score",
+        "billing/subscriptions": "subscription_id account_id plan product_line start_date end_date "
+        "billing_interval amount currency seats",
+        "billing/invoices": "invoice_id account_id issued_date due_date amount currency status paid_date",
+        "usage/events": "event_id account_id user_id event_name feature occurred_at",
+    }
+    for qualified, names in minimum.items():
+        entity = get_entity(*qualified.split("/"))
+        assert [c.name for c in entity.columns][: len(names.split())] == names.split()
+
+
+def test_contract_is_well_formed() -> None:
+    assert SOURCES == ("crm", "billing", "usage")
+    assert FILE_FORMATS == ("csv", "parquet", "jsonl")
+    for entity in ENTITIES:
+        names = [c.name for c in entity.columns]
+        assert len(names) == len(set(names))
+        assert entity.key in names and entity.column(entity.key).required
+        assert all(c.type in DUCKDB_TYPES for c in entity.columns)
+        for check in entity.row_checks:
+            assert check.column in names
+    assert {e["raw_table"] for e in as_json()} == {f"raw.{e.raw_table}" for e in ENTITIES}
