@@ -183,34 +183,49 @@ def _column_checks(column: Column) -> list[str]:
 
 
 def _check_rows(con: duckdb.DuckDBPyConnection, entity: Entity, file_columns: tuple[str, ...]) -> None:
-    """Temp table ``_checked``: typed columns ``_t_<name>`` and the list ``_failures``."""
+    """Temp view ``_checked``: typed columns ``_t_<name>``, ``_copy_number`` and ``_failures``.
+
+    A view, not a table: the loader reads it twice (valid rows, quarantine) instead of
+    holding a typed copy of a 100-million-row file in memory.
+    """
     typed = ", ".join(f"{_typed(c)} as _t_{c.name}" for c in entity.columns)
     checks = [check for c in entity.columns for check in _column_checks(c)]
     names = {c.name for c in entity.columns}
     for rc in entity.row_checks:
         sql = re.sub(r"\b(\w+)\b", lambda m: f"_t_{m[1]}" if m[1] in names else m[1], rc.sql)
         checks.append(_failure(rc.column, f"not coalesce({sql}, true)", _lit(rc.reason)))
-    key = _q(entity.key)
+    key = f"trim({_q(entity.key)})"
+    row_hash = f"hash(row({', '.join(_q(c) for c in file_columns)}))"
+    # Keys seen more than once: a small table, so the big file is only hashed by key.
     con.execute(
-        f"""create or replace temp table _typed as
-        select *, {typed},
-            count(*) over (partition by trim({key})) as _key_rows,
-            count(*) over (partition by _row_hash) as _same_rows,
-            row_number() over (partition by _row_hash order by _line) as _copy_number,
-            min(_line) over (partition by trim({key})) as _first_line
-        from (select *, hash(row({", ".join(_q(c) for c in file_columns)})) as _row_hash from _landing)"""
+        f"""create or replace temp table _duplicates as
+        with repeated as (
+            select {key} as _key from _landing where {key} is not null group by all having count(*) > 1
+        ),
+        copies as (
+            select l._line, {key} as _key, {row_hash} as _row_hash
+            from _landing l semi join repeated r on {key} = r._key
+        )
+        select _line,
+            count(distinct _row_hash) over (partition by _key) > 1 as _is_conflict,
+            min(_line) over (partition by _key) as _first_line,
+            row_number() over (partition by _key, _row_hash order by _line) as _copy_number
+        from copies"""
     )
     # A key repeated with different content cannot be resolved: every such row is
     # quarantined. A row repeated byte for byte is loaded once (counted as deduplicated).
     duplicate = _failure(
         entity.key,
-        f"trim({key}) is not null and _key_rows > _same_rows",
-        f"'duplicate key {entity.key} ' || trim({key}) || ' with different content in this file (first on line ' || _first_line || ')'",
+        "coalesce(_is_conflict, false)",
+        f"'duplicate key {entity.key} ' || {key} || ' with different content in this file (first on line ' || _first_line || ')'",
     )
     con.execute(
-        f"""create or replace temp table _checked as
+        f"""create or replace temp view _checked as
         select *, list_filter([{", ".join([*checks, duplicate])}], lambda f: f is not null) as _failures
-        from _typed"""
+        from (
+            select l.*, {typed}, d._is_conflict, d._first_line, coalesce(d._copy_number, 1) as _copy_number
+            from _landing l left join _duplicates d using (_line)
+        )"""
     )
 
 
@@ -272,27 +287,23 @@ def _load_entity(
     if entity.kind == "events":
         key = _q(entity.key)
         # Keep each event under the earliest drop holding it, whatever the ingest order.
-        con.execute(f"create or replace temp table _valid as {valid}")
         con.execute(
             f"""delete from {table} where _run_date > {rd}::date
-            and {key} in (select {key} from _valid)"""
+            and {key} in (select trim({key}) from _landing)"""
         )
         con.execute(
             f"""insert into {table} by name
-            select * from _valid v where not exists (select 1 from {table} t where t.{key} = v.{key})"""
+            select * from ({valid}) v where not exists (select 1 from {table} t where t.{key} = v.{key})"""
         )
     else:
         con.execute(f"insert into {table} by name {valid}")
 
-    counts = con.execute(
-        """select count(*),
-            count(*) filter (where len(_failures) > 0),
-            count(*) filter (where len(_failures) = 0 and _copy_number > 1)
-        from _checked"""
-    ).fetchall()[0]
-    rows_read = counts[0] + malformed
+    rows_read = con.execute("select count(*) from _landing").fetchall()[0][0] + malformed
     loaded = con.execute(f"select count(*) from {table} where _run_date = {rd}::date").fetchall()[0][0]
-    quarantined = counts[1] + malformed
+    quarantined = con.execute(
+        f"select count(distinct line) from {QUARANTINE_TABLE} where run_date = {rd}::date "
+        f"and entity = {_lit(entity.name)} and source = {_lit(entity.source)}"
+    ).fetchall()[0][0]
     deduplicated = rows_read - loaded - quarantined
     return EntityLoad(
         entity.source,

@@ -32,6 +32,7 @@ def _open(path: Path, read_only: bool, wait_seconds: float) -> duckdb.DuckDBPyCo
         try:
             con = duckdb.connect(str(path), read_only=read_only)
             con.execute("set TimeZone = 'UTC'")
+            con.execute("set enable_progress_bar = false")
             return con
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower():
