@@ -59,6 +59,20 @@ def contract(
     typer.echo(as_markdown() if markdown else json.dumps(as_json(), indent=2, default=str), nl=not markdown)
 
 
+@app.command("config")
+def show_config(home: Home = None, landing: Landing = None, warehouse: Warehouse = None) -> None:
+    """Print the effective settings (environment and flags applied) and the paths they give."""
+    settings = _settings(home, landing, warehouse)
+    values = settings.model_dump(mode="json") | {
+        "landing (effective)": str(settings.landing),
+        "warehouse (effective)": str(settings.warehouse),
+        "published (effective)": str(settings.published),
+        "quality (effective)": str(settings.quality),
+    }
+    for name, value in values.items():
+        typer.echo(f"{name:<24} {value}")
+
+
 @app.command()
 def generate(
     out: Annotated[Path | None, typer.Option(help="Landing folder to write (default: settings' landing).")] = None,
