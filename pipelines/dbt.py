@@ -62,7 +62,7 @@ def run_dbt(settings: Settings, run_date: dt.date, command: str = "build", *extr
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
     args = [
-        dbt_executable(), command,
+        dbt_executable(), command, "--no-use-colors",
         "--project-dir", str(settings.dbt_project_dir),
         "--profiles-dir", str(settings.dbt_project_dir),
         "--target-path", str(target),

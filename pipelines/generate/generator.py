@@ -1,0 +1,338 @@
+"""``generate()``: simulate the business and write nightly landing drops."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import pyarrow as pa
+
+from pipelines.contract import ENTITIES, FILE_FORMATS, get_entity
+from pipelines.generate import defects as dfx
+from pipelines.generate.accounts import Accounts, accounts_as_of, simulate_accounts
+from pipelines.generate.billing import (
+    InvoiceSnapshots,
+    SubscriptionSnapshots,
+    simulate_invoices,
+    simulate_lifecycles,
+)
+from pipelines.generate.crm import (
+    ActivitySnapshots,
+    CaseSnapshots,
+    NpsSnapshots,
+    simulate_activities,
+    simulate_cases,
+    simulate_nps,
+)
+from pipelines.generate.timeline import Window, to_day
+from pipelines.generate.usage import EVENTS_SCHEMA, UsageSimulator
+from pipelines.generate.writers import StreamWriter, arrow_schema, table_bytes, write_table
+
+DEFAULT_EVENTS_PER_ACCOUNT_DAY = 2.7
+DUPLICATE_SHARE = 0.002  # rows of a usage drop re-sent in one of the next 3 drops
+EVENTS = "usage/events"
+
+
+@dataclass
+class GenerateSummary:
+    """What ``generate()`` wrote."""
+
+    out_dir: Path
+    run_dates: list[dt.date]  # run dates that got a drop
+    rows: dict[str, int]  # entity (source/name) -> rows written over all drops
+    files: list[Path]
+    defects: list[dict[str, Any]]  # see pipelines.generate.defects for the keys
+    elapsed_seconds: float
+    accounts: int = 0
+    seed: int = 0
+    file_format: str = "csv"
+    events_per_drop: dict[str, int] = field(default_factory=dict)  # run date -> usage rows
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly form (for the CLI)."""
+        return {
+            "out_dir": str(self.out_dir),
+            "run_dates": [d.isoformat() for d in self.run_dates],
+            "rows": dict(self.rows),
+            "files": [str(f) for f in self.files],
+            "defects": list(self.defects),
+            "elapsed_seconds": round(self.elapsed_seconds, 3),
+            "accounts": self.accounts,
+            "seed": self.seed,
+            "file_format": self.file_format,
+            "events_per_drop": dict(self.events_per_drop),
+        }
+
+
+class _Snapshot(Protocol):
+    def as_of(self, day: int) -> pa.Table: ...
+
+
+class _AccountSnapshots:
+    def __init__(self, acc: Accounts):
+        self.acc = acc
+
+    def as_of(self, day: int) -> pa.Table:
+        return accounts_as_of(self.acc, day)
+
+
+def _entity_path(drop_dir: Path, qualified: str, file_format: str) -> Path:
+    source, name = qualified.split("/")
+    return drop_dir / source / f"{name}.{file_format}"
+
+
+def _clear_entity_files(drop_dir: Path) -> None:
+    """Remove contract files of earlier runs in this drop (any format), so a drop is exactly ours."""
+    for entity in ENTITIES:
+        for ext in FILE_FORMATS:
+            path = drop_dir / entity.source / f"{entity.name}.{ext}"
+            if path.exists():
+                path.unlink()
+
+
+class _Run:
+    """State of one generate() call."""
+
+    def __init__(self, out_dir: Path, window: Window, seed: int, file_format: str, defects: tuple[str, ...]):
+        self.out_dir, self.window = out_dir, window
+        self.seed, self.file_format, self.defects = seed, file_format, defects
+        self.rows: dict[str, int] = {e.qualified: 0 for e in ENTITIES}
+        self.files: list[Path] = []
+        self.applied: list[dict[str, Any]] = []
+        self.events_per_drop: dict[str, int] = {}
+        self.last = window.days - 1
+
+    def drop_dir(self, i: int) -> Path:
+        return self.out_dir / self.window.date(i).isoformat()
+
+    # --- snapshots -------------------------------------------------------------------------
+    def write_snapshot(self, i: int, qualified: str, table: pa.Table) -> None:
+        path = _entity_path(self.drop_dir(i), qualified, self.file_format)
+        entity = get_entity(*qualified.split("/"))
+        table = table.cast(arrow_schema(entity))
+        wanted = dfx.for_entity(self.defects, qualified) if i == self.last else []
+        if "missing_file" in wanted:
+            self.applied.append(dfx.record("missing_file", path, value="file not written"))
+            return
+        for defect in wanted:
+            if defect in dfx.CELL_DEFECTS:
+                table, row0, column, value = dfx.inject_cell(table, defect, self.seed)
+                self.applied.append(dfx.record(defect, path, row0=row0, file_format=self.file_format,
+                                               column=column, value=value))
+        if "missing_column" in wanted:
+            table = table.drop_columns([dfx.MISSING_COLUMN])
+            self.applied.append(dfx.record("missing_column", path, column=dfx.MISSING_COLUMN,
+                                           value="column not written"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if "bad_encoding" in wanted:
+            table, row0 = dfx.with_encoding_name(table, self.seed)
+            if self.file_format == "parquet":
+                index = table.column_names.index("account_name")
+                names = dfx.latin1_strings(table.column(index).combine_chunks(), row0)
+                write_table(path, table.set_column(index, "account_name", names), "parquet")
+                note = "Parquet string column holding Latin-1 bytes (invalid UTF-8)"
+            else:
+                text = table_bytes(table, self.file_format).decode("utf-8")
+                path.write_bytes(text.encode("latin-1"))
+                note = "whole file encoded as Latin-1"
+            self.applied.append(dfx.record("bad_encoding", path, row0=row0, file_format=self.file_format,
+                                           column="account_name", value=dfx.ENCODING_NAME, note=note))
+        elif "wrong_format" in wanted:
+            real = "csv" if self.file_format == "parquet" else "parquet"
+            path.write_bytes(table_bytes(table, real))
+            self.applied.append(dfx.record("wrong_format", path, value=f"{real} content",
+                                           note=f"a .{self.file_format} file holding {real} content"))
+        else:
+            write_table(path, table, self.file_format)
+        self.rows[qualified] += table.num_rows
+        self.files.append(path)
+
+    # --- events ------------------------------------------------------------------------------
+    def open_events(self, drop: int) -> _EventSink:
+        return _EventSink(self, drop)
+
+
+class _EventSink:
+    """Usage events of one drop; applies the events defects when it is the last drop."""
+
+    def __init__(self, run: _Run, drop: int):
+        self.run, self.drop = run, drop
+        self.path = _entity_path(run.drop_dir(drop), EVENTS, run.file_format)
+        self.is_last = drop == run.last
+        wanted = dfx.for_entity(run.defects, EVENTS) if self.is_last else []
+        self.empty = "empty_file" in wanted
+        self.quarantine = "mass_quarantine" in wanted
+        self.duplicate = "duplicate_key" in wanted
+        self.quarantined = 0
+        self.first_row: tuple[pa.Table, int] | None = None  # (row, 0-based row number)
+        self.writer: StreamWriter | None = None
+        if self.empty:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_bytes(b"")
+        else:
+            self.writer = StreamWriter(self.path, EVENTS_SCHEMA, run.file_format)
+        self.chunk = 0
+
+    def write(self, table: pa.Table) -> None:
+        if self.writer is None or table.num_rows == 0:
+            return
+        if self.quarantine:
+            rng = np.random.default_rng([self.run.seed, 10, self.drop, self.chunk])
+            mask = dfx.quarantine_mask(table.num_rows, rng)
+            if self.first_row is None and not mask.all():
+                k = int(np.argmin(mask))
+                self.first_row = (table.slice(k, 1), self.writer.rows + k)
+            table = dfx.blank_user_ids(table, mask)
+            self.quarantined += int(mask.sum())
+        elif self.first_row is None:
+            self.first_row = (table.slice(0, 1), self.writer.rows)
+        self.chunk += 1
+        self.writer.write(table)
+
+    def close(self) -> int:
+        run = self.run
+        if self.writer is None:
+            run.applied.append(dfx.record("empty_file", self.path, value="0 bytes"))
+            run.files.append(self.path)
+            return 0
+        if self.duplicate:
+            if self.first_row is None:
+                raise ValueError("cannot inject 'duplicate_key': the last usage drop has no events")
+            row, original = self.first_row
+            copy = dfx.conflicting_copy(row)
+            row0 = self.writer.rows
+            self.writer.write(copy)
+            run.applied.append(dfx.record(
+                "duplicate_key", self.path, row0=row0, file_format=run.file_format, column="event_id",
+                value=row.column("event_id")[0].as_py(),
+                duplicate_of_line=dfx.line_of(original, run.file_format),
+            ))
+        if self.quarantine:
+            run.applied.append(dfx.record(
+                "mass_quarantine", self.path, column="user_id", value="", rows_affected=self.quarantined,
+                note=f"~{dfx.QUARANTINE_SHARE:.0%} of the rows, chosen at random, have an empty user_id",
+            ))
+        self.writer.close()
+        run.files.append(self.path)
+        run.rows[EVENTS] += self.writer.rows
+        return self.writer.rows
+
+
+def generate(
+    out_dir: Path,
+    *,
+    accounts: int,
+    start_date: dt.date,
+    days: int,
+    drop_days: int | None = None,
+    seed: int = 42,
+    file_format: str = "csv",
+    defects: Sequence[str] = (),
+    events_per_account_day: float | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> GenerateSummary:
+    """Simulate ``accounts`` customers over ``days`` run dates and write landing drops.
+
+    Drops go to ``<out_dir>/<run_date>/<source>/<entity>.<file_format>`` for the last
+    ``drop_days`` run dates (default: all). CRM and billing files are full snapshots as of the
+    run date; usage files hold that day's events plus late events and re-sent duplicates, and
+    the first drop also holds every event of the earlier, undropped days. ``defects`` are
+    injected into the last drop and reported in the summary. Same arguments, same bytes.
+    """
+    started = time.perf_counter()
+    if accounts < 1:
+        raise ValueError("accounts must be at least 1")
+    if days < 1:
+        raise ValueError("days must be at least 1")
+    drop_days = days if drop_days is None else drop_days
+    if not 1 <= drop_days <= days:
+        raise ValueError(f"drop_days must be between 1 and days ({days}), got {drop_days}")
+    if seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed}")
+    if file_format not in FILE_FORMATS:
+        raise ValueError(f"file_format must be one of {', '.join(FILE_FORMATS)}, got {file_format!r}")
+    mean_events = DEFAULT_EVENTS_PER_ACCOUNT_DAY if events_per_account_day is None else events_per_account_day
+    if mean_events < 0:
+        raise ValueError("events_per_account_day must not be negative")
+    wanted = dfx.validate(defects)
+    say = progress or (lambda _msg: None)
+
+    out_dir = Path(out_dir)
+    window = Window(to_day(start_date), days)
+    acc = simulate_accounts(np.random.default_rng([seed, 1]), accounts, window)
+    life = simulate_lifecycles(acc, window, seed)
+    snapshots: dict[str, _Snapshot] = {
+        "crm/accounts": _AccountSnapshots(acc),
+        "crm/activities": ActivitySnapshots(acc, simulate_activities(acc, life, window, seed)),
+        "crm/support_cases": CaseSnapshots(acc, simulate_cases(acc, life, window, seed)),
+        "crm/nps_responses": NpsSnapshots(acc, simulate_nps(acc, life, window, seed)),
+        "billing/subscriptions": SubscriptionSnapshots(acc, life.periods),
+        "billing/invoices": InvoiceSnapshots(acc, simulate_invoices(acc, life, window, seed)),
+    }
+    usage = UsageSimulator(acc, life, window, seed, mean_events)
+    say(f"simulated {accounts:,} accounts, {len(life.periods):,} subscription periods "
+        f"({time.perf_counter() - started:.1f}s)")
+
+    first_drop = days - drop_days
+    run = _Run(out_dir, window, seed, file_format, wanted)
+    for i in range(first_drop, days):
+        _clear_entity_files(run.drop_dir(i))
+    late: dict[int, list[pa.Table]] = defaultdict(list)
+    resend: dict[int, list[pa.Table]] = defaultdict(list)
+    sink: _EventSink | None = None
+    every = max(1, days // 10)
+    events_total = 0
+
+    for i, table, lag in usage.days():
+        drop = max(i, first_drop)
+        if sink is None:
+            sink = run.open_events(drop)
+        delivered = [table.filter(pa.array(lag == 0))]
+        for k in (1, 2, 3):
+            if i + k < days and (lag == k).any():
+                late[i + k].append(table.filter(pa.array(lag == k)))
+        delivered += late.pop(i, [])
+        for chunk in delivered:
+            sink.write(chunk)
+        for chunk in resend.pop(i, []):
+            sink.write(chunk)
+        if i >= first_drop:  # re-send a few rows of this drop in one of the next three
+            fresh = pa.concat_tables(delivered)
+            rng = np.random.default_rng([seed, 8, i])
+            picked = rng.random(fresh.num_rows) < DUPLICATE_SHARE
+            when = rng.integers(1, 4, fresh.num_rows)
+            for k in (1, 2, 3):
+                mask = picked & (when == k)
+                if drop + k < days and mask.any():
+                    resend[drop + k].append(fresh.filter(pa.array(mask)))
+        if i >= first_drop:
+            rows = sink.close()
+            events_total += rows
+            run.events_per_drop[window.date(i).isoformat()] = rows
+            sink = None
+            for qualified, snap in snapshots.items():
+                run.write_snapshot(i, qualified, snap.as_of(window.first + i))
+        if (i + 1) % every == 0 or i == days - 1:
+            pending = sink.writer.rows if sink is not None and sink.writer is not None else 0
+            say(f"{window.date(i)}: day {i + 1}/{days} ({(i + 1) / days:.0%}), "
+                f"{events_total + pending:,} usage events written, "
+                f"{time.perf_counter() - started:.1f}s")
+
+    return GenerateSummary(
+        out_dir=out_dir,
+        run_dates=[window.date(i) for i in range(first_drop, days)],
+        rows=run.rows,
+        files=run.files,
+        defects=run.applied,
+        elapsed_seconds=time.perf_counter() - started,
+        accounts=accounts,
+        seed=seed,
+        file_format=file_format,
+        events_per_drop=run.events_per_drop,
+    )
