@@ -50,6 +50,12 @@ class Settings(BaseSettings):
         le=1.0,
         description="Share of a source's rows that may be quarantined before the night fails.",
     )
+    max_event_lag_hours: float = Field(
+        default=48.0,
+        gt=0,
+        description="Freshness: the newest usage event may be at most this old at the end of the run date.",
+    )
+    keep_releases: int = Field(default=7, ge=1, description="Published releases kept for rollback.")
     dbt_threads: int = Field(default=1, ge=1, description="dbt threads (DuckDB: one writer).")
 
     @cached_property
