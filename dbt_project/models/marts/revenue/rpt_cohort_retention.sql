@@ -1,0 +1,85 @@
+{#- Logo and revenue retention of signup cohorts (first month as a customer) by months
+    since start, for all accounts of the cohort (starting_tier 'All') and per tier the
+    account was in when it started (int_account_segments_monthly, dimension 'tier', at
+    its first customer month). Revenue retention = the cohort's MRR now / its MRR in its
+    first month (net: expansion of survivors included). -#}
+with account_months as (
+    select * from {{ ref('int_account_mrr_monthly') }}
+),
+
+segments as (
+    select * from {{ ref('int_account_segments_monthly') }}
+),
+
+cohort_members as (
+    select
+        account_months.account_id,
+        account_months.first_active_month as cohort_month,
+        account_months.mrr_reporting as cohort_starting_mrr,
+        segments.segment_value as starting_tier
+    from account_months
+    left join segments
+        on segments.account_id = account_months.account_id
+        and segments.month_start_date = account_months.month_start_date
+        and segments.segment_dimension = 'tier'
+    where account_months.month_start_date = account_months.first_active_month
+),
+
+member_tiers as (
+    select account_id, cohort_month, cohort_starting_mrr, coalesce(starting_tier, 'unknown') as starting_tier
+    from cohort_members
+    union all
+    select account_id, cohort_month, cohort_starting_mrr, 'All' as starting_tier
+    from cohort_members
+),
+
+member_months as (
+    select
+        member_tiers.cohort_month,
+        member_tiers.starting_tier,
+        account_months.months_since_first_active as months_since_start,
+        account_months.month_start_date,
+        member_tiers.account_id,
+        member_tiers.cohort_starting_mrr,
+        account_months.is_active_customer,
+        account_months.mrr_reporting
+    from member_tiers
+    inner join account_months
+        on account_months.account_id = member_tiers.account_id
+        and account_months.month_start_date >= member_tiers.cohort_month
+),
+
+aggregated as (
+    select
+        cohort_month,
+        starting_tier,
+        months_since_start,
+        month_start_date,
+        count(*) as cohort_logos,
+        sum(cohort_starting_mrr) as cohort_starting_mrr,
+        sum(case when is_active_customer then 1 else 0 end) as active_logos,
+        sum(mrr_reporting) as mrr_reporting
+    from member_months
+    group by cohort_month, starting_tier, months_since_start, month_start_date
+),
+
+final as (
+    select
+        cast(cohort_month as date) as cohort_month,
+        cast(starting_tier as {{ dbt.type_string() }}) as starting_tier,
+        cast(months_since_start as integer) as months_since_start,
+        cast(month_start_date as date) as month_start_date,
+        cast('{{ var("reporting_currency") }}' as {{ dbt.type_string() }}) as reporting_currency,
+        cast(cohort_logos as integer) as cohort_logos,
+        cast(active_logos as integer) as active_logos,
+        cast(cohort_starting_mrr as decimal(18, 2)) as cohort_starting_mrr_reporting,
+        cast(mrr_reporting as decimal(18, 2)) as mrr_reporting,
+        cast(1.0 * active_logos / cohort_logos as decimal(18, 6)) as logo_retention,
+        cast(
+            case when cohort_starting_mrr > 0 then 1.0 * mrr_reporting / cohort_starting_mrr end
+            as decimal(18, 6)
+        ) as revenue_retention
+    from aggregated
+)
+
+select * from final
