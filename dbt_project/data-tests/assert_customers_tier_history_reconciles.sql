@@ -1,0 +1,78 @@
+{#- The SCD2 tier history agrees with the daily tier rows exactly:
+    1. every daily row falls in exactly one history period, with the same tier;
+    2. the history's period starts are exactly the daily rows where the account's tier
+       differs from its previous daily row (or the account's first row).
+    Returns the offending rows. -#}
+with daily as (
+    select
+        account_id,
+        as_of_date,
+        tier_number,
+        lag(tier_number) over (partition by account_id order by as_of_date) as previous_daily_tier_number
+    from {{ ref('fct_account_tiers_daily') }}
+),
+
+history as (
+    select * from {{ ref('dim_account_tier_history') }}
+),
+
+coverage as (
+    select
+        daily.account_id,
+        daily.as_of_date,
+        daily.tier_number,
+        count(history.account_id) as covering_periods,
+        min(history.tier_number) as history_tier_number
+    from daily
+    left join history
+        on daily.account_id = history.account_id
+        and history.valid_from <= daily.as_of_date
+        and (history.valid_to is null or daily.as_of_date < history.valid_to)
+    group by daily.account_id, daily.as_of_date, daily.tier_number
+),
+
+coverage_errors as (
+    select
+        account_id,
+        as_of_date,
+        'daily row not covered by exactly one period of the same tier' as failure
+    from coverage
+    where covering_periods <> 1
+       or history_tier_number <> tier_number
+),
+
+daily_changes as (
+    select account_id, as_of_date as change_date
+    from daily
+    where previous_daily_tier_number is null
+       or previous_daily_tier_number <> tier_number
+),
+
+history_changes as (
+    select account_id, valid_from as change_date
+    from history
+),
+
+change_errors as (
+    select
+        coalesce(daily_changes.account_id, history_changes.account_id) as account_id,
+        coalesce(daily_changes.change_date, history_changes.change_date) as as_of_date,
+        case
+            when history_changes.account_id is null then 'tier change in the daily rows missing from the history'
+            else 'history period starting without a tier change in the daily rows'
+        end as failure
+    from daily_changes
+    full outer join history_changes
+        on daily_changes.account_id = history_changes.account_id
+        and daily_changes.change_date = history_changes.change_date
+    where daily_changes.account_id is null
+       or history_changes.account_id is null
+),
+
+final as (
+    select * from coverage_errors
+    union all
+    select * from change_errors
+)
+
+select * from final

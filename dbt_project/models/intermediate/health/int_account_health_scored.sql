@@ -1,0 +1,142 @@
+{#- Account health, one row per account per as-of date (a daily history). Incremental:
+    each run replaces the rows of its as-of date, so a backfill can rebuild any date;
+    changes vs 7 and 30 days earlier are read from this model's own history. See doc
+    block health_score. -#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='as_of_date',
+        on_schema_change='append_new_columns',
+        pre_hook="{{ customers_delete_as_of_partition() }}",
+    )
+}}
+
+{%- set weights = var('health_weights') %}
+{%- set components = ['product_usage', 'cs_engagement', 'support', 'billing', 'sentiment'] %}
+
+with components as (
+    select * from {{ ref('int_account_health_components_scored') }}
+),
+
+component_rows as (
+    {#- One row per account and component, with its weight share among the
+        components present (a missing component's weight is redistributed). -#}
+    {%- for component in components %}
+    select
+        account_id,
+        '{{ component }}' as component,
+        {{ component }}_score as component_score,
+        {{ weights[component] }} as component_weight
+    from components
+    {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
+),
+
+component_shares as (
+    select
+        *,
+        case
+            when component_score is not null
+                then component_weight / sum(case when component_score is not null then component_weight end)
+                    over (partition by account_id)
+        end as effective_weight
+    from component_rows
+),
+
+component_drag as (
+    select
+        account_id,
+        component,
+        row_number() over (
+            partition by account_id
+            order by effective_weight * (100 - component_score) desc, component
+        ) as drag_rank
+    from component_shares
+    where component_score is not null
+),
+
+missing_components as (
+    select
+        account_id,
+        count(*) as missing_component_count,
+        {{ dbt.listagg('component', "', '", 'order by component') }} as missing_components
+    from component_shares
+    where component_score is null
+    group by account_id
+),
+
+scored as (
+    select
+        components.account_id,
+        components.as_of_date,
+        {%- for component in components %}
+        components.{{ component }}_score,
+        {%- endfor %}
+        cast(round({{ customers_weighted_score([
+            ['components.product_usage_score', weights['product_usage']],
+            ['components.cs_engagement_score', weights['cs_engagement']],
+            ['components.support_score', weights['support']],
+            ['components.billing_score', weights['billing']],
+            ['components.sentiment_score', weights['sentiment']],
+        ]) }}, 1) as decimal(5, 1)) as health_score,
+        coalesce(missing_components.missing_component_count, 0) as missing_component_count,
+        missing_components.missing_components,
+        component_drag.component as weakest_component
+    from components
+    left join missing_components
+        on components.account_id = missing_components.account_id
+    left join component_drag
+        on components.account_id = component_drag.account_id
+        and component_drag.drag_rank = 1
+),
+
+{% if is_incremental() %}
+history as (
+    select
+        account_id,
+        as_of_date,
+        health_score
+    from {{ this }}
+    where as_of_date in (
+        cast({{ dbt.dateadd('day', -7, as_of_date()) }} as date),
+        cast({{ dbt.dateadd('day', -30, as_of_date()) }} as date)
+    )
+),
+{% endif %}
+
+final as (
+    select
+        scored.account_id,
+        scored.as_of_date,
+        scored.health_score as health_score,
+        case
+            when scored.health_score >= {{ var('health_healthy_min_score') }} then 'healthy'
+            when scored.health_score >= {{ var('health_at_risk_min_score') }} then 'at-risk'
+            when scored.health_score is not null then 'critical'
+        end as health_status,
+        {%- for component in components %}
+        cast(round(scored.{{ component }}_score, 1) as decimal(5, 1)) as {{ component }}_score,
+        {%- endfor %}
+        scored.missing_component_count,
+        scored.missing_components,
+        scored.weakest_component,
+        {% if is_incremental() %}
+        scored.health_score - history_7d.health_score as health_score_change_7d,
+        scored.health_score - history_30d.health_score as health_score_change_30d
+        {% else %}
+        cast(null as decimal(5, 1)) as health_score_change_7d,
+        cast(null as decimal(5, 1)) as health_score_change_30d
+        {% endif %}
+    from scored
+    {% if is_incremental() %}
+    left join history as history_7d
+        on scored.account_id = history_7d.account_id
+        and history_7d.as_of_date = cast({{ dbt.dateadd('day', -7, as_of_date()) }} as date)
+    left join history as history_30d
+        on scored.account_id = history_30d.account_id
+        and history_30d.as_of_date = cast({{ dbt.dateadd('day', -30, as_of_date()) }} as date)
+    {% endif %}
+)
+
+select * from final

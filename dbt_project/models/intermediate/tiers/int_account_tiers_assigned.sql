@@ -1,0 +1,205 @@
+{#- The assigned tier per account per as-of date, applying the migration rules to
+    the computed tier: upward at once; downward only once the account's next renewal
+    (captured when the downgrade became pending) has passed and it still qualifies
+    lower. The previous assignment is read from this model's own history (the latest
+    row before the as-of date), so re-running a date gives the same rows and a
+    backfill rebuilds one date from the dates before it. Doc block tier_migration. -#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='as_of_date',
+        on_schema_change='append_new_columns',
+        pre_hook="{{ customers_delete_as_of_partition() }}",
+    )
+}}
+
+{%- set cadence = var('tier_review_cadence_months') %}
+
+with computed as (
+    select * from {{ ref('int_account_tiers_computed') }}
+),
+
+tier_targets as (
+    select * from {{ ref('tier_targets') }}
+),
+
+{% if is_incremental() %}
+history_ranked as (
+    select
+        account_id,
+        as_of_date as previous_as_of_date,
+        assigned_tier_number as previous_tier_number,
+        assigned_since_date as previous_assigned_since_date,
+        is_downgrade_pending as previous_is_downgrade_pending,
+        pending_downgrade_date as previous_pending_downgrade_date,
+        last_tier_review_date as previous_last_tier_review_date,
+        next_tier_review_date as previous_next_tier_review_date,
+        row_number() over (partition by account_id order by as_of_date desc) as recency_rank
+    from {{ this }}
+    where as_of_date < {{ as_of_date() }}
+),
+
+previous as (
+    select * from history_ranked where recency_rank = 1
+),
+{% else %}
+previous as (
+    select
+        cast(null as {{ dbt.type_string() }}) as account_id,
+        cast(null as date) as previous_as_of_date,
+        cast(null as {{ dbt.type_int() }}) as previous_tier_number,
+        cast(null as date) as previous_assigned_since_date,
+        cast(null as boolean) as previous_is_downgrade_pending,
+        cast(null as date) as previous_pending_downgrade_date,
+        cast(null as date) as previous_last_tier_review_date,
+        cast(null as date) as previous_next_tier_review_date
+    where 1 = 0
+),
+{% endif %}
+
+joined as (
+    select
+        computed.*,
+        previous.previous_as_of_date,
+        previous.previous_tier_number,
+        previous.previous_assigned_since_date,
+        coalesce(previous.previous_is_downgrade_pending, false) as previous_is_downgrade_pending,
+        previous.previous_pending_downgrade_date,
+        previous.previous_last_tier_review_date,
+        previous.previous_next_tier_review_date
+    from computed
+    left join previous
+        on computed.account_id = previous.account_id
+),
+
+migrated as (
+    select
+        *,
+        case
+            when previous_tier_number is null then 'initial'
+            when computed_tier_number < previous_tier_number then 'upgrade'
+            when computed_tier_number = previous_tier_number then 'confirmed'
+            {#- qualifies lower from here on -#}
+            when previous_is_downgrade_pending
+                 and previous_pending_downgrade_date <= as_of_date then 'downgrade'
+            when not previous_is_downgrade_pending
+                 and (next_renewal_date is null or next_renewal_date <= as_of_date) then 'downgrade'
+            else 'held'
+        end as migration_action
+    from joined
+),
+
+assigned as (
+    select
+        *,
+        case
+            when migration_action in ('held') then previous_tier_number
+            else computed_tier_number
+        end as assigned_tier_number,
+        migration_action = 'held' as is_downgrade_pending,
+        case when migration_action = 'held' then computed_tier_number end as pending_downgrade_tier_number,
+        case
+            when migration_action = 'held' and previous_is_downgrade_pending then previous_pending_downgrade_date
+            when migration_action = 'held' then next_renewal_date
+        end as pending_downgrade_date
+    from migrated
+),
+
+reviewed as (
+    select
+        *,
+        previous_tier_number is not null and assigned_tier_number <> previous_tier_number as is_tier_changed,
+        case
+            when previous_tier_number is null or assigned_tier_number <> previous_tier_number then as_of_date
+            else previous_assigned_since_date
+        end as assigned_since_date,
+        case
+            when previous_tier_number is null
+                 or assigned_tier_number <> previous_tier_number
+                 or (migration_action = 'held' and not previous_is_downgrade_pending)
+                 or previous_next_tier_review_date <= as_of_date
+                then as_of_date
+            else previous_last_tier_review_date
+        end as last_tier_review_date
+    from assigned
+),
+
+final as (
+    select
+        reviewed.account_id,
+        reviewed.as_of_date,
+        reviewed.assigned_tier_number as tier_number,
+        assigned_tiers.tier_name as assigned_tier,
+        reviewed.assigned_tier_number,
+        reviewed.computed_tier_number,
+        reviewed.computed_tier,
+        reviewed.tier_method,
+        reviewed.tier_score,
+        reviewed.arr_points,
+        reviewed.expansion_points,
+        reviewed.strategic_points,
+        reviewed.complexity_health_points,
+        reviewed.arr_contribution,
+        reviewed.expansion_contribution,
+        reviewed.strategic_contribution,
+        reviewed.complexity_health_contribution,
+        reviewed.rules_criterion,
+        reviewed.rules_tier_number,
+        reviewed.rules_reason,
+        reviewed.scorecard_tier_number,
+        reviewed.scorecard_reason,
+        reviewed.computed_tier_reason,
+        reviewed.arr_reporting,
+        reviewed.plan_name,
+        reviewed.has_active_subscription,
+        reviewed.growth_potential,
+        reviewed.complexity_segment,
+        reviewed.health_status,
+        reviewed.is_high_churn_risk,
+        reviewed.is_strategic_account,
+        reviewed.next_renewal_date,
+        reviewed.migration_action,
+        reviewed.previous_tier_number,
+        reviewed.is_tier_changed,
+        reviewed.assigned_since_date,
+        reviewed.is_downgrade_pending,
+        reviewed.pending_downgrade_tier_number,
+        pending_tiers.tier_name as pending_downgrade_tier,
+        reviewed.pending_downgrade_date,
+        reviewed.last_tier_review_date,
+        cast(
+            case reviewed.assigned_tier_number
+                {%- for tier, months in cadence.items() %}
+                when {{ tier }} then {{ dbt.dateadd('month', months, 'reviewed.last_tier_review_date') }}
+                {%- endfor %}
+            end as date
+        ) as next_tier_review_date,
+        case reviewed.migration_action
+            when 'initial' then 'First assessment: ' || reviewed.computed_tier || ' (' || reviewed.computed_tier_reason || ')'
+            when 'upgrade' then 'Upgraded at once to ' || reviewed.computed_tier || ': ' || reviewed.computed_tier_reason
+            when 'confirmed' then reviewed.computed_tier || ': ' || reviewed.computed_tier_reason
+            when 'downgrade' then 'Downgraded to ' || reviewed.computed_tier
+                || case
+                    when reviewed.previous_is_downgrade_pending
+                        then ' after renewal on ' || cast(reviewed.previous_pending_downgrade_date as {{ dbt.type_string() }})
+                    else ' (no renewal ahead to wait for)'
+                end
+                || ': ' || reviewed.computed_tier_reason
+            when 'held' then 'Kept ' || assigned_tiers.tier_name || ' until renewal on '
+                || cast(
+                    case
+                        when reviewed.previous_is_downgrade_pending then reviewed.previous_pending_downgrade_date
+                        else reviewed.next_renewal_date
+                    end as {{ dbt.type_string() }}
+                )
+                || '; qualifies for ' || reviewed.computed_tier || ': ' || reviewed.computed_tier_reason
+        end as tier_reason
+    from reviewed
+    left join tier_targets as assigned_tiers
+        on reviewed.assigned_tier_number = assigned_tiers.tier_number
+    left join tier_targets as pending_tiers
+        on reviewed.pending_downgrade_tier_number = pending_tiers.tier_number
+)
+
+select * from final

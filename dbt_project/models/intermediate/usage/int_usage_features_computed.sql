@@ -1,0 +1,135 @@
+{#- Rolling usage features per account as of the run date, from the daily usage rows
+    (counts, DAU) and the events of the window (distinct users and features, which do
+    not add up across days). Only accounts with any usage up to the as-of date have a
+    row. See doc block usage_features. -#}
+{% set window_days = var('usage_window_days') %}
+
+with stored_usage_days as (
+    select * from {{ ref('int_usage_account_days_aggregated') }}
+),
+
+events as (
+    select * from {{ ref('stg_usage__events') }}
+),
+
+{#- A stored daily row holds every event loaded up to the night that last touched it
+    (last_loaded_run_date). When that night is after the as-of date (a backfill of an
+    earlier date), the row also counts events not yet known on the as-of date: those
+    few rows are recomputed here from the events known on the as-of date, so the
+    features of a date are the same whenever it is (re)built. -#}
+later_touched_days as (
+    select
+        account_id,
+        activity_date
+    from stored_usage_days
+    where last_loaded_run_date > {{ as_of_date() }}
+),
+
+recomputed_days as (
+    select
+        events.account_id,
+        events.occurred_date as activity_date,
+        count(*) as event_count,
+        count(distinct events.user_id) as active_user_count
+    from events
+    inner join later_touched_days
+        on events.account_id = later_touched_days.account_id
+        and events.occurred_date = later_touched_days.activity_date
+    group by events.account_id, events.occurred_date
+),
+
+usage_days as (
+    select
+        account_id,
+        activity_date,
+        event_count,
+        active_user_count
+    from stored_usage_days
+    where last_loaded_run_date <= {{ as_of_date() }}
+    union all
+    select
+        account_id,
+        activity_date,
+        event_count,
+        active_user_count
+    from recomputed_days
+),
+
+window_bounds as (
+    select
+        {{ as_of_date() }} as as_of_date,
+        cast({{ dbt.dateadd('day', 1 - window_days, as_of_date()) }} as date) as window_start_date,
+        cast({{ dbt.dateadd('day', 1 - 2 * window_days, as_of_date()) }} as date) as prior_window_start_date,
+        cast({{ dbt.dateadd('day', 1 - 3 * window_days, as_of_date()) }} as date) as catalogue_start_date
+),
+
+daily_summary as (
+    select
+        usage_days.account_id,
+        min(usage_days.activity_date) as first_activity_date,
+        max(usage_days.activity_date) as last_activity_date,
+        sum(case when usage_days.activity_date >= window_bounds.window_start_date
+            then usage_days.event_count else 0 end) as events_in_window,
+        sum(case when usage_days.activity_date >= window_bounds.prior_window_start_date
+                  and usage_days.activity_date < window_bounds.window_start_date
+            then usage_days.event_count else 0 end) as events_in_prior_window,
+        sum(case when usage_days.activity_date >= window_bounds.window_start_date
+            then usage_days.active_user_count else 0 end) as user_days_in_window
+    from usage_days
+    cross join window_bounds
+    where usage_days.activity_date <= window_bounds.as_of_date
+    group by usage_days.account_id
+),
+
+window_events as (
+    select
+        events.account_id,
+        events.user_id,
+        events.feature
+    from events
+    cross join window_bounds
+    where events.occurred_date >= window_bounds.window_start_date
+      and events.occurred_date <= window_bounds.as_of_date
+),
+
+window_distincts as (
+    select
+        account_id,
+        count(distinct user_id) as monthly_active_users,
+        count(distinct feature) as features_used_in_window
+    from window_events
+    group by account_id
+),
+
+feature_catalogue as (
+    select count(distinct events.feature) as feature_catalogue_size
+    from events
+    cross join window_bounds
+    where events.occurred_date >= window_bounds.catalogue_start_date
+      and events.occurred_date <= window_bounds.as_of_date
+),
+
+final as (
+    select
+        daily_summary.account_id,
+        {{ as_of_date() }} as as_of_date,
+        daily_summary.first_activity_date,
+        daily_summary.last_activity_date,
+        daily_summary.events_in_window,
+        daily_summary.events_in_prior_window,
+        1.0 * daily_summary.user_days_in_window / {{ window_days }} as avg_daily_active_users,
+        coalesce(window_distincts.monthly_active_users, 0) as monthly_active_users,
+        coalesce(window_distincts.features_used_in_window, 0) as features_used_in_window,
+        feature_catalogue.feature_catalogue_size,
+        case
+            when daily_summary.events_in_prior_window > 0
+                then 1.0 * (daily_summary.events_in_window - daily_summary.events_in_prior_window)
+                    / daily_summary.events_in_prior_window
+        end as usage_trend
+    from daily_summary
+    left join window_distincts
+        on daily_summary.account_id = window_distincts.account_id
+    cross join feature_catalogue
+)
+
+select * from final

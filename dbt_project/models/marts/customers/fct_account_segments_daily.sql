@@ -1,0 +1,71 @@
+{#- Published: the behaviour segments and conformed dimensions of every account on
+    every as-of date, with the measures behind each segment. Incremental on
+    as_of_date. -#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='as_of_date',
+        on_schema_change='append_new_columns',
+        pre_hook="{{ customers_delete_as_of_partition() }}",
+    )
+}}
+
+with segments as (
+    select * from {{ ref('int_account_segments_classified') }}
+),
+
+health as (
+    select * from {{ ref('int_account_health_scored') }}
+),
+
+tiers as (
+    select * from {{ ref('int_account_tiers_assigned') }}
+),
+
+final as (
+    select
+        cast(segments.account_id as varchar) as account_id,
+        cast(segments.as_of_date as date) as as_of_date,
+        cast(segments.usage_segment as varchar) as usage_segment,
+        cast(segments.engagement_segment as varchar) as engagement_segment,
+        cast(segments.adoption_stage as varchar) as adoption_stage,
+        cast(segments.support_segment as varchar) as support_segment,
+        cast(segments.advocacy_segment as varchar) as advocacy_segment,
+        cast(segments.growth_potential as varchar) as growth_potential,
+        cast(segments.complexity_segment as varchar) as complexity_segment,
+        cast(segments.value_band as varchar) as value_band,
+        cast(segments.company_size_band as varchar) as company_size_band,
+        cast(segments.industry_group as varchar) as industry_group,
+        cast(segments.region as varchar) as region,
+        cast(segments.plan_name as varchar) as plan_name,
+        cast(segments.arr_reporting as decimal(18, 2)) as arr_reporting,
+        cast(segments.has_active_subscription as boolean) as has_active_subscription,
+        cast(segments.tenure_days as integer) as tenure_days,
+        cast(segments.stickiness as double) as stickiness,
+        cast(segments.feature_breadth as double) as feature_breadth,
+        cast(segments.seat_utilisation as double) as seat_utilisation,
+        cast(segments.usage_trend as double) as usage_trend,
+        cast(segments.response_rate as double) as response_rate,
+        cast(segments.days_since_touchpoint as integer) as days_since_touchpoint,
+        cast(segments.recent_cases as integer) as recent_cases,
+        cast(segments.recent_priority_cases as integer) as recent_priority_cases,
+        cast(segments.latest_nps_score as integer) as latest_nps_score,
+        cast(segments.licence_share_of_employees as double) as licence_share_of_employees,
+        cast(segments.product_lines_owned as integer) as product_lines_owned,
+        cast(segments.product_lines_offered as integer) as product_lines_offered,
+        cast(segments.complexity_points as integer) as complexity_points,
+        cast(health.health_status as varchar) as health_status,
+        cast(tiers.assigned_tier as varchar) as assigned_tier,
+        cast(tiers.tier_number as integer) as tier_number
+    from segments
+    left join health
+        on segments.account_id = health.account_id
+        and segments.as_of_date = health.as_of_date
+    left join tiers
+        on segments.account_id = tiers.account_id
+        and segments.as_of_date = tiers.as_of_date
+    {{ customers_daily_filter('segments') }}
+)
+
+select * from final
