@@ -1,6 +1,6 @@
 """The steps of one night, in order. The CLI and the Airflow DAG both call these.
 
-check_extracts -> ingest (per source) -> build (dbt) -> quality gate -> publish.
+check_extracts -> ingest (per source) -> check_quarantine -> build (dbt) -> quality gate -> publish.
 Each step is keyed on the run date and idempotent: re-running a date replaces.
 """
 
@@ -30,6 +30,16 @@ def check_extracts(settings: Settings, run_date: dt.date, sources: Iterable[str]
 
 def ingest(settings: Settings, run_date: dt.date, source: str) -> list[EntityLoad]:
     return ingest_source(settings, run_date, source)
+
+
+def check_quarantine(settings: Settings, run_date: dt.date):
+    """Fail (QualityGateFailed naming the source and its share) when a source's quarantined share
+    exceeds the threshold; run right after ingestion so a bad drop stops before dbt. The full
+    quality gate checks the same again. Writes <quality>/<run_date>/quarantine_report.{json,html}.
+    """
+    from pipelines.quality import check_quarantine as check
+
+    return check(settings, run_date).raise_if_failed()
 
 
 def build(settings: Settings, run_date: dt.date) -> str:
@@ -62,5 +72,6 @@ def run_night(settings: Settings, run_date: dt.date, sources: Iterable[str] = SO
     check_extracts(settings, run_date, sources)
     for source in sources:
         ingest(settings, run_date, source)
+    check_quarantine(settings, run_date)
     build(settings, run_date)
     return publish(settings, run_date)

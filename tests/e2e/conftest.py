@@ -1,0 +1,78 @@
+"""Fixtures for end-to-end runs of the nightly DAG through real Airflow on generated data."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from pipelines.airflow_home import AirflowHome, DagTestResult, airflow_home, dags_test, prepare
+from pipelines.settings import Settings, get_settings
+
+#: A tiny business: small enough for a fast test suite, big enough for every mart.
+ACCOUNTS = 30
+START = dt.date(2026, 1, 1)
+DAYS = 60
+DROP_DAYS = 3
+SEED = 7
+
+
+@dataclass
+class Night:
+    """One Airflow + pipeline home with generated drops, and helpers to run and inspect it."""
+
+    root: Path
+    settings: Settings
+    airflow: AirflowHome
+    drops: list[dt.date]
+    clean_landing: Path  # pristine copies of the drops (tests edit the live ones)
+
+    def run(self, run_date: dt.date) -> DagTestResult:
+        return dags_test(self.airflow, [run_date])[0]
+
+    def summary(self, run_date: dt.date) -> dict:
+        return json.loads((self.settings.home / "runs" / f"{run_date.isoformat()}.json").read_text())
+
+    def manifest(self) -> dict:
+        return json.loads((self.settings.published / "manifest.json").read_text())
+
+    def published_fingerprint(self) -> dict[str, str]:
+        """sha256 of the published DuckDB file and manifest bytes, and where `current` points."""
+        published = self.settings.published
+        return {
+            "duckdb": hashlib.sha256((published / "segment_mart.duckdb").resolve().read_bytes()).hexdigest(),
+            "manifest": hashlib.sha256((published / "manifest.json").read_bytes()).hexdigest(),
+            "current": os.readlink(published / "current"),
+        }
+
+    def drop(self, run_date: dt.date) -> Path:
+        return self.settings.drop_dir(run_date)
+
+    def restore_drop(self, run_date: dt.date) -> None:
+        shutil.rmtree(self.drop(run_date))
+        shutil.copytree(self.clean_landing / run_date.isoformat(), self.drop(run_date))
+
+
+def make_night(root: Path, drop_days: int = DROP_DAYS, api_port: int = 8080, extra_env: dict | None = None) -> Night:
+    from pipelines.generate import generate
+
+    settings = get_settings(home=root / "home")
+    summary = generate(
+        root / "clean_landing", accounts=ACCOUNTS, start_date=START, days=DAYS, drop_days=drop_days, seed=SEED
+    )
+    shutil.copytree(root / "clean_landing", settings.landing)
+    drops = [dt.date.fromisoformat(str(d)) for d in summary.run_dates]
+    env = {"SEGMENT_MART_HOME": str(settings.home), "SEGMENT_MART_RETRIES": "0", **(extra_env or {})}
+    home = prepare(airflow_home(root / "airflow", settings=settings, api_port=api_port, extra_env=env))
+    return Night(root, settings, home, drops, root / "clean_landing")
+
+
+@pytest.fixture(scope="module")
+def night(tmp_path_factory) -> Night:
+    return make_night(tmp_path_factory.mktemp("e2e_nightly"))
