@@ -62,3 +62,11 @@ def test_contract_is_well_formed() -> None:
         for check in entity.row_checks:
             assert check.column in names
     assert {e["raw_table"] for e in as_json()} == {f"raw.{e.raw_table}" for e in ENTITIES}
+
+
+def test_configuration_page_lists_every_setting() -> None:
+    from pipelines.settings import Settings
+
+    page = (ROOT / "docs" / "configuration.md").read_text()
+    for name in Settings.model_fields:
+        assert f"`SEGMENT_MART_{name.upper()}`" in page, name
