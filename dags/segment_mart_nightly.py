@@ -268,12 +268,9 @@ def segment_mart_nightly():
     def dbt_build(**context) -> str:
         """ONE `dbt build` (seeds, snapshots, models, tests) as a subprocess; fails on any failure."""
         from pipelines import nightly
-        from pipelines.dbt import run_results_path
 
-        settings, run_date = _settings(), _run_date(context)
-        # The node tasks read this file: never let them see a previous build's results.
-        run_results_path(settings, run_date).unlink(missing_ok=True)
-        return _call(nightly.build, settings, run_date)
+        # run_dbt removes the night's previous run_results first: node tasks never see stale ones.
+        return _call(nightly.build, _settings(), _run_date(context))
 
     @task(trigger_rule="all_done")
     def dbt_node(unique_id: str, tests: list[str], **context) -> dict[str, Any]:

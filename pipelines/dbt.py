@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections import deque
 from pathlib import Path
 
 from pipelines.settings import Settings
@@ -70,6 +71,12 @@ def run_dbt(settings: Settings, run_date: dt.date, command: str = "build", *extr
         "--vars", json.dumps({"as_of_date": run_date.isoformat()}),
         *extra,
     ]
+    kept = run_results_path(settings, run_date)
+    produced = target / "run_results.json"
+    # Results of an earlier build must never pass for this one's (the gate and the
+    # DAG's per-model tasks read them).
+    kept.unlink(missing_ok=True)
+    produced.unlink(missing_ok=True)
     log.info("running %s", " ".join(args))
     settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
     with subprocess.Popen(
@@ -77,16 +84,17 @@ def run_dbt(settings: Settings, run_date: dt.date, command: str = "build", *extr
         stderr=subprocess.STDOUT, text=True, bufsize=1,
     ) as proc:
         assert proc.stdout is not None
+        tail: deque[str] = deque(maxlen=15)
         for line in proc.stdout:
             log.info("dbt | %s", line.rstrip())
+            tail.append(line.rstrip())
         code = proc.wait()
-    kept = run_results_path(settings, run_date)
-    produced = target / "run_results.json"
     if produced.exists():
         kept.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(produced, kept)
     if code != 0:
-        failing = _failures(produced)
-        listing = "\n".join(f"  - {f}" for f in failing) or "  (see the dbt output above)"
+        failing = _failures(produced) if produced.exists() else []
+        # No node results (e.g. a parse or profile error): dbt's last words say why.
+        listing = "\n".join(f"  - {f}" for f in failing) or "\n".join(f"  | {t}" for t in tail)
         raise DbtFailed(f"dbt {command} for {run_date} failed (exit {code}):\n{listing}")
     return kept
