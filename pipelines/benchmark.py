@@ -22,16 +22,23 @@ def _cli() -> str:
     return str(Path(sys.executable).parent / "segment-mart")
 
 
+# Runs one phase and reports the peak RSS of its largest process, dbt's subprocess
+# included (RUSAGE_CHILDREN covers every waited-for descendant).
+_PHASE = (
+    "import resource, subprocess, sys; "
+    "code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode; "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(code)"
+)
+
+
 def measure(label: str, args: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Run one phase; returns (seconds, peak RSS in MB) and prints them."""
+    """Run one phase; returns (seconds, peak RSS in MB of its largest process) and prints them."""
     started = time.perf_counter()
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    done = subprocess.run([sys.executable, "-c", _PHASE, *args], env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - started
-    if proc.returncode != 0:
-        raise SystemExit(f"{label} failed with exit code {proc.returncode}")
-    peak_mb = usage.ru_maxrss / 1024  # KiB on Linux
+    if done.returncode != 0:
+        raise SystemExit(f"{label} failed with exit code {done.returncode}:\n{done.stderr[-3000:]}")
+    peak_mb = int(done.stdout.split()[-1]) / 1024  # KiB on Linux
     print(f"{label:<40} {seconds:>9.1f} s   peak RSS {peak_mb:>8.0f} MB   ({' '.join(args[1:])})", flush=True)
     return seconds, peak_mb
 
