@@ -320,3 +320,41 @@ def test_drop_folder_absent_names_every_file(settings: Settings) -> None:
         check_extracts(settings, D1)
     assert str(info.value).count("is missing") == len(ENTITIES)
     shutil.rmtree(settings.home, ignore_errors=True)
+
+
+# --- the generator's defects, through the loader ------------------------------------------------
+
+ROW_DEFECTS = ("unparseable_value", "missing_required", "bad_enum", "negative_amount", "end_before_start", "duplicate_key")
+FILE_DEFECTS = {
+    "missing_file": "is missing",
+    "missing_column": "lacks required column(s) currency",
+    "empty_file": "is empty (0 bytes)",
+    "bad_encoding": "is not valid UTF-8",
+    "wrong_format": "looks binary, not CSV text",
+}
+
+
+def test_generated_row_defects_land_in_quarantine_where_the_generator_put_them(settings: Settings) -> None:
+    from pipelines.generate import generate
+
+    summary = generate(settings.landing, accounts=30, start_date=D1, days=10, drop_days=1, defects=ROW_DEFECTS)
+    run_date = dt.date.fromisoformat(str(summary.run_dates[-1]))
+    ingest(settings, run_date)
+    found = {(q[2], q[3], q[4]) for q in quarantine(settings)}
+    for defect in summary.defects:
+        assert (defect["file"], defect["line"], defect["column"]) in found, defect
+        if "duplicate_of_line" in defect:
+            assert (defect["file"], defect["duplicate_of_line"], defect["column"]) in found, defect
+    assert len(found) == len(summary.defects) + 1  # the duplicate's first copy too
+
+
+@pytest.mark.parametrize(("defect", "message"), sorted(FILE_DEFECTS.items()))
+def test_generated_file_defects_reject_their_source(settings: Settings, defect: str, message: str) -> None:
+    from pipelines.generate import generate
+
+    summary = generate(settings.landing, accounts=20, start_date=D1, days=5, drop_days=1, defects=(defect,))
+    run_date = dt.date.fromisoformat(str(summary.run_dates[-1]))
+    with pytest.raises(SourceRejected) as info:
+        ingest(settings, run_date)
+    assert message in str(info.value)
+    assert summary.defects[0]["file"].rsplit(".", 1)[0] in str(info.value)
