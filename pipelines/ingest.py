@@ -27,7 +27,7 @@ from pipelines.contract import (
     Entity,
     entities_of,
 )
-from pipelines.landing import LandingFile, SourceRejected, find_files
+from pipelines.landing import FileProblem, LandingFile, SourceRejected, find_files
 from pipelines.settings import Settings
 from pipelines.warehouse import connect
 
@@ -102,7 +102,9 @@ def _read_as_text(con: duckdb.DuckDBPyConnection, lf: LandingFile) -> None:
         con.execute("drop table _landing_text")
         con.execute("create or replace temp table _malformed as select * from _csv_rejects")
     elif lf.file_format == "jsonl":
-        extracts = ", ".join(f"json ->> {_lit(c)} as {_q(c)}" for c in lf.columns)
+        extracts = ", ".join(
+            f"json ->> {_lit(f)} as {_q(c)}" for f, c in zip(lf.file_columns, lf.columns, strict=True)
+        )
         con.execute(
             f"""create temp table _landing as
             select {extracts}, row_number() over (order by _ordinal) as _line
@@ -110,7 +112,9 @@ def _read_as_text(con: duckdb.DuckDBPyConnection, lf: LandingFile) -> None:
                   from read_json_objects({path}, format = 'newline_delimited'))"""
         )
     else:
-        casts = ", ".join(f"cast({_q(c)} as varchar) as {_q(c)}" for c in lf.columns)
+        casts = ", ".join(
+            f"cast({_q(f)} as varchar) as {_q(c)}" for f, c in zip(lf.file_columns, lf.columns, strict=True)
+        )
         con.execute(
             f"""create temp table _landing as
             select {casts}, file_row_number + 1 as _line
@@ -127,7 +131,9 @@ def _read_as_text(con: duckdb.DuckDBPyConnection, lf: LandingFile) -> None:
 def _typed(column: Column) -> str:
     raw = f"nullif(trim({_q(column.name)}), '')"
     if column.type == "timestamp":
-        return f"coalesce(try_cast({raw} as timestamp), try_cast(try_cast({raw} as timestamptz) as timestamp))"
+        # Through timestamptz: an offset is converted to UTC (the session time zone is UTC),
+        # a value without one is read as UTC.
+        return f"try_cast(try_cast({raw} as timestamptz) as timestamp)"
     if column.type == "boolean":
         return f"try_cast(lower({raw}) as boolean)"
     if column.type == "string":
@@ -249,7 +255,15 @@ def _load_entity(
 ) -> EntityLoad:
     started = time.monotonic()
     entity = lf.entity
-    _read_as_text(con, lf)
+    try:
+        _read_as_text(con, lf)
+    except duckdb.Error as exc:  # e.g. a broken JSON line further down the file
+        problem = FileProblem(
+            lf.path,
+            f"could not be read as {lf.file_format.upper()} ({str(exc).splitlines()[0]})",
+            "Fix or re-export the file, then re-run the ingest.",
+        )
+        raise SourceRejected(entity.source, run_date, [problem]) from exc
     _check_rows(con, entity, lf.columns)
     contract_names = {c.name for c in entity.columns}
     extra = [c for c in lf.columns if c not in contract_names]

@@ -52,7 +52,13 @@ class LandingFile:
     entity: Entity
     path: Path
     file_format: str
-    columns: tuple[str, ...]  # as found in the file
+    file_columns: tuple[str, ...]  # as spelled in the file
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The file's columns, contract columns spelled as the contract spells them."""
+        names = {c.name.lower(): c.name for c in self.entity.columns}
+        return tuple(names.get(c.lower(), c) for c in self.file_columns)
 
 
 def candidate_paths(drop_dir: Path, entity: Entity) -> list[Path]:

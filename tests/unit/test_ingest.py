@@ -358,3 +358,33 @@ def test_generated_file_defects_reject_their_source(settings: Settings, defect: 
         ingest(settings, run_date)
     assert message in str(info.value)
     assert summary.defects[0]["file"].rsplit(".", 1)[0] in str(info.value)
+
+
+def test_timestamps_with_an_offset_are_converted_to_utc(settings: Settings) -> None:
+    events = [dict(r) for r in VALID_ROWS["usage/events"]]
+    events[0]["occurred_at"] = "2026-01-05T10:00:00+02:00"
+    events[1]["occurred_at"] = "2026-01-05T09:30:00Z"
+    make_drop(settings.landing, D1, {"usage/events": events})
+    ingest_source(settings, D1, "usage")
+    assert rows(settings, "select event_id, occurred_at from raw.usage__events order by 1") == [
+        ("ev_1", dt.datetime(2026, 1, 5, 8, 0)),
+        ("ev_2", dt.datetime(2026, 1, 5, 9, 30)),
+        ("ev_3", dt.datetime(2026, 1, 4, 23, 59)),
+    ]
+
+
+def test_header_case_does_not_matter(settings: Settings) -> None:
+    drop = make_drop(settings.landing, D1)
+    upper = [{k.upper(): v for k, v in r.items()} for r in VALID_ROWS["crm/nps_responses"]]
+    write_csv(drop / "crm" / "nps_responses.csv", upper)
+    ingest_source(settings, D1, "crm")
+    assert rows(settings, "select response_id, score from raw.crm__nps_responses") == [("nps_1", 9)]
+
+
+def test_a_broken_json_line_rejects_the_source_naming_the_file(settings: Settings) -> None:
+    drop = make_drop(settings.landing, D1)
+    path = write_jsonl(drop / "usage" / "events.jsonl", VALID_ROWS["usage/events"])
+    (drop / "usage" / "events.csv").unlink()
+    path.write_text(path.read_text() + '{"event_id": "ev_9", broken\n')
+    message = _reject(settings, "usage")
+    assert f"{path}: could not be read as JSONL" in message
