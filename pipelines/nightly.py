@@ -51,8 +51,8 @@ def quality_gate(settings: Settings, run_date: dt.date):
     """Run the quality gate; raises QualityGateFailed (report paths in the message) when it fails."""
     from pipelines.quality import QualityGateFailed, run_quality_gate
 
-    results = run_results_path(settings, run_date)
-    gate = run_quality_gate(settings, run_date, dbt_run_results=results if results.exists() else None)
+    # Always the night's path: a build that left no results fails the gate, never skips it.
+    gate = run_quality_gate(settings, run_date, dbt_run_results=run_results_path(settings, run_date))
     if not gate.passed:
         raise QualityGateFailed(gate)
     return gate

@@ -25,8 +25,9 @@ class WarehouseLocked(RuntimeError):
     """Another process holds the warehouse file open for writing."""
 
 
-def _open(path: Path, read_only: bool, wait_seconds: float) -> duckdb.DuckDBPyConnection:
-    deadline = time.monotonic() + wait_seconds
+def open_connection(path: Path, read_only: bool, wait_seconds: float | None = None) -> duckdb.DuckDBPyConnection:
+    """Open the file, waiting up to ``wait_seconds`` while another process holds its lock."""
+    deadline = time.monotonic() + (LOCK_WAIT_SECONDS if wait_seconds is None else wait_seconds)
     delay = 0.2
     while True:
         try:
@@ -50,14 +51,14 @@ def _open(path: Path, read_only: bool, wait_seconds: float) -> duckdb.DuckDBPyCo
 
 @contextmanager
 def connect(
-    path: Path, *, read_only: bool = False, wait_seconds: float = LOCK_WAIT_SECONDS
+    path: Path, *, read_only: bool = False, wait_seconds: float | None = None
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the warehouse (creating its folder for writers) and always close it."""
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     elif not path.exists():
         raise FileNotFoundError(f"The warehouse {path} does not exist yet: run `segment-mart ingest` first.")
-    con = _open(path, read_only, wait_seconds)
+    con = open_connection(path, read_only, wait_seconds)
     try:
         yield con
     finally:

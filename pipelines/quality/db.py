@@ -28,17 +28,14 @@ def connect_read_only(path: Path) -> duckdb.DuckDBPyConnection:
             f"working warehouse {path} does not exist: run ingestion and dbt for this date first "
             "(or point SEGMENT_MART_WAREHOUSE_PATH at the right file)"
         )
+    from pipelines.warehouse import open_connection
+
+    # A writer's lock is waited for (bounded) and, if it outlasts the wait, raised as
+    # WarehouseLocked: a transient error the DAG retries, not a failed data check.
     try:
-        return duckdb.connect(str(path), read_only=True)
+        return open_connection(path, read_only=True)
     except duckdb.Error as exc:
-        text = str(exc)
-        if "lock" in text.lower():
-            raise WarehouseUnavailable(
-                f"working warehouse {path} is locked by a writer (ingestion or dbt still running?). "
-                "The gate and the publish only read it; run them after the writers have finished "
-                f"(the DAG serialises writers). DuckDB said: {text}"
-            ) from exc
-        raise WarehouseUnavailable(f"cannot open working warehouse {path} read-only: {text}") from exc
+        raise WarehouseUnavailable(f"cannot open working warehouse {path} read-only: {exc}") from exc
 
 
 def quote_ident(name: str) -> str:

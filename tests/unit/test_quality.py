@@ -218,7 +218,10 @@ def test_dbt_run_results(settings, tmp_path):
     assert (None, "dbt run results") in failed(run_quality_gate(settings, RUN, dbt_run_results=tmp_path / "nope.json"))
 
 
-def test_locked_warehouse_gives_a_clear_failure(settings):
+def test_locked_warehouse_is_waited_for_then_raised_as_transient(settings, monkeypatch):
+    from pipelines import warehouse
+
+    monkeypatch.setattr(warehouse, "LOCK_WAIT_SECONDS", 1.0)
     build_demo_warehouse(settings, RUN)
     holder = subprocess.Popen(
         [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
@@ -227,9 +230,8 @@ def test_locked_warehouse_gives_a_clear_failure(settings):
     )
     try:
         assert holder.stdout.readline().strip() == "locked"
-        result = run_quality_gate(settings, RUN)
-        (check,) = [c for c in result.failed_checks if c.kind == "warehouse"]
-        assert "locked by a writer" in check.message
+        with pytest.raises(warehouse.WarehouseLocked, match="locked by another process"):
+            run_quality_gate(settings, RUN)
     finally:
         holder.kill()
         holder.wait()
