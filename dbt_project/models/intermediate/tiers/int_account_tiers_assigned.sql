@@ -80,11 +80,12 @@ migrated as (
             when previous_tier_number is null then 'initial'
             when computed_tier_number < previous_tier_number then 'upgrade'
             when computed_tier_number = previous_tier_number then 'confirmed'
-            {#- qualifies lower from here on -#}
+            {#- qualifies lower from here on; nothing left to renew = no grace period -#}
+            when next_renewal_date is null then 'downgrade'
             when previous_is_downgrade_pending
                  and previous_pending_downgrade_date <= as_of_date then 'downgrade'
             when not previous_is_downgrade_pending
-                 and (next_renewal_date is null or next_renewal_date <= as_of_date) then 'downgrade'
+                 and next_renewal_date <= as_of_date then 'downgrade'
             else 'held'
         end as migration_action
     from joined
