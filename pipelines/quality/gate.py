@@ -43,8 +43,6 @@ log = logging.getLogger(__name__)
 
 #: Schema of the working warehouse holding the published marts.
 MARTS_SCHEMA = "marts"
-#: Default for how old the newest usage event may be, counted from the end of the run date.
-#: Overridden by ``settings.max_event_lag_hours`` once such a setting exists.
 #: Source whose event recency is checked, and its timestamp column.
 EVENTS_TABLE, EVENTS_TIME_COLUMN = "raw.usage__events", "occurred_at"
 
