@@ -12,7 +12,7 @@ import datetime as dt
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -57,6 +57,16 @@ class Settings(BaseSettings):
     )
     keep_releases: int = Field(default=7, ge=1, description="Published releases kept for rollback.")
     dbt_threads: int = Field(default=1, ge=1, description="dbt threads (DuckDB: one writer).")
+
+    @field_validator(
+        "home", "landing_dir", "warehouse_path", "published_dir", "quality_dir",
+        "dbt_project_dir", "expectations_dir",
+    )
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        """Relative paths are taken from the current directory, once: dbt and Airflow tasks
+        run in other working directories."""
+        return None if value is None else Path(value).expanduser().absolute()
 
     @cached_property
     def landing(self) -> Path:

@@ -58,3 +58,11 @@ def test_config_shows_effective_paths(env: Path) -> None:
 def test_contract_prints_json() -> None:
     result = runner.invoke(app, ["contract"])
     assert result.exit_code == 0 and '"raw_table": "raw.usage__events"' in result.output
+
+
+def test_relative_paths_are_made_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipelines.settings import Settings
+
+    monkeypatch.chdir(tmp_path)
+    settings = Settings(home=Path("var/manual"))
+    assert settings.warehouse == tmp_path / "var" / "manual" / "warehouse" / "segment_mart.duckdb"
