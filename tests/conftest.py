@@ -1,0 +1,67 @@
+"""Shared fixtures: real marts built by the real pipeline from generated extracts.
+
+``real_nights`` runs two whole nights once per test session (generate -> check -> ingest ->
+quarantine check -> dbt build -> quality gate -> publish, through ``pipelines.nightly``, the
+functions the CLI and the DAG call), so the gate, publish and report tests work on the marts
+dbt actually builds, never on a hand-made look-alike. Tests that change anything take
+``real_home``: a private copy of that pipeline home.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from pipelines.settings import Settings, get_settings
+
+#: Small enough for a fast suite, long enough for every mart (a year of billing history).
+REAL_ACCOUNTS = 40
+REAL_START = dt.date(2025, 3, 1)
+REAL_DAYS = 400
+REAL_DROP_DAYS = 2
+REAL_SEED = 11
+
+
+@dataclass(frozen=True)
+class RealNights:
+    """A pipeline home where the last ``run_dates`` were built, gated and published in order."""
+
+    settings: Settings
+    run_dates: tuple[dt.date, ...]
+
+    @property
+    def last(self) -> dt.date:
+        return self.run_dates[-1]
+
+
+def _settings_for(home: Path) -> Settings:
+    return get_settings(home=home)
+
+
+@pytest.fixture(scope="session")
+def real_nights(tmp_path_factory: pytest.TempPathFactory) -> RealNights:
+    from pipelines import nightly
+    from pipelines.generate import generate
+
+    home = tmp_path_factory.mktemp("real_nights") / "home"
+    settings = _settings_for(home)
+    summary = generate(
+        settings.landing, accounts=REAL_ACCOUNTS, start_date=REAL_START, days=REAL_DAYS,
+        drop_days=REAL_DROP_DAYS, seed=REAL_SEED,
+    )
+    run_dates = tuple(dt.date.fromisoformat(str(d)) for d in summary.run_dates)
+    for run_date in run_dates:
+        nightly.run_night(settings, run_date)
+    return RealNights(settings, run_dates)
+
+
+@pytest.fixture
+def real_home(real_nights: RealNights, tmp_path: Path) -> RealNights:
+    """A private copy of the ``real_nights`` home (symlinks kept), free to change."""
+    home = tmp_path / "home"
+    shutil.copytree(real_nights.settings.home, home, symlinks=True)
+    return RealNights(_settings_for(home), real_nights.run_dates)
