@@ -122,12 +122,12 @@ def _settings():
     return get_settings()
 
 
-def _call(step, *args):
+def _call(step, *args, **kwargs):
     """Run one pipeline step; data errors fail the task without retries."""
     from airflow.sdk.exceptions import AirflowFailException
 
     try:
-        return step(*args)
+        return step(*args, **kwargs)
     except Exception as exc:
         name = type(exc).__name__
         transient = "lock" in str(exc).lower() and name == "DbtFailed"
