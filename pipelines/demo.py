@@ -9,8 +9,8 @@ Writes everything under the pipeline home (``SEGMENT_MART_HOME``, default ``var/
 3. ``airflow dags test segment_mart_nightly <date>`` for each drop date, in order;
 
 then prints where the published DuckDB file, Parquet files, manifest, HTML report and quality
-report are, and how to start the Airflow UI. Running it again re-runs the same nights from an
-empty working warehouse (nights run in order; the published marts come out the same).
+report are, and how to start the Airflow UI. Running it again re-runs the same nights from
+scratch (empty warehouse, previous demo publish removed; the published marts come out the same).
 
 The terminal gets one line per night and step and our own warnings; Airflow's full output
 goes to ``<home>/logs/make-demo.log`` (``--verbose`` prints it too). Each task's log is also
@@ -98,19 +98,25 @@ def _generate(landing: Path, accounts: int, days: int, drop_days: int) -> list[d
 
 
 def _fresh_warehouse(settings, first: dt.date) -> None:
-    """A second `make demo` runs its nights from an empty working warehouse.
+    """A second `make demo` runs its nights again from scratch: empty warehouse, no publish.
 
-    The warehouse then holds the demo's nights already, and a night older than the latest one
-    held is refused (pipelines.preflight); the nights rebuilt in order give the same marts. The
-    last publish stays in place until the new one replaces it.
+    The demo owns its home. Its nights are already in the warehouse then, and a night older
+    than the latest one held is refused (pipelines.preflight); and the gate would refuse the
+    first night's publish against the previous publish of four nights (row counts down 75%).
     """
     from pipelines.preflight import latest_night
 
     latest = latest_night(settings)
     if latest is not None and latest >= first:
-        print(f"Re-running the demo from an empty warehouse (it held nights up to {latest}) ...", flush=True)
+        print(f"Re-running the demo from scratch: the warehouse held its nights up to {latest}; removing "
+              f"{settings.warehouse} and {settings.published} ...", flush=True)
         for path in (settings.warehouse, settings.warehouse.with_name(settings.warehouse.name + ".wal")):
             path.unlink(missing_ok=True)
+        if settings.published.exists():
+            for path in settings.published.rglob("*"):  # releases are read-only (chmod 0444)
+                if not path.is_symlink():
+                    path.chmod(0o755 if path.is_dir() else 0o644)
+            shutil.rmtree(settings.published)
 
 
 def main(argv: list[str] | None = None) -> int:
