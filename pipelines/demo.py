@@ -27,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-from pipelines.airflow_home import airflow_home, dags_test, prepare
+from pipelines.airflow_home import DagTestResult, airflow_home, dags_test, prepare
 from pipelines.dag_test_runs import TaskSection
 from pipelines.settings import get_settings
 
@@ -66,11 +66,15 @@ class Progress:
         if task_id in STEPS:
             took = time.monotonic() - self.started.get(task_id, time.monotonic())
             print(f"  {self.night(run_date)} {task_id:<17} {state:<8} {took:5.1f}s", flush=True)
-            if task_id == "notify" and self.nodes:
-                counts = ", ".join(f"{n} {s}" for s, n in sorted(self.nodes.items()))
-                print(f"  {self.night(run_date)} {'dbt node tasks':<17} {counts}", flush=True)
         else:
             self.nodes[state] = self.nodes.get(state, 0) + 1
+
+    def finish(self, result: DagTestResult) -> None:
+        if self.nodes:
+            counts = ", ".join(f"{n} {s}" for s, n in sorted(self.nodes.items()))
+            print(f"  {self.night(result.run_date)} {'dbt node tasks':<17} {counts}", flush=True)
+        outcome = "published" if result.ok else "FAILED"
+        print(f"{self.night(result.run_date)}: {outcome} in {result.seconds:.0f}s", flush=True)
 
     def warning(self, run_date: dt.date, line: str) -> None:
         print(f"  {self.night(run_date)} {line.split('Z ', 1)[-1]}", flush=True)
@@ -140,11 +144,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Preparing Airflow in {home.path} ...", flush=True)
     prepare(home)
     progress = Progress(dates)
+    results = []
     with log_path.open("w", encoding="utf-8") as log:
-        results = dags_test(home, dates, echo=args.verbose, log=log, on_step=progress.step,
-                            on_warning=progress.warning)
-    for r in results:
-        print(f"{progress.night(r.run_date)}: {'published' if r.ok else 'FAILED'} in {r.seconds:.0f}s", flush=True)
+        for run_date in dates:
+            result = dags_test(home, [run_date], echo=args.verbose, log=log, on_step=progress.step,
+                               on_warning=progress.warning)[0]
+            progress.finish(result)
+            results.append(result)
+            if not result.ok:
+                break
     if not all(r.ok for r in results) or len(results) < len(dates):
         failed = next(r for r in results if not r.ok)
         summary = settings.home / "runs" / f"{failed.run_date.isoformat()}.json"
