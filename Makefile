@@ -7,7 +7,11 @@ STAMP := $(VENV)/.installed-stamp
 # airflow standalone starts its components as subprocesses named `airflow`: put the venv on PATH.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install demo test lint benchmark airflow-ui clean lock
+.PHONY: install demo test lint benchmark airflow-ui clean lock browser
+
+# The report's browser test renders it in Debian's headless Chromium (Playwright drives it; a
+# browser downloaded by Playwright itself cannot be fetched on these machines).
+CHROMIUM := /usr/bin/chromium
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +26,18 @@ install: $(STAMP)
 demo: install
 	$(BIN)/python -m pipelines.demo
 
-## make test: the whole test suite (unit, dbt, DAG and end-to-end)
-test: install
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then \
+		echo "Installing Debian's chromium for the report's browser test ..."; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "The report's browser test needs Debian's chromium: sudo apt-get install -y chromium" >&2; exit 1; \
+	fi
+
+browser: $(CHROMIUM)
+
+## make test: the whole test suite (unit, dbt, DAG, end-to-end and the report in a browser)
+test: install browser
 	$(BIN)/ruff check pipelines dags tests
 	$(BIN)/python -m pytest -q
 

@@ -55,7 +55,8 @@ WAREHOUSE_POOL = "segment_mart_warehouse"
 DBT_NODES_FILE = Path(__file__).with_name("dbt_nodes.json")
 #: Exceptions that mean "the data is wrong": fail at once, never retry.
 DATA_ERRORS = frozenset(
-    {"SourceRejected", "QualityGateFailed", "DbtFailed", "SuiteError", "PublishRefused"}
+    {"SourceRejected", "QualityGateFailed", "DbtFailed", "SuiteError", "PublishRefused", "NightNotReady",
+     "NightOutOfOrder"}
 )
 
 log = logging.getLogger(__name__)
@@ -121,12 +122,12 @@ def _settings():
     return get_settings()
 
 
-def _call(step, *args):
+def _call(step, *args, **kwargs):
     """Run one pipeline step; data errors fail the task without retries."""
     from airflow.sdk.exceptions import AirflowFailException
 
     try:
-        return step(*args)
+        return step(*args, **kwargs)
     except Exception as exc:
         name = type(exc).__name__
         transient = "lock" in str(exc).lower() and name == "DbtFailed"
@@ -198,6 +199,23 @@ def _task_state(context: dict[str, Any], task_id: str) -> str | None:
     return str(getattr(state, "value", state)) if state is not None else None
 
 
+def _later_runs_queued(context: dict[str, Any], settings, run_date: dt.date) -> bool:
+    """True when runs of later nights are waiting (an operator cleared this night with 'Future'
+    to replay it and every later one); then an older night is allowed to run."""
+    from pipelines.preflight import latest_night
+
+    latest = latest_night(settings)
+    if latest is None or latest <= run_date:
+        return False
+    later = [dt.datetime.combine(run_date + dt.timedelta(days=i), dt.time(), tzinfo=dt.UTC)
+             for i in range(1, (latest - run_date).days + 1)]
+    try:
+        return context["ti"].get_dr_count(dag_id=DAG_ID, logical_dates=later, states=["queued", "running"]) > 0
+    except Exception:
+        log.warning("could not count the later runs of %s", DAG_ID, exc_info=True)
+        return False
+
+
 def _node_result(run_results: dict[str, Any], unique_id: str) -> dict[str, Any] | None:
     for result in run_results.get("results", []):
         if result.get("unique_id") == unique_id:
@@ -240,10 +258,13 @@ default_args = {
 def segment_mart_nightly():
     @task
     def check_extracts(**context) -> str:
-        """Fail (naming every file and what to do) unless the night's drop is complete."""
+        """Fail (naming every file and what to do) unless the night's drop is complete and the
+        night is not older than the warehouse's latest (unless later nights are queued: a replay)."""
         from pipelines import nightly
+        from pipelines.preflight import check_night_order
 
         settings, run_date = _settings(), _run_date(context)
+        _call(check_night_order, settings, run_date, replaying=_later_runs_queued(context, settings, run_date))
         _call(nightly.check_extracts, settings, run_date)
         return str(settings.drop_dir(run_date))
 

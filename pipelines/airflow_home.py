@@ -27,16 +27,19 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import secrets
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
+from pipelines.dag_test_runs import DagTestOutput, TaskSection, fix_run_start, write_task_logs
 from pipelines.settings import PROJECT_ROOT, Settings, get_settings
 
 DAG_ID = "segment_mart_nightly"
@@ -107,8 +110,10 @@ class AirflowHome:
                 "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", "True"
             ),
             "AIRFLOW__API__PORT": str(self.api_port),
-            "AIRFLOW__API__BASE_URL": f"http://localhost:{self.api_port}",
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{self.api_port}/execution/",
+            # Local only: the UI and API listen on the loopback interface, not on 0.0.0.0.
+            "AIRFLOW__API__HOST": env.get("AIRFLOW__API__HOST", "127.0.0.1"),
+            "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{self.api_port}",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{self.api_port}/execution/",
             "AIRFLOW__API_AUTH__JWT_SECRET": self._secret("jwt_secret"),
             "AIRFLOW__API__SECRET_KEY": self._secret("api_secret_key"),
             # A local, single-user installation: the UI opens without a login.
@@ -186,11 +191,23 @@ def dags_test(
     stop_on_failure: bool = True,
     echo: bool = False,
     dag_id: str = DAG_ID,
+    log: TextIO | None = None,
+    on_step: Callable[[dt.date, str, str, TaskSection], None] | None = None,
+    on_warning: Callable[[dt.date, str], None] | None = None,
 ) -> list[DagTestResult]:
-    """``airflow dags test <dag> <date>`` for each date in order (one process per date)."""
+    """``airflow dags test <dag> <date>`` for each date in order (one process per date).
+
+    Each night's output goes to ``log`` (and stdout with ``echo``); ``on_step`` / ``on_warning``
+    get its task starts and ends and our own warnings. Afterwards every task's log is written
+    where the UI reads it and the run's start is corrected (see ``pipelines.dag_test_runs``).
+    """
     results: list[DagTestResult] = []
     for run_date in run_dates:
         started = time.monotonic()
+        output = DagTestOutput(
+            on_step=(lambda task, event, section, d=run_date: on_step(d, task, event, section)) if on_step else None,
+            on_warning=(lambda line, d=run_date: on_warning(d, line)) if on_warning else None,
+        )
         proc = home.popen(
             "dags", "test", dag_id, run_date.isoformat(),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
@@ -199,9 +216,15 @@ def dags_test(
         assert proc.stdout is not None
         for line in proc.stdout:
             lines.append(line)
+            output.feed(line)
+            if log is not None:
+                log.write(line)
             if echo:
                 sys.stdout.write(line)
         code = proc.wait()
+        if output.run_id:
+            write_task_logs(home.logs, dag_id, output)
+            fix_run_start(home.database, dag_id, output.run_id)
         result = DagTestResult(run_date, code, round(time.monotonic() - started, 1), "".join(lines))
         results.append(result)
         if echo:
@@ -212,21 +235,63 @@ def dags_test(
     return results
 
 
-def standalone(home: AirflowHome) -> int:
-    """`airflow standalone` on this home (scheduler, dag processor, triggerer, API server + UI)."""
+def standalone(home: AirflowHome, stop_timeout: float = 30.0) -> int:
+    """`airflow standalone` on this home (scheduler, dag processor, triggerer, API server + UI).
+
+    The UI listens on 127.0.0.1 only (``AIRFLOW__API__HOST``). Ctrl-C (SIGINT) or SIGTERM stops
+    it: we pass SIGINT on to standalone (which stops its components), give it ``stop_timeout``
+    seconds, then end the session we started it in (SIGTERM, then SIGKILL).
+
+    Why the care (seen on Airflow 3.3): started from a shell script or any background job,
+    SIGINT arrives *ignored*, Python then installs no KeyboardInterrupt handler, and standalone
+    inherits the ignore: Ctrl-C reached the components (they install their own handlers and
+    exit) but standalone itself never ran its shutdown and looped forever over zombie children,
+    until SIGTERM. So this process installs its own handlers, and standalone starts in its own
+    session with SIGINT back to the default.
+    """
+    import signal
+
     prepare(home, quiet=False)
     print(
-        f"Starting Airflow on http://localhost:{home.api_port} (no login: local single-user setup).\n"
+        f"Starting Airflow on http://127.0.0.1:{home.api_port} (no login: local single-user setup).\n"
         f"DAG '{DAG_ID}' is paused at creation; unpause it or trigger a date from the UI.\n"
         f"Pipeline home: {home.settings.home}; Airflow home: {home.path}. Stop with Ctrl-C.",
         flush=True,
     )
-    proc = home.popen("standalone")
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    proc = home.popen("standalone", start_new_session=True,
+                      preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         return proc.wait()
     except KeyboardInterrupt:
-        # The standalone process got the same SIGINT and stops its components.
-        return proc.wait()
+        print("\nStopping Airflow ...", flush=True)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not abandon the stop
+        return stop_session(proc, stop_timeout)
+
+
+def stop_session(proc: subprocess.Popen, timeout: float) -> int:
+    """Stop a process started with ``start_new_session=True`` and everything in its session."""
+    import signal
+
+    for sig, wait in ((signal.SIGINT, timeout), (signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+        try:
+            if sig == signal.SIGINT:
+                proc.send_signal(sig)
+            else:
+                os.killpg(proc.pid, sig)  # the session we started (its id is the child's pid)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout=wait)
+            if sig == signal.SIGINT:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)  # leftovers of the session, if any
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    print("Airflow stopped.", flush=True)
+    return 0
 
 
 def dbt_node_list(manifest: Mapping) -> dict:

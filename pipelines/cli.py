@@ -5,21 +5,47 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from pipelines.contract import SOURCES
-from pipelines.settings import Settings, get_settings
 
-app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
+if TYPE_CHECKING:
+    from pipelines.settings import Settings
+
+# `--help` stays fast: plain click help (typer's rich help imports rich, ~1.3 s), and the
+# settings (pydantic, ~1.7 s) and every pipeline module are imported inside the commands.
+app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, rich_markup_mode=None)
 log = logging.getLogger("segment_mart")
+#: Libraries whose INFO lines are noise on a terminal (Great Expectations prints "Loading
+#: 'datasources' ->\n[]" on every context it builds); their warnings still show.
+QUIET_LOGGERS = ("great_expectations", "py.warnings")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def parse_date(value: str | dt.date) -> dt.date:
+    """A calendar date written exactly YYYY-MM-DD (``2026-3-3`` and ``20260303`` are refused)."""
+    if isinstance(value, dt.date):
+        return value
+    text = str(value).strip()
+    try:
+        if not _ISO_DATE.fullmatch(text):
+            raise ValueError
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date written YYYY-MM-DD (e.g. 2026-03-03)") from None
+
+
+def _date_option(flag: str, help_text: str):
+    return typer.Option(flag, parser=parse_date, metavar="YYYY-MM-DD", help=help_text)
+
 
 RunDate = Annotated[
-    dt.datetime | None,
-    typer.Option("--run-date", formats=["%Y-%m-%d"], help="As-of date (default: SEGMENT_MART_RUN_DATE)."),
+    dt.date | None, _date_option("--run-date", "As-of date, YYYY-MM-DD (default: SEGMENT_MART_RUN_DATE)."),
 ]
 Home = Annotated[Path | None, typer.Option(help="Root of what the pipeline writes (SEGMENT_MART_HOME).")]
 Landing = Annotated[Path | None, typer.Option(help="Landing folder (SEGMENT_MART_LANDING_DIR).")]
@@ -30,15 +56,19 @@ def _setup_logging() -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _settings(home: Path | None, landing: Path | None, warehouse: Path | None) -> Settings:
+    from pipelines.settings import get_settings
+
     return get_settings(home=home, landing_dir=landing, warehouse_path=warehouse)
 
 
-def _run_date(settings: Settings, run_date: dt.datetime | None) -> dt.date:
+def _run_date(settings: Settings, run_date: dt.date | None) -> dt.date:
     if run_date is not None:
-        return run_date.date()
+        return run_date
     if settings.run_date is not None:
         return settings.run_date
     raise typer.BadParameter("give --run-date YYYY-MM-DD (or set SEGMENT_MART_RUN_DATE)")
@@ -77,7 +107,7 @@ def show_config(home: Home = None, landing: Landing = None, warehouse: Warehouse
 def generate(
     out: Annotated[Path | None, typer.Option(help="Landing folder to write (default: settings' landing).")] = None,
     accounts: Annotated[int, typer.Option(help="Number of customer accounts.")] = 200,
-    start_date: Annotated[dt.datetime, typer.Option(formats=["%Y-%m-%d"], help="First simulated day.")] = dt.datetime(2025, 1, 1),
+    start_date: Annotated[dt.date, _date_option("--start-date", "First simulated day, YYYY-MM-DD.")] = "2025-01-01",  # type: ignore[assignment]
     days: Annotated[int, typer.Option(help="Simulated days of history.")] = 400,
     drop_days: Annotated[int | None, typer.Option(help="Write drops for the last N days only (default: all).")] = None,
     seed: Annotated[int, typer.Option(help="Random seed; same seed, same files.")] = 42,
@@ -94,7 +124,7 @@ def generate(
     summary = generate_drops(
         target,
         accounts=accounts,
-        start_date=start_date.date(),
+        start_date=parse_date(start_date),
         days=days,
         drop_days=drop_days,
         seed=seed,
@@ -202,6 +232,34 @@ def run(
     except Exception as exc:
         _fail(exc)
     typer.echo(f"night published: {result}")
+
+
+@app.command()
+def replay(
+    from_date: Annotated[dt.date, _date_option("--from-date", "First night to restate, YYYY-MM-DD.")],
+    to_date: Annotated[
+        dt.date | None,
+        _date_option("--to-date", "Last night, YYYY-MM-DD (default: the latest night the warehouse holds)."),
+    ] = None,
+    home: Home = None,
+    landing: Landing = None,
+    warehouse: Warehouse = None,
+) -> None:
+    """Restate a night: run it and every later night in order, then publish the last one."""
+    _setup_logging()
+    from pipelines import nightly
+    from pipelines.preflight import latest_night
+
+    settings = _settings(home, landing, warehouse)
+    last = to_date or latest_night(settings) or from_date
+    if last < from_date:
+        _fail(ValueError(f"--to-date {last} is before --from-date {from_date}"))
+    nights = [from_date + dt.timedelta(days=i) for i in range((last - from_date).days + 1)]
+    try:
+        manifest = nightly.replay_nights(settings, nights, progress=typer.echo)
+    except Exception as exc:
+        _fail(exc)
+    typer.echo(f"replayed {len(nights)} night(s) {from_date} .. {last}; published {manifest}")
 
 
 if __name__ == "__main__":

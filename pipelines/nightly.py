@@ -43,7 +43,13 @@ def check_quarantine(settings: Settings, run_date: dt.date):
 
 
 def build(settings: Settings, run_date: dt.date) -> str:
-    """dbt build (seeds, snapshots, models, tests) for the as-of date; returns run_results path."""
+    """dbt build (seeds, snapshots, models, tests) for the as-of date; returns run_results path.
+
+    Refuses at once (NightNotReady, naming the command to run) when the night is not ingested.
+    """
+    from pipelines.preflight import require_raw_data
+
+    require_raw_data(settings, run_date)
     return str(run_dbt(settings, run_date, "build"))
 
 
@@ -67,11 +73,35 @@ def publish(settings: Settings, run_date: dt.date):
 
 
 def run_night(settings: Settings, run_date: dt.date, sources: Iterable[str] = SOURCES):
-    """Every step of one night in one process (the CLI's `run`)."""
+    """Every step of one night in one process (the CLI's `run`). An out-of-order night is refused
+    at once (NightOutOfOrder names the replay command)."""
+    from pipelines.preflight import check_night_order
+
     sources = tuple(sources)
+    check_night_order(settings, run_date)
     check_extracts(settings, run_date, sources)
     for source in sources:
         ingest(settings, run_date, source)
     check_quarantine(settings, run_date)
     build(settings, run_date)
     return publish(settings, run_date)
+
+
+def replay_nights(settings: Settings, run_dates: Iterable[dt.date], progress=log.info):
+    """Restate a night: rebuild it and every later one in order, then publish the last.
+
+    The nights before the last are ingested and built only (publishing them would go back in
+    time); the last is gated and published. Returns its manifest.
+    """
+    from pipelines.preflight import check_night_order
+
+    dates = sorted(run_dates)
+    for i, run_date in enumerate(dates, 1):
+        progress(f"replay night {i} of {len(dates)}: {run_date}")
+        check_night_order(settings, run_date, replaying=True)
+        check_extracts(settings, run_date)
+        for source in SOURCES:
+            ingest(settings, run_date, source)
+        check_quarantine(settings, run_date)
+        build(settings, run_date)
+    return publish(settings, dates[-1])

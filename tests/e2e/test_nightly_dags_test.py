@@ -52,6 +52,28 @@ def test_first_night_publishes_the_marts(night: Night):
     assert summary["ingested"]["crm/accounts"]["rows_loaded"] == ACCOUNTS
 
 
+def test_the_ui_has_every_task_log_and_the_real_run_duration(night: Night):
+    """`dags test` runs tasks in-process: pipelines.dag_test_runs writes each task's log where the
+    API server reads it and replaces the start date DAG.test() records (the logical date)."""
+    import sqlite3
+
+    d1 = night.drops[0]
+    con = sqlite3.connect(night.airflow.database)
+    try:
+        run_id, start, logical, run_after = con.execute(
+            "select run_id, start_date, logical_date, run_after from dag_run where logical_date like ? "
+            "order by run_after desc limit 1", (f"{d1.isoformat()}%",)).fetchall()[0]
+        tasks = [r[0] for r in con.execute("select task_id from task_instance where run_id = ?", (run_id,))]
+    finally:
+        con.close()
+    assert start == run_after and start != logical
+    folder = night.airflow.logs / "dag_id=segment_mart_nightly" / f"run_id={run_id}"
+    for task_id in tasks:
+        log = folder / f"task_id={task_id}" / "attempt=1.log"
+        assert log.exists() and log.stat().st_size > 0, log
+    assert "drop" in (folder / "task_id=check_extracts" / "attempt=1.log").read_text()
+
+
 def _defective_drop(night: Night, defect: str):
     """The second drop as the generator writes it with `defect` injected (into its last drop)."""
     from pipelines.generate import generate

@@ -42,12 +42,15 @@ def scheduled(tmp_path_factory):
     night.airflow.extra_env |= {
         "SEGMENT_MART_START_DATE": day,
         "SEGMENT_MART_END_DATE": day,
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        # Paused until the API server answers: on a loaded machine the scheduler can queue the
+        # first task before the API server listens, and the task fails on "connection refused".
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
         "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "600",
     }
     log = (root / "standalone.log").open("w")
     proc = night.airflow.popen("standalone", stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
+        _unpause_when_ready(night, proc)
         state = _wait_for_run(night, proc)
         yield night, state
     finally:
@@ -74,6 +77,21 @@ def _query(night: Night, sql: str, *args) -> list[tuple]:
         return []
     finally:
         con.close()
+
+
+def _unpause_when_ready(night: Night, proc: subprocess.Popen) -> None:
+    """Unpause the DAG once the API server (the tasks' execution API) accepts connections and
+    the dag processor has registered the DAG."""
+    deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"airflow standalone exited with {proc.returncode}; see {night.root}/standalone.log")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", night.airflow.api_port), timeout=2):
+            if _query(night, "select dag_id from dag where dag_id = ?", DAG_ID):
+                night.airflow.airflow("dags", "unpause", DAG_ID, capture=True)
+                return
+        time.sleep(2)
+    raise AssertionError(f"the API server did not start in {RUN_TIMEOUT_SECONDS}s; see {night.root}")
 
 
 def _wait_for_run(night: Night, proc: subprocess.Popen) -> str:

@@ -66,3 +66,81 @@ def test_relative_paths_are_made_absolute(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.chdir(tmp_path)
     settings = Settings(home=Path("var/manual"))
     assert settings.warehouse == tmp_path / "var" / "manual" / "warehouse" / "segment_mart.duckdb"
+
+
+def test_help_shows_dates_as_iso_and_never_imports_the_pipeline() -> None:
+    """`--help` stays fast: no rich, no pydantic-settings, no DuckDB (each costs seconds; typer
+    itself needs pydantic, ~0.2 s)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.argv = ['segment-mart', 'generate', '--help']\n"
+            "from pipelines.cli import app\n"
+            "try:\n    app()\nexcept SystemExit:\n    pass\n"
+            "print('LOADED', sorted(m for m in ('rich', 'pydantic_settings', 'duckdb', 'pandas', 'pipelines.settings') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "[default: 2025-01-01]" in " ".join(out.split())
+    assert "00:00:00" not in out
+    assert "LOADED []" in out
+
+
+@pytest.mark.parametrize("bad", ["2026-3-3", "20260303", "2026-02-30", "03/03/2026"])
+def test_dates_must_be_written_yyyy_mm_dd(env: Path, bad: str) -> None:
+    result = runner.invoke(app, ["check", "--run-date", bad])
+    assert result.exit_code == 2
+    assert f"'{bad}' is not a date written YYYY-MM-DD (e.g. 2026-03-03)" in result.output
+
+
+def test_build_before_ingest_fails_at_once_with_the_command(env: Path) -> None:
+    import time
+
+    started = time.monotonic()
+    result = runner.invoke(app, ["build", "--run-date", "2026-01-05"])
+    assert result.exit_code == 1
+    assert "No raw data for 2026-01-05: crm, billing, usage are not ingested" in result.output
+    assert "segment-mart ingest --run-date 2026-01-05" in result.output
+    assert time.monotonic() - started < 30  # not a dbt run (today: 1.5 minutes, 15 errors)
+    make_drop(env / "landing", dt.date(2026, 1, 5))
+    assert runner.invoke(app, ["ingest", "--run-date", "2026-01-05", "--source", "usage"]).exit_code == 0
+    result = runner.invoke(app, ["build", "--run-date", "2026-01-05"])
+    assert result.exit_code == 1 and "crm, billing are not ingested" in result.output
+
+
+def test_an_out_of_order_night_fails_at_once_with_the_replay_command(real_home, monkeypatch) -> None:
+    settings, first, last = real_home.settings, real_home.run_dates[0], real_home.last
+    monkeypatch.setenv("SEGMENT_MART_HOME", str(settings.home))
+    before = (settings.published / "manifest.json").read_bytes()
+    result = runner.invoke(app, ["run", "--run-date", first.isoformat()])
+    assert result.exit_code == 1
+    assert f"already holds nights up to {last}, later than {first}" in result.output
+    assert f"segment-mart replay --from-date {first}" in result.output
+    assert (settings.published / "manifest.json").read_bytes() == before
+
+
+def test_replay_restates_a_night_and_publishes_the_latest(real_home, monkeypatch) -> None:
+    import json
+
+    settings, first, last = real_home.settings, real_home.run_dates[0], real_home.last
+    monkeypatch.setenv("SEGMENT_MART_HOME", str(settings.home))
+    before = json.loads((settings.published / "manifest.json").read_text())
+    result = runner.invoke(app, ["replay", "--from-date", first.isoformat()])
+    assert result.exit_code == 0, result.output
+    assert f"replay night 1 of {len(real_home.run_dates)}: {first}" in result.output
+    after = json.loads((settings.published / "manifest.json").read_text())
+    assert after["run_date"] == last.isoformat()
+    assert after["dataset_checksum"] == before["dataset_checksum"]  # same drops, same marts
+
+
+def test_audit_prints_no_stray_lines(real_home, monkeypatch) -> None:
+    """Great Expectations logs "Loading 'datasources' ->\\n[]" at INFO: the CLI keeps it quiet."""
+    import subprocess
+    import sys
+
+    env = {**__import__("os").environ, "SEGMENT_MART_HOME": str(real_home.settings.home)}
+    proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "audit", "--run-date", real_home.last.isoformat()],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = (proc.stdout + proc.stderr).splitlines()
+    assert "[]" not in [line.strip() for line in lines]
+    assert not any("great_expectations" in line for line in lines)

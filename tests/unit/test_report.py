@@ -1,80 +1,248 @@
-"""The static HTML report: self-contained, SVG charts, clear notes when a mart is missing or empty."""
+"""The static HTML report, on the marts dbt really builds (``real_nights``: two generated nights
+ingested, built, gated and published), plus the chart and period helpers on their own."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
+import shutil
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import duckdb
 import pytest
 
-from pipelines.publish import publish
-from pipelines.quality import run_quality_gate
-from pipelines.quality.testing import build_demo_warehouse, demo_settings
+from pipelines.publish import open_published
 from pipelines.report import build_report
 from pipelines.report import svg as charts
+from pipelines.report.build import SECTIONS
+from pipelines.report.columns import COLUMNS, PERIOD_MARTS
+from pipelines.report.marts import Marts
+from pipelines.report.periods import flag_rows, is_complete
 
-RUN = dt.date(2026, 1, 5)
-
-
-@pytest.fixture
-def published(tmp_path):
-    settings = demo_settings(tmp_path)
-    build_demo_warehouse(settings, RUN)
-    publish(settings, RUN, run_quality_gate(settings, RUN), build_html_report=False)
-    return settings
+SVG_NS = "{http://www.w3.org/2000/svg}"
 
 
-def svgs(html: str) -> list[str]:
-    found = re.findall(r"<svg\b.*?</svg>", html, re.S)
-    for s in found:
-        ET.fromstring(s)  # every chart is well-formed SVG
-    return found
+def svgs(html: str) -> list[ET.Element]:
+    return [ET.fromstring(s) for s in re.findall(r"<svg\b.*?</svg>", html, re.S)]  # each is well-formed
 
 
-def test_report_is_self_contained_with_charts(published, tmp_path):
-    out = build_report(published, RUN, published.published / "segment_mart.duckdb", tmp_path / "r" / "report.html")
-    html = out.read_text()
-    assert len(svgs(html)) >= 6
-    for title in ("Retention and expansion by tier and segment", "Tier distribution against targets",
-                  "Health distribution by tier", "Coverage and cost to serve", "Top at-risk accounts",
-                  "Top expansion accounts"):
+def published_db(real_nights) -> Path:
+    return (real_nights.settings.published / "segment_mart.duckdb").resolve()
+
+
+def render(db: Path, run_date: dt.date, out: Path) -> str:
+    return build_report(None, run_date, db, out).read_text()
+
+
+def private_copy(real_nights, tmp_path: Path) -> Path:
+    db = tmp_path / "copy.duckdb"
+    shutil.copyfile(published_db(real_nights), db)
+    db.chmod(0o644)
+    return db
+
+
+def previous_month(day: dt.date) -> str:
+    return (day.replace(day=1) - dt.timedelta(days=1)).strftime("%Y-%m")
+
+
+# --------------------------------------------------------------------------- real marts
+
+
+def test_the_report_reads_only_columns_the_real_marts_have(real_nights):
+    """columns.py is the one list of what the report reads: a renamed mart column fails here."""
+    con = open_published(path=published_db(real_nights))
+    try:
+        marts = Marts(con, real_nights.last)
+        assert marts.missing() == {}
+        assert set(PERIOD_MARTS) <= set(COLUMNS) <= set(marts.names)
+    finally:
+        con.close()
+
+
+def test_every_section_renders_from_a_real_night(real_nights, tmp_path):
+    html = render(published_db(real_nights), real_nights.last, tmp_path / "report.html")
+    assert "No data." not in html, re.findall(r"No data\.</b>[^<]*", html)
+    for _, title, _ in SECTIONS:
+        assert f"<h2>{title}</h2>" in html
+    assert len(svgs(html)) >= 25
+    for title in ("GRR by tier, monthly", "Tier mix of live accounts (share)", "Tier migrations per month",
+                  "Logo retention by cohort", "Revenue retention by cohort", "ARPA (monthly revenue per account) by tier",
+                  "GRR by tier, quarterly"):
         assert title in html
-    assert "GRR by tier" in html and "NRR by tier" in html and "Share of ARR by tier vs target" in html
-    assert "Strategic" in html and "Tech-touch" in html
-    assert "<script" not in html and "http://" not in html.replace("http://www.w3.org/2000/svg", "")
-    assert "https://" not in html and "<link" not in html
-    # the demo has no coverage mart: that section says so instead of failing
-    assert "mart marts.rpt_coverage_by_tier is not in the published file" in html
+    assert "<script" not in html and "<link" not in html and "https://" not in html
+    # readable headers and owners, never raw column names or a bare CSM id
+    at_risk = html.split('id="at-risk"')[1].split("</section>")[0]
+    assert "weakest_health_component" not in at_risk and "csm_owner_id" not in at_risk
+    assert "main driver (weakest health component)" in at_risk
+    assert re.search(r"<td>(CSM csm_\d+|unassigned)</td>", at_risk)
 
 
-def test_publish_ships_the_report(tmp_path):
-    settings = demo_settings(tmp_path)
-    build_demo_warehouse(settings, RUN)
-    manifest = publish(settings, RUN, run_quality_gate(settings, RUN))
-    html = (settings.published / "report.html").read_text()
-    assert manifest.report == {"status": "built", "path": "report.html"}
-    assert svgs(html)
+def test_headline_cards_show_the_last_complete_month_with_count_and_money_formats(real_nights, tmp_path):
+    html = render(published_db(real_nights), real_nights.last, tmp_path / "report.html")
+    cards = {label: value for value, label in re.findall(r'<div class="card"><b>([^<]*)</b>([^<]*)<', html)}
+    month = previous_month(real_nights.last)
+    assert set(cards) >= {"live accounts in tiers", "ARR", f"GRR, {month}", f"NRR, {month}",
+                          f"logo retention, {month}"}
+    assert re.fullmatch(r"\d[\d,]*", cards["live accounts in tiers"])  # a count, not "$33"
+    assert cards["ARR"].startswith("$")
+    assert re.fullmatch(r"\d+\.\d%", cards[f"GRR, {month}"])
+
+
+def test_the_month_in_progress_and_backcast_months_are_marked(real_nights, tmp_path):
+    html = render(published_db(real_nights), real_nights.last, tmp_path / "report.html")
+    assert 'data-period="in progress"' in html and 'data-period="backcast"' in html
+    assert '<tr class="in-progress">' in html and '<tr class="backcast">' in html
+    # the last complete month's table says so
+    assert f"By tier, {previous_month(real_nights.last)} (last complete month)" in html
+
+
+def _with_flags(db: Path, mart: str, complete_before: dt.date | None) -> None:
+    """Add (or drop, with None) the models' period flags on ``mart`` of a private copy."""
+    con = duckdb.connect(str(db))
+    try:
+        start = PERIOD_MARTS[mart]
+        for flag in ("is_period_complete", "is_backcast"):
+            con.execute(f"alter table marts.{mart} drop column if exists {flag}")
+        if complete_before is not None:
+            con.execute(f"alter table marts.{mart} add column is_period_complete boolean")
+            con.execute(f"alter table marts.{mart} add column is_backcast boolean")
+            con.execute(f"update marts.{mart} set is_period_complete = {start} < ?, is_backcast = false",
+                        [complete_before])
+        con.execute("checkpoint")
+    finally:
+        con.close()
+
+
+def test_period_flags_are_read_from_the_mart_when_it_has_them(real_nights, tmp_path):
+    """A mart's own is_period_complete wins: mark the last complete month incomplete too and the
+    headline moves back a month; is_backcast false everywhere leaves no backcast band."""
+    db = private_copy(real_nights, tmp_path)
+    last_month_start = real_nights.last.replace(day=1) - dt.timedelta(days=1)
+    _with_flags(db, "rpt_segment_retention_monthly", complete_before=last_month_start.replace(day=1))
+    html = render(db, real_nights.last, tmp_path / "report.html")
+    two_back = previous_month(last_month_start)
+    assert f"GRR, {two_back}" in html and f"GRR, {previous_month(real_nights.last)}" not in html
+    retention = html.split('id="retention"')[1].split('id="quarterly"')[0]
+    assert 'data-period="backcast"' not in retention
+
+
+def test_period_flags_are_derived_when_the_mart_lacks_them(real_nights, tmp_path):
+    db = private_copy(real_nights, tmp_path)
+    for mart in PERIOD_MARTS:
+        _with_flags(db, mart, complete_before=None)
+    html = render(db, real_nights.last, tmp_path / "report.html")
+    assert "No data." not in html
+    assert f"GRR, {previous_month(real_nights.last)}" in html
+    assert 'data-period="in progress"' in html and 'data-period="backcast"' in html
+
+
+def test_churned_accounts_are_in_no_tier(real_nights, tmp_path):
+    """Health by tier counts live accounts only; a listed account without a live subscription
+    shows no tier."""
+    con = open_published(path=published_db(real_nights))
+    try:
+        live = con.execute("select count(*) from marts.dim_accounts where has_active_subscription").fetchall()[0][0]
+    finally:
+        con.close()
+    html = render(published_db(real_nights), real_nights.last, tmp_path / "report.html")
+    health = html.split('id="health"')[1].split("</section>")[0]
+    totals = re.findall(r"<tr><td>(?:Strategic|Core|Scale|Tech-touch)</td>(?:<td class=n>[^<]*</td>)*?"
+                        r"<td class=n>([\d,]+)</td><td class=n>[\d.–]+</td></tr>", health)
+    assert sum(int(t.replace(",", "")) for t in totals) == live
+
+
+def test_publish_ships_the_report(real_nights):
+    manifest = json.loads((real_nights.settings.published / "manifest.json").read_text())
+    assert manifest["report"] == {"status": "built", "path": "report.html"}
+    assert svgs((real_nights.settings.published / "report.html").read_text())
 
 
 def test_empty_and_missing_marts_degrade_to_notes(tmp_path):
     db = tmp_path / "pub.duckdb"
     con = duckdb.connect(str(db))
     con.execute("create schema marts")
-    con.execute("create table marts.rpt_tier_distribution (as_of_date date, tier_number integer, tier_name varchar, "
-                "account_share double, arr_share double)")
+    cols = ", ".join(f"{c} {'date' if c == 'as_of_date' else 'varchar'}" for c in COLUMNS["rpt_tier_distribution"])
+    con.execute(f"create table marts.rpt_tier_distribution ({cols})")
     con.close()
-    html = build_report(None, RUN, db, tmp_path / "report.html").read_text()
-    assert html.count("No data.") == 6
+    html = build_report(None, dt.date(2026, 1, 5), db, tmp_path / "report.html").read_text()
+    assert html.count("No data.") == len(SECTIONS)
     assert "marts.rpt_tier_distribution is empty" in html
     assert "mart marts.rpt_segment_retention_monthly is not in the published file" in html
 
 
-def test_charts_handle_gaps_and_empty_input():
-    line = charts.line_chart({"Core": [("2026-01", 0.9), ("2026-02", None), ("2026-03", 1.1)]}, "GRR", fmt=charts.pct)
-    ET.fromstring(line)
-    assert line.count("<polyline") == 2  # the gap splits the line
+# --------------------------------------------------------------------------- helpers
+
+
+def _inside(chart: ET.Element) -> list[str]:
+    """Marks outside the chart's plot rectangle (bars and points; SVG user units)."""
+    plot = next(r for r in chart.iter(f"{SVG_NS}rect") if r.get("class") == "plot")
+    x0, y0 = float(plot.get("x")), float(plot.get("y"))
+    x1, y1 = x0 + float(plot.get("width")), y0 + float(plot.get("height"))
+    bad = []
+    for el in chart.iter():
+        if el.get("class") != "mark":
+            continue
+        if el.tag == f"{SVG_NS}rect":
+            x, y, w, h = (float(el.get(k)) for k in ("x", "y", "width", "height"))
+            if x < x0 - 0.5 or y < y0 - 0.5 or x + w > x1 + 0.5 or y + h > y1 + 0.5:
+                bad.append(el.findtext(f"{SVG_NS}title") or "")
+        elif el.tag == f"{SVG_NS}circle":
+            cx, cy = float(el.get("cx")), float(el.get("cy"))
+            if not (x0 - 0.5 <= cx <= x1 + 0.5 and y0 - 0.5 <= cy <= y1 + 0.5):
+                bad.append(el.findtext(f"{SVG_NS}title") or "")
+    return bad
+
+
+def test_axes_contain_the_data():
+    """75.4 used to get ticks 0..60, so the bar overran the chart's title."""
+    assert charts.nice_ticks(0, 75.4)[-1] >= 75.4
+    assert charts.nice_ticks(-3, 7.2)[0] <= -3
+    bars = ET.fromstring(charts.bar_chart(["Strategic", "Core"], {"avg": [75.4, 69.5]}, "Average health"))
+    stacked = ET.fromstring(charts.bar_chart(["a", "b"], {"x": [33, 40], "y": [5, 7]}, "n", stacked=True, fmt=charts.count))
+    line = ET.fromstring(charts.line_chart({"Core": [("2026-01", 0.9), ("2026-02", 1.37)]}, "NRR", fmt=charts.pct,
+                                           reference=1.0))
+    for chart in (bars, stacked, line):
+        assert _inside(chart) == []
+    labels = [t.text for t in stacked.iter(f"{SVG_NS}text") if t.get("text-anchor") == "end"]
+    assert all(re.fullmatch(r"\d+", s) for s in labels) and len(set(labels)) == len(labels)
+
+
+def test_charts_handle_gaps_empty_input_and_mark_periods():
+    line = charts.line_chart({"Core": [("2026-01", 0.9), ("2026-02", None), ("2026-03", 1.1)]}, "GRR",
+                             fmt=charts.pct, periods={"2026-03": "in progress", "2026-01": "backcast"})
+    assert line.count('<polyline class="mark"') == 2  # the gap splits the line
+    assert 'data-period="in progress"' in line and 'data-period="backcast"' in line
     assert "no data" in charts.line_chart({}, "empty")
     bars = charts.target_bars([("Strategic", 0.3, 0.1, 0.2), ("Core", 0.35, 0.3, 0.4)], "share")
-    assert "off target" in bars and bars.count("off target") == 1
+    assert bars.count("off target") == 1
+
+
+def test_periods_complete_and_backcast_fallbacks():
+    run = dt.date(2026, 4, 1)
+    assert not is_complete(dt.date(2026, 4, 1), 1, run)
+    assert is_complete(dt.date(2026, 3, 1), 1, run)
+    assert not is_complete(dt.date(2026, 3, 1), 1, dt.date(2026, 3, 31))  # the as-of date's month
+    assert not is_complete(dt.date(2026, 1, 1), 3, dt.date(2026, 3, 31))
+    assert is_complete(dt.date(2026, 1, 1), 3, run)
+    rows = flag_rows(
+        [{"period_start_date": dt.date(2026, 3, 1), "segment_source": "backcast"},
+         {"period_start_date": dt.date(2026, 4, 1), "segment_source": "history"},
+         {"period_start_date": dt.date(2026, 2, 1), "segment_source": "backcast", "is_backcast": False,
+          "is_period_complete": False}],
+        start_column="period_start_date", months=1, run_date=run, history_start=dt.date(2026, 3, 29))
+    assert [(r["is_period_complete"], r["is_backcast"]) for r in rows] == [(True, True), (False, False), (False, False)]
+    cohorts = flag_rows(
+        [{"cohort_month": dt.date(2026, 1, 1), "month_start_date": dt.date(2026, 2, 1), "starting_tier": "Core"},
+         {"cohort_month": dt.date(2026, 1, 1), "month_start_date": dt.date(2026, 2, 1), "starting_tier": "All"}],
+        start_column="month_start_date", months=1, run_date=run, history_start=dt.date(2026, 3, 29))
+    assert [r["is_backcast"] for r in cohorts] == [True, False]
+
+
+@pytest.mark.parametrize("fmt,value,expected", [("count", 33, "33"), ("money", 33, "$33"), ("pct", 0.335, "33.5%"),
+                                                ("ratio", 4.25, "4.2x"), ("days", 15, "15 days")])
+def test_number_formats_follow_the_unit(fmt, value, expected):
+    from pipelines.report import format as f
+
+    assert getattr(f, fmt)(value) == expected

@@ -1,0 +1,90 @@
+"""Checks that stop a night at once, before minutes of work, with the command that fixes it.
+
+* ``require_raw_data``: is the night's raw data there? (``build`` before ``ingest`` used to run
+  dbt for a minute and a half and end in 15 "schema raw does not exist" errors.)
+* ``check_night_order``: is this night after every night the warehouse already holds? (An
+  out-of-order night used to build, then fail the quality gate with 9 ``as_of_date`` failures.)
+
+``raw_sources_missing`` is the one function that knows where the raw layer lives; re-point it
+when the raw layer moves.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+from pipelines.contract import SOURCES
+from pipelines.settings import Settings
+
+#: The daily mart whose as-of dates are the nights the warehouse holds.
+NIGHTS_TABLE = ("marts", "fct_account_tiers_daily")
+
+
+class NightNotReady(RuntimeError):
+    """A step was asked to run before the step it needs (e.g. build before ingest)."""
+
+
+class NightOutOfOrder(RuntimeError):
+    """The warehouse already holds a later night: re-running this one alone is refused."""
+
+
+def raw_sources_missing(settings: Settings, run_date: dt.date, sources: Iterable[str] = SOURCES) -> list[str]:
+    """The sources with no successful load for ``run_date`` in the raw layer (empty: all there)."""
+    from pipelines.warehouse import connect, table_exists
+
+    wanted = list(sources)
+    if not settings.warehouse.exists():
+        return wanted
+    with connect(settings.warehouse, read_only=True) as con:
+        if not table_exists(con, "raw", "_load_audit"):
+            return wanted
+        loaded = {row[0] for row in con.execute(
+            "select distinct source from raw._load_audit where run_date = ? and status = 'loaded'", [run_date],
+        ).fetchall()}
+    return [s for s in wanted if s not in loaded]
+
+
+def require_raw_data(settings: Settings, run_date: dt.date) -> None:
+    missing = raw_sources_missing(settings, run_date)
+    if missing:
+        day = run_date.isoformat()
+        raise NightNotReady(
+            f"No raw data for {day}: {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not ingested "
+            f"(warehouse {settings.warehouse}). Ingest the night first:\n"
+            f"    segment-mart ingest --run-date {day}\n"
+            f"or run every step of it:  segment-mart run --run-date {day}"
+        )
+
+
+def latest_night(settings: Settings) -> dt.date | None:
+    """The latest night the warehouse's daily marts hold (None before the first build)."""
+    from pipelines.warehouse import connect, table_exists
+
+    if not settings.warehouse.exists():
+        return None
+    with connect(settings.warehouse, read_only=True) as con:
+        if not table_exists(con, *NIGHTS_TABLE):
+            return None
+        return con.execute(f"select max(as_of_date) from {'.'.join(NIGHTS_TABLE)}").fetchall()[0][0]
+
+
+def check_night_order(settings: Settings, run_date: dt.date, *, replaying: bool = False) -> dt.date | None:
+    """Refuse a night older than the latest one held, unless it is part of a replay from it.
+
+    Returns the latest night held. A night re-run alone would publish an older state than the
+    one published, and would not restate the later nights that read it (tier grace periods,
+    health changes): replay it and every later night, in order (docs/operations.md).
+    """
+    latest = latest_night(settings)
+    if latest is not None and latest > run_date and not replaying:
+        day = run_date.isoformat()
+        raise NightOutOfOrder(
+            f"The warehouse already holds nights up to {latest}, later than {day}: a night cannot be "
+            f"re-run alone (it would publish an older state, and the later nights read it). To restate "
+            f"{day}, replay from this night:\n"
+            f"    segment-mart replay --from-date {day}\n"
+            f"(runs {day} .. {latest} in order and publishes {latest}); in Airflow, clear {day} with "
+            "'Future' so every later night runs again. See docs/operations.md, restating an older night."
+        )
+    return latest

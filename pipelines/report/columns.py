@@ -1,0 +1,81 @@
+"""The one place that names what the report reads from the published marts.
+
+Every section selects exactly these columns (``Marts.select``), never guesses among candidate
+names: a renamed or dropped column makes that section say "No data" in a nightly report and
+makes ``tests/unit/test_report.py`` fail (it checks this list against the marts dbt builds).
+
+``PERIOD_FLAGS`` are the period marts' completeness / backcast flags. They are read when the
+mart has them; until then :mod:`pipelines.report.periods` derives them from the period start,
+the run date and the daily history.
+"""
+
+from __future__ import annotations
+
+SCHEMA = "marts"
+
+#: Tier names in display order (the assigned tiers of the account marts).
+TIER_ORDER = ("Strategic", "Core", "Scale", "Tech-touch")
+
+RETENTION_COLUMNS = (
+    "period_start_date", "segment_dimension", "segment_value", "segment_source",
+    "starting_mrr_reporting", "expansion_mrr_reporting", "contraction_mrr_reporting", "churned_mrr_reporting",
+    "ending_mrr_reporting", "starting_logos", "ending_logos",
+    "gross_revenue_retention", "net_revenue_retention", "logo_retention", "expansion_rate", "quick_ratio",
+    "trailing_gross_revenue_retention", "trailing_net_revenue_retention", "trailing_logo_retention",
+    "target_retention_rate",
+)
+
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "rpt_segment_retention_monthly": RETENTION_COLUMNS,
+    "rpt_segment_retention_quarterly": RETENTION_COLUMNS,
+    "rpt_cohort_retention": (
+        "cohort_month", "starting_tier", "months_since_start", "month_start_date", "cohort_logos",
+        "active_logos", "logo_retention", "revenue_retention",
+    ),
+    "rpt_segment_unit_economics": (
+        "month_start_date", "segment_dimension", "segment_value", "segment_source", "ending_logos",
+        "arpa_reporting", "acv_reporting", "annual_logo_churn_rate", "customer_lifetime_years", "ltv_reporting",
+        "cac_reporting", "cac_payback_months", "ltv_to_cac_ratio", "required_ltv_to_cac",
+    ),
+    "rpt_tier_distribution": (
+        "as_of_date", "tier_number", "tier_name", "account_count", "arr_reporting", "account_share", "arr_share",
+        "min_account_share", "max_account_share", "min_arr_share", "max_arr_share", "is_not_prioritising",
+    ),
+    "rpt_coverage_by_tier": (
+        "as_of_date", "tier_number", "tier_name", "account_count", "arr_reporting", "csms_assigned",
+        "actual_accounts_per_csm", "accounts_per_csm_min", "accounts_per_csm_max", "cost_per_account_at_target",
+        "annual_cost_to_serve", "cost_share_of_arr",
+    ),
+    "rpt_coverage_by_csm": (
+        "csm_owner_id", "as_of_date", "account_count", "arr_reporting", "tier_1_accounts", "tier_2_accounts",
+        "tier_3_accounts", "tier_4_accounts", "is_over_capacity", "annual_cost_per_account",
+    ),
+    "dim_accounts": (
+        "account_id", "as_of_date", "account_name", "csm_owner_id", "has_active_subscription", "arr_reporting",
+        "health_score", "health_status", "weakest_health_component", "assigned_tier", "days_to_renewal",
+    ),
+    "fct_account_health_daily": (
+        "account_id", "as_of_date", "product_usage_score", "cs_engagement_score", "support_score",
+        "billing_score", "sentiment_score",
+    ),
+    "fct_account_tiers_daily": ("account_id", "as_of_date", "assigned_tier", "arr_reporting"),
+    "fct_account_segments_daily": ("account_id", "as_of_date", "has_active_subscription"),
+    "dim_account_tier_history": (
+        "account_id", "assigned_tier", "tier_number", "previous_tier_number", "valid_from", "change_type",
+        "change_reason",
+    ),
+    "fct_account_signals": ("account_id", "as_of_date", "signal_type", "signal_category", "signal_detail"),
+    "fct_mrr_movements": (
+        "account_id", "month_start_date", "movement_type", "previous_plan_name", "plan_name",
+        "expansion_mrr_reporting",
+    ),
+}
+
+#: Period marts and the column that holds each row's period start.
+PERIOD_MARTS: dict[str, str] = {
+    "rpt_segment_retention_monthly": "period_start_date",
+    "rpt_segment_retention_quarterly": "period_start_date",
+    "rpt_cohort_retention": "month_start_date",
+    "rpt_segment_unit_economics": "month_start_date",
+}
+PERIOD_FLAGS = ("is_period_complete", "is_backcast")

@@ -1,0 +1,485 @@
+"""The report's sections. Each takes the published marts and returns HTML (or raises NoData)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pipelines.report import format as f
+from pipelines.report import svg
+from pipelines.report.columns import TIER_ORDER
+from pipelines.report.format import Col, esc, table
+from pipelines.report.marts import Marts, NoData
+from pipelines.report.periods import IN_PROGRESS, add_months, flag_rows, mark_of, period_marks
+
+#: Months of history in the over-time charts.
+HISTORY_MONTHS = 24
+#: Rows in the at-risk / expansion lists.
+TOP_N = 15
+#: Dimensions drawn open in the retention section; the others are folded.
+PRIMARY_DIMENSIONS = ("tier", "value_band")
+COMPONENTS = {"product_usage": "Product usage", "cs_engagement": "CS engagement", "support": "Support",
+              "billing": "Billing", "sentiment": "Sentiment (NPS)"}
+SIGNALS = {"expansion_seat_utilisation": "seats nearly full", "expansion_usage_growth": "usage growing",
+           "health_at_risk": "became at-risk", "health_critical": "became critical"}
+
+
+def _tier_key(name: Any) -> tuple[int, str]:
+    s = str(name)
+    return (TIER_ORDER.index(s) if s in TIER_ORDER else len(TIER_ORDER), s)
+
+
+def _grid(charts: Sequence[str]) -> str:
+    return f'<div class="grid">{"".join(charts)}</div>'
+
+
+def _tier(row: dict[str, Any]) -> str:
+    """An account's tier, or none when it has no live subscription (churned accounts are in no tier)."""
+    return row["assigned_tier"] if row.get("has_active_subscription") else "no tier (no live subscription)"
+
+
+def _owner(csm: Any) -> str:
+    return f"CSM {csm}" if csm else "unassigned"
+
+
+def _note(text: str) -> str:
+    return f'<p class="muted">{text}</p>'
+
+
+# --------------------------------------------------------------------------- periods
+
+
+def period_rows(m: Marts, mart: str, where: str = "true", params: Sequence[Any] | None = None,
+                order: str = "1") -> list[dict[str, Any]]:
+    """Rows of a period mart with ``is_period_complete`` / ``is_backcast`` filled in."""
+    start = "period_start_date" if "period_start_date" in m.cols(mart) else "month_start_date"
+    rows = m.select(mart, where, order, params)
+    return flag_rows(rows, start_column=start, months=3 if mart.endswith("quarterly") else 1,
+                     run_date=m.run_date, history_start=m.history_start)
+
+
+def last_complete(rows: Sequence[dict[str, Any]], key: str) -> Any:
+    done = [r[key] for r in rows if r["is_period_complete"]]
+    return max(done) if done else None
+
+
+# --------------------------------------------------------------------------- headline
+
+
+def headline(m: Marts) -> str:
+    cards: list[str] = []
+
+    def card(label: str, value: str, src: str) -> None:
+        cards.append(f'<div class="card"><b>{esc(value)}</b>{esc(label)}<div class="src">{esc(src)}</div></div>')
+
+    try:
+        dist = m.select("rpt_tier_distribution", "as_of_date = (select max(as_of_date) from marts.rpt_tier_distribution)")
+        card("live accounts in tiers", f.count(sum(r["account_count"] or 0 for r in dist)), "rpt_tier_distribution")
+        card("ARR", svg.money(float(sum(r["arr_reporting"] or 0 for r in dist))), "rpt_tier_distribution")
+    except NoData:
+        pass
+    try:
+        rows = period_rows(m, "rpt_segment_retention_monthly", "segment_dimension = 'total'")
+        month = last_complete(rows, "period_start_date")
+        row = next((r for r in rows if r["period_start_date"] == month), None)
+        if row:
+            label = f.month(month)
+            for name, col in (("GRR", "gross_revenue_retention"), ("NRR", "net_revenue_retention"),
+                              ("logo retention", "logo_retention"),
+                              ("trailing 12-month NRR", "trailing_net_revenue_retention")):
+                card(f"{name}, {label}", f.pct(row[col]), "rpt_segment_retention_monthly")
+    except NoData:
+        pass
+    return f'<div class="cards">{"".join(cards)}</div>' if cards else ""
+
+
+# --------------------------------------------------------------------------- retention
+
+RETENTION_METRICS = (
+    ("GRR", "gross_revenue_retention", 1.0),
+    ("NRR", "net_revenue_retention", 1.0),
+    ("Logo retention", "logo_retention", 1.0),
+    ("Expansion rate", "expansion_rate", None),
+    ("Trailing 12-month GRR", "trailing_gross_revenue_retention", 1.0),
+    ("Trailing 12-month NRR", "trailing_net_revenue_retention", 1.0),
+)
+
+RETENTION_TABLE = (
+    Col("segment_value", "segment"), Col("starting_logos", "logos at start", f.count),
+    Col("starting_mrr_reporting", "MRR at start", f.money), Col("expansion_mrr_reporting", "expansion MRR", f.money),
+    Col("contraction_mrr_reporting", "contraction MRR", f.money), Col("churned_mrr_reporting", "churned MRR", f.money),
+    Col("gross_revenue_retention", "GRR", f.pct), Col("net_revenue_retention", "NRR", f.pct),
+    Col("logo_retention", "logo retention", f.pct), Col("quick_ratio", "quick ratio", f.ratio),
+    Col("trailing_gross_revenue_retention", "trailing 12-mo GRR", f.pct),
+    Col("target_retention_rate", "retention target", f.pct),
+)
+
+
+def _trend_charts(rows: list[dict[str, Any]], dim: str, label: Callable[[Any], str], start: str,
+                  grain: str, bars: bool) -> list[str]:
+    mine = [r for r in rows if r["segment_dimension"] == dim]
+    totals = [r for r in rows if r["segment_dimension"] == "total"]
+    values = sorted({r["segment_value"] for r in mine}, key=_tier_key)[:8]
+    marks = period_marks(mine + totals, lambda r: label(r[start]))
+    charts = []
+    for title, col, ref in RETENTION_METRICS:
+        series = {v: [(label(r[start]), f.as_float(r[col])) for r in mine if r["segment_value"] == v] for v in values}
+        if totals:
+            series["all accounts"] = [(label(r[start]), f.as_float(r[col])) for r in totals]
+        charts.append(svg.line_chart(series, f"{title} by {dim.replace('_', ' ')}, {grain}", fmt=svg.pct,
+                                     reference=ref, periods=marks))
+    if bars:
+        xs = sorted({label(r[start]) for r in mine})[-12:]
+        series_b = {v: [next((f.as_float(r["expansion_mrr_reporting"]) for r in mine
+                              if r["segment_value"] == v and label(r[start]) == x), None) for x in xs] for v in values}
+        charts.append(svg.bar_chart(xs, series_b, f"Expansion MRR by {dim.replace('_', ' ')}, last 12 months",
+                                    fmt=svg.money, stacked=True, periods={x: marks[x] for x in xs if x in marks}))
+    return charts
+
+
+def retention(m: Marts) -> str:
+    mart = "rpt_segment_retention_monthly"
+    rows = period_rows(m, mart, f"period_start_date >= (select max(period_start_date) from marts.{mart}) "
+                                f"- interval {HISTORY_MONTHS} month", order="segment_dimension, segment_value, 1")
+    if not rows:
+        raise NoData(f"marts.{mart} is empty")
+    month = last_complete(rows, "period_start_date")
+    out = [_note(f"Monthly, last {HISTORY_MONTHS} months, from <code>{mart}</code>. Each account counts in the "
+                 "segment it was in at the start of the month. Shaded yellow: the month in progress (partial, "
+                 "not used for the headline figures); shaded grey: backcast months (segment derived from "
+                 "billing, before the daily history). The dashed line marks 100%.")]
+    if month is not None:
+        last = sorted((r for r in rows if r["period_start_date"] == month and r["segment_dimension"] in ("tier", "total")),
+                      key=lambda r: (r["segment_dimension"] == "total", _tier_key(r["segment_value"])))
+        out.append(table(last, RETENTION_TABLE, caption=f"By tier, {f.month(month)} (last complete month)",
+                         periods=True))
+    dims = sorted({r["segment_dimension"] for r in rows} - {"total"},
+                  key=lambda d: (PRIMARY_DIMENSIONS.index(d) if d in PRIMARY_DIMENSIONS else 9, d))
+    for d in dims:
+        block = _grid(_trend_charts(rows, d, f.month, "period_start_date", "monthly", bars=True))
+        title = f"by {esc(d.replace('_', ' '))}"
+        out.append(f"<h3>{title}</h3>{block}" if d in PRIMARY_DIMENSIONS
+                   else f"<details><summary>{title}</summary>{block}</details>")
+    return "".join(out)
+
+
+def quarterly(m: Marts) -> str:
+    mart = "rpt_segment_retention_quarterly"
+    rows = period_rows(m, mart, "segment_dimension in ('tier', 'total') and period_start_date >= "
+                                f"(select max(period_start_date) from marts.{mart}) - interval 21 month",
+                       order="segment_dimension, segment_value, 1")
+    if not rows:
+        raise NoData(f"marts.{mart} is empty")
+    charts = _trend_charts(rows, "tier", f.quarter, "period_start_date", "quarterly", bars=False)[:3]
+    recent = sorted({r["period_start_date"] for r in rows})[-4:]
+    shown = sorted((r for r in rows if r["period_start_date"] in recent), key=lambda r: (-r["period_start_date"].toordinal(), r["segment_dimension"] == "total",
+                                        _tier_key(r["segment_value"])))
+    cols = (Col("period_start_date", "quarter", f.quarter), *RETENTION_TABLE)
+    return (_note(f"Quarter by quarter (charts: last 8 quarters; table: last 4), from <code>{mart}</code>; movements compare each "
+                  "account's state at the end of the previous quarter with the end of the quarter.")
+            + _grid(charts) + table(shown, cols, periods=True))
+
+
+# --------------------------------------------------------------------------- tiers
+
+
+def tier_distribution(m: Marts) -> str:
+    mart = "rpt_tier_distribution"
+    rows = m.select(mart, f"as_of_date = (select max(as_of_date) from marts.{mart})", "tier_number")
+    if not rows:
+        raise NoData(f"marts.{mart} is empty")
+    acc = [(r["tier_name"], f.as_float(r["account_share"]), f.as_float(r["min_account_share"]),
+            f.as_float(r["max_account_share"])) for r in rows]
+    arr = [(r["tier_name"], f.as_float(r["arr_share"]), f.as_float(r["min_arr_share"]),
+            f.as_float(r["max_arr_share"])) for r in rows]
+    cols = (Col("tier_name", "tier"), Col("account_count", "accounts", f.count),
+            Col("account_share", "share of accounts", f.pct), Col("min_account_share", "target min", f.pct),
+            Col("max_account_share", "target max", f.pct), Col("arr_reporting", "ARR", f.money),
+            Col("arr_share", "share of ARR", f.pct), Col("min_arr_share", "ARR target min", f.pct),
+            Col("max_arr_share", "ARR target max", f.pct), Col("is_not_prioritising", "too many in Tier 1?", f.yes_no))
+    return (_note(f"Live accounts (a live subscription on the as-of date) by assigned tier, from <code>{mart}</code> "
+                  f"as of {f.date(rows[0]['as_of_date'])}. Accounts without a live subscription are in no tier. "
+                  "Green bands are the targets; a red bar is off target.")
+            + _grid([svg.target_bars(acc, "Share of accounts by tier vs target", x_max=1.0),
+                     svg.target_bars(arr, "Share of ARR by tier vs target", x_max=1.0)])
+            + table(rows, cols))
+
+
+def tier_trends(m: Marts) -> str:
+    """Tier mix over the daily history and tier migrations (dim_account_tier_history)."""
+    dates = [r["as_of_date"] for r in m.rows(
+        "select distinct as_of_date from marts.fct_account_tiers_daily order by 1")]
+    m.cols("fct_account_tiers_daily"), m.cols("fct_account_segments_daily")
+    if not dates:
+        raise NoData("marts.fct_account_tiers_daily is empty")
+    if len(dates) > 45:  # month ends (and the latest date) once the history is long
+        ends: dict[tuple[int, int], Any] = {}
+        for d in dates:
+            ends[(d.year, d.month)] = d
+        dates = sorted(ends.values())[-HISTORY_MONTHS:]
+    mix = m.rows(
+        "select t.as_of_date, t.assigned_tier, count(*) as accounts, sum(t.arr_reporting) as arr "
+        "from marts.fct_account_tiers_daily t join marts.fct_account_segments_daily s "
+        "on s.account_id = t.account_id and s.as_of_date = t.as_of_date "
+        "where s.has_active_subscription and t.as_of_date in (select unnest(?::date[])) group by all",
+        [dates])
+    xs = [f.date(d) for d in dates]
+    tiers = sorted({r["assigned_tier"] for r in mix if r["assigned_tier"] in TIER_ORDER}, key=_tier_key)
+    counts = {t: [next((r["accounts"] for r in mix if r["assigned_tier"] == t and r["as_of_date"] == d), 0)
+                  for d in dates] for t in tiers}
+    totals = [sum(counts[t][i] for t in tiers) or 1 for i in range(len(dates))]
+    shares = {t: [c / totals[i] for i, c in enumerate(v)] for t, v in counts.items()}
+    charts = [svg.bar_chart(xs, shares, "Tier mix of live accounts (share)", fmt=svg.pct, stacked=True),
+              svg.bar_chart(xs, counts, "Live accounts by tier", fmt=svg.count, stacked=True)]
+    hist = m.select("dim_account_tier_history", "change_type in ('upgrade', 'downgrade')", "valid_from desc, account_id")
+    by_month: dict[str, dict[str, int]] = {}
+    for r in hist:
+        by_month.setdefault(f.month(r["valid_from"]), {"upgrade": 0, "downgrade": 0})[r["change_type"]] += 1
+    months, day = [], dates[0].replace(day=1)
+    while day <= m.run_date:  # every month of the daily history, changes or not
+        months.append(f.month(day))
+        day = add_months(day, 1)
+    months = months[-12:]
+    changes = {k: [by_month.get(x, {}).get(k, 0) for x in months] for k in ("upgrade", "downgrade")}
+    charts.append(svg.bar_chart(months, changes, "Tier migrations per month", fmt=svg.count,
+                                periods={months[-1]: IN_PROGRESS}))
+    names = {r["tier_number"]: r["assigned_tier"] for r in m.rows(
+        "select distinct tier_number, assigned_tier from marts.dim_account_tier_history")}
+    recent = [r | {"previous_tier": names.get(r["previous_tier_number"], r["previous_tier_number"])}
+              for r in hist[:TOP_N]]
+    cols = (Col("valid_from", "date", f.date), Col("account_id", "account"), Col("previous_tier", "from tier"),
+            Col("assigned_tier", "to tier"), Col("change_type", "change"), Col("change_reason", "why", wrap=True))
+    return (_note(f"From the daily tier history (<code>fct_account_tiers_daily</code>, {f.date(dates[0])} to "
+                  f"{f.date(dates[-1])}; month ends once it is long) and the tier changes of "
+                  "<code>dim_account_tier_history</code> (upgrades apply at once, downgrades after the next "
+                  "renewal). Only accounts with a live subscription are in a tier.")
+            + _grid(charts)
+            + (table(recent, cols, caption="Latest tier changes") if recent
+               else '<div class="nodata">No tier changes since the daily history began.</div>'))
+
+
+# --------------------------------------------------------------------------- health, coverage
+
+
+def health(m: Marts) -> str:
+    mart = "dim_accounts"
+    m.cols(mart)
+    rows = m.rows("select assigned_tier as tier, coalesce(health_status, 'unknown') as status, count(*) as accounts, "
+                  "avg(health_score) as avg_score from marts.dim_accounts where has_active_subscription group by all")
+    if not rows:
+        raise NoData(f"marts.{mart} has no live accounts")
+    tiers = sorted({r["tier"] for r in rows if r["tier"] in TIER_ORDER}, key=_tier_key)
+    statuses = [s for s in ("healthy", "at-risk", "critical", "unknown") if any(r["status"] == s for r in rows)]
+    counts = {s: [sum(r["accounts"] for r in rows if r["tier"] == t and r["status"] == s) for t in tiers]
+              for s in statuses}
+    totals = [sum(counts[s][i] for s in statuses) for i in range(len(tiers))]
+    shares = {s: [c / totals[i] if totals[i] else 0 for i, c in enumerate(v)] for s, v in counts.items()}
+    avg = {t: sum((f.as_float(r["avg_score"]) or 0) * r["accounts"] for r in rows if r["tier"] == t and r["avg_score"]
+                  is not None) / max(1, sum(r["accounts"] for r in rows if r["tier"] == t and r["avg_score"] is not None))
+           for t in tiers}
+    charts = [svg.bar_chart(tiers, shares, "Health status mix by tier (share of accounts)", fmt=svg.pct, stacked=True),
+              svg.bar_chart(tiers, counts, "Accounts by tier and health status", fmt=svg.count, stacked=True),
+              svg.bar_chart(tiers, {"average health score": [avg[t] for t in tiers]},
+                            "Average health score by tier (0-100)", fmt=svg.num)]
+    table_rows = [{"tier": t, **{s: counts[s][i] for s in statuses}, "accounts": totals[i], "avg": avg[t]}
+                  for i, t in enumerate(tiers)]
+    cols = (Col("tier", "tier"), *(Col(s, s, f.count) for s in statuses), Col("accounts", "accounts", f.count),
+            Col("avg", "average health score", f.decimal1))
+    return (_note(f"Live accounts on {f.date(m.run_date)}, from <code>{mart}</code>; health score 0-100, healthy "
+                  ">= 70, at-risk >= 40, critical below.") + _grid(charts) + table(table_rows, cols))
+
+
+def coverage(m: Marts) -> str:
+    mart = "rpt_coverage_by_tier"
+    rows = sorted(m.select(mart, f"as_of_date = (select max(as_of_date) from marts.{mart})"),
+                  key=lambda r: _tier_key(r["tier_name"]))
+    if not rows:
+        raise NoData(f"marts.{mart} is empty")
+    charts = [
+        svg.target_bars([(r["tier_name"], f.as_float(r["actual_accounts_per_csm"]), f.as_float(r["accounts_per_csm_min"]),
+                          f.as_float(r["accounts_per_csm_max"])) for r in rows],
+                        "Accounts per CSM by tier vs engagement model", fmt=svg.num),
+        svg.target_bars([(r["tier_name"], f.as_float(r["cost_share_of_arr"]), 0.05, 0.15) for r in rows],
+                        "CS cost as share of ARR (band 5-15%)"),
+        svg.bar_chart([r["tier_name"] for r in rows],
+                      {"cost per account": [f.as_float(r["cost_per_account_at_target"]) for r in rows]},
+                      "Annual cost to serve per account (at the target ratio)", fmt=svg.money),
+    ]
+    cols = (Col("tier_name", "tier"), Col("account_count", "accounts", f.count), Col("arr_reporting", "ARR", f.money),
+            Col("csms_assigned", "CSMs", f.count), Col("actual_accounts_per_csm", "accounts per CSM", f.decimal1),
+            Col("accounts_per_csm_min", "model min", f.count), Col("accounts_per_csm_max", "model max", f.count),
+            Col("cost_per_account_at_target", "cost per account at target", f.money),
+            Col("annual_cost_to_serve", "annual cost to serve", f.money),
+            Col("cost_share_of_arr", "cost share of ARR", f.pct))
+    out = _note(f"From <code>{mart}</code>.") + _grid(charts) + table(rows, cols)
+    csm = m.select("rpt_coverage_by_csm", "as_of_date = (select max(as_of_date) from marts.rpt_coverage_by_csm)",
+                   "account_count desc, csm_owner_id")
+    csm_cols = (Col("csm_owner_id", "CSM"), Col("account_count", "accounts", f.count),
+                Col("arr_reporting", "ARR", f.money), Col("tier_1_accounts", "Strategic", f.count),
+                Col("tier_2_accounts", "Core", f.count), Col("tier_3_accounts", "Scale", f.count),
+                Col("tier_4_accounts", "Tech-touch", f.count), Col("is_over_capacity", "over capacity?", f.yes_no),
+                Col("annual_cost_per_account", "cost per account", f.money))
+    return out + table(csm[:50], csm_cols, caption="CSM books (rpt_coverage_by_csm)")
+
+
+# --------------------------------------------------------------------------- cohorts, unit economics
+
+
+def cohorts(m: Marts) -> str:
+    mart = "rpt_cohort_retention"
+    rows = period_rows(m, mart, "starting_tier = 'All' and cohort_month >= "
+                                f"(select max(cohort_month) from marts.{mart}) - interval 11 month "
+                                "and months_since_start <= 12", order="cohort_month, months_since_start")
+    if not rows:
+        raise NoData(f"marts.{mart} is empty")
+    cohorts_ = sorted({r["cohort_month"] for r in rows})
+    horizon = range(0, 13)
+
+    def heat(col: str, title: str) -> str:
+        head = "".join(f"<th class=n>{k}</th>" for k in horizon)
+        body = []
+        for c in cohorts_:
+            mine = {r["months_since_start"]: r for r in rows if r["cohort_month"] == c}
+            size = next(iter(mine.values()))["cohort_logos"]
+            cells = []
+            for k in horizon:
+                r = mine.get(k)
+                if r is None:
+                    cells.append("<td></td>")
+                    continue
+                v = f.as_float(r[col]) or 0.0
+                shade = max(0.0, min(1.0, (v - 0.5) / 0.6))
+                cls = ' class="n in-progress"' if mark_of(r) == IN_PROGRESS else " class=n"
+                cells.append(f'<td{cls} style="background:rgba(43,108,176,{shade * 0.55:.2f})" '
+                             f'title="{esc(mark_of(r) or "complete")}">{esc(f.pct(r[col]))}</td>')
+            body.append(f"<tr><th scope=row>{esc(f.month(c))} ({size})</th>{''.join(cells)}</tr>")
+        return (f'<div class="table-wrap"><table class="heat"><caption>{esc(title)}</caption><thead><tr>'
+                f"<th>cohort (logos)</th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>")
+
+    curves, partial = {}, set()
+    for c in cohorts_[-6:]:
+        mine = [r for r in rows if r["cohort_month"] == c]
+        curves[f.month(c)] = [(f"{r['months_since_start']:02d}", f.as_float(r["revenue_retention"])) for r in mine]
+        partial |= {(f.month(c), f"{r['months_since_start']:02d}") for r in mine if mark_of(r) == IN_PROGRESS}
+    return (_note(f"Signup cohorts of the last 12 months (all tiers), from <code>{mart}</code>; columns are months "
+                  "since the first month as a customer. Italic cells with a dotted border are the month in "
+                  "progress.")
+            + heat("logo_retention", "Logo retention by cohort") + heat("revenue_retention", "Revenue retention by cohort")
+            + _grid([svg.line_chart(curves, "Revenue retention of the last 6 cohorts by months since start",
+                                    fmt=svg.pct, reference=1.0, in_progress=partial)]))
+
+
+def unit_economics(m: Marts) -> str:
+    mart = "rpt_segment_unit_economics"
+    rows = period_rows(m, mart, "segment_dimension in ('tier', 'total') and month_start_date >= "
+                                f"(select max(month_start_date) from marts.{mart}) - interval 12 month",
+                       order="month_start_date, segment_value")
+    if not rows:
+        raise NoData(f"marts.{mart} is empty")
+    month = last_complete(rows, "month_start_date")
+    latest = sorted((r for r in rows if r["month_start_date"] == month),
+                    key=lambda r: (r["segment_dimension"] == "total", _tier_key(r["segment_value"])))
+    tiers = [r for r in latest if r["segment_dimension"] == "tier"]
+    marks = period_marks(rows, lambda r: f.month(r["month_start_date"]))
+    values = sorted({r["segment_value"] for r in rows if r["segment_dimension"] == "tier"}, key=_tier_key)
+    arpa = {v: [(f.month(r["month_start_date"]), f.as_float(r["arpa_reporting"])) for r in rows
+                if r["segment_value"] == v] for v in values}
+    charts = [svg.line_chart(arpa, "ARPA (monthly revenue per account) by tier", fmt=svg.money, periods=marks),
+              svg.bar_chart([r["segment_value"] for r in tiers],
+                            {"LTV": [f.as_float(r["ltv_reporting"]) for r in tiers]},
+                            f"LTV by tier, {f.month(month)}", fmt=svg.money)]
+    cols = (Col("segment_value", "segment"), Col("ending_logos", "logos", f.count),
+            Col("arpa_reporting", "ARPA", f.money), Col("acv_reporting", "ACV", f.money),
+            Col("annual_logo_churn_rate", "annual logo churn", f.pct),
+            Col("customer_lifetime_years", "lifetime", f.years), Col("ltv_reporting", "LTV", f.money),
+            Col("cac_reporting", "CAC", f.money), Col("cac_payback_months", "payback", f.months),
+            Col("ltv_to_cac_ratio", "LTV:CAC", f.ratio), Col("required_ltv_to_cac", "required LTV:CAC", f.ratio))
+    no_cac = all(r["cac_reporting"] is None for r in latest)
+    return (_note(f"Per tier, from <code>{mart}</code>, trailing 12 months."
+                  + (" CAC, payback and LTV:CAC are empty: no acquisition spend is configured (seed "
+                     "<code>revenue_acquisition_spend</code>)." if no_cac else ""))
+            + _grid(charts)
+            + table(latest, cols, caption=f"{f.month(month)} (last complete month)" if month else "", periods=True))
+
+
+# --------------------------------------------------------------------------- account lists
+
+
+def at_risk(m: Marts) -> str:
+    m.cols("dim_accounts"), m.cols("fct_account_health_daily")
+    rows = m.rows(
+        "select a.account_id, a.account_name, a.assigned_tier, a.arr_reporting, a.health_score, a.health_status, "
+        "a.weakest_health_component, a.days_to_renewal, a.csm_owner_id, h.product_usage_score, "
+        "h.cs_engagement_score, h.support_score, h.billing_score, h.sentiment_score "
+        "from marts.dim_accounts a left join marts.fct_account_health_daily h "
+        "on h.account_id = a.account_id and h.as_of_date = a.as_of_date "
+        "where a.has_active_subscription and a.health_status in ('at-risk', 'critical') "
+        f"order by a.arr_reporting desc nulls last, a.health_score, a.account_id limit {TOP_N}")
+    if not rows:
+        return '<div class="nodata">No live account is at-risk or critical today.</div>'
+    for r in rows:
+        weakest = r["weakest_health_component"]
+        value = r.get(f"{weakest}_score") if weakest else None
+        r["driver"] = (f"{COMPONENTS.get(weakest, weakest)} (score {f.score(value)})" if weakest else "no health data")
+        r["owner"] = _owner(r["csm_owner_id"])
+        r["account"] = f"{r['account_name'] or r['account_id']} ({r['account_id']})"
+    cols = (Col("account", "account"), Col("assigned_tier", "tier"), Col("arr_reporting", "ARR", f.money),
+            Col("health_score", "health score", f.score), Col("health_status", "status"),
+            Col("driver", "main driver (weakest health component)", wrap=True), Col("days_to_renewal", "renewal in", f.days),
+            Col("owner", "owner"))
+    return _note("Live at-risk and critical accounts with the most ARR, from <code>dim_accounts</code> and "
+                 "<code>fct_account_health_daily</code> (the driver is the component pulling the score down "
+                 "most).") + table(rows, cols)
+
+
+def expansion(m: Marts) -> str:
+    m.cols("fct_mrr_movements"), m.cols("dim_accounts"), m.cols("fct_account_signals")
+    rows = m.rows(
+        "with moves as (select account_id, sum(expansion_mrr_reporting) as expansion_mrr, "
+        "arg_max(previous_plan_name, month_start_date) as previous_plan, arg_max(plan_name, month_start_date) as plan "
+        "from marts.fct_mrr_movements where movement_type = 'expansion' "
+        "and month_start_date > (select max(month_start_date) from marts.fct_mrr_movements) - interval 3 month "
+        "group by all), "
+        "signals as (select account_id, string_agg(signal_type, ',' order by signal_type) as signal_types, "
+        "string_agg(signal_detail, '; ' order by signal_type) as signal_details from marts.fct_account_signals "
+        "where signal_category = 'expansion' and as_of_date > ?::date - interval 30 day group by all) "
+        "select x.account_id, a.account_name, a.assigned_tier, a.has_active_subscription, a.arr_reporting, a.csm_owner_id, x.expansion_mrr, "
+        "x.previous_plan, x.plan, s.signal_types, s.signal_details from moves x "
+        "left join marts.dim_accounts a on a.account_id = x.account_id "
+        "left join signals s on s.account_id = x.account_id "
+        f"order by x.expansion_mrr desc, x.account_id limit {TOP_N}", [m.run_date])
+    for r in rows:
+        drivers = []
+        if r["previous_plan"] and r["plan"] and r["previous_plan"] != r["plan"]:
+            drivers.append(f"plan {r['previous_plan']} → {r['plan']}")
+        else:
+            drivers.append("more seats or subscriptions")
+        if r["signal_types"]:
+            drivers.append(", ".join(SIGNALS.get(s, s) for s in r["signal_types"].split(",")))
+        r["driver"] = "; ".join(drivers)
+        r["tier"] = _tier(r)
+        r["owner"] = _owner(r["csm_owner_id"])
+        r["account"] = f"{r['account_name'] or r['account_id']} ({r['account_id']})"
+    cols = (Col("account", "account"), Col("tier", "tier"), Col("arr_reporting", "ARR", f.money),
+            Col("expansion_mrr", "expansion MRR, last 3 months", f.money), Col("driver", "driver", wrap=True),
+            Col("owner", "owner"))
+    out = _note("Accounts with the most expansion MRR over the last 3 months (the month in progress included), "
+                "from <code>fct_mrr_movements</code>; the driver is the plan change and any expansion signal of "
+                "the last 30 days (<code>fct_account_signals</code>).")
+    out += table(rows, cols) if rows else '<div class="nodata">No expansion in the last 3 months.</div>'
+    sig = m.rows(
+        "select s.account_id, a.account_name, a.assigned_tier, a.has_active_subscription, a.arr_reporting, a.csm_owner_id, s.signal_type, "
+        "s.signal_detail, a.days_to_renewal from marts.fct_account_signals s "
+        "left join marts.dim_accounts a on a.account_id = s.account_id "
+        "where s.signal_category = 'expansion' and s.as_of_date = ? "
+        f"order by a.arr_reporting desc nulls last, s.account_id, s.signal_type limit {TOP_N}", [m.run_date])
+    for r in sig:
+        r["owner"] = _owner(r["csm_owner_id"])
+        r["account"] = f"{r['account_name'] or r['account_id']} ({r['account_id']})"
+        r["signal"] = f"{SIGNALS.get(r['signal_type'], r['signal_type'])}: {r['signal_detail']}"
+        r["tier"] = _tier(r)
+    sig_cols = (Col("account", "account"), Col("tier", "tier"), Col("arr_reporting", "ARR", f.money),
+                Col("signal", "signal", wrap=True), Col("days_to_renewal", "renewal in", f.days), Col("owner", "owner"))
+    if sig:
+        out += table(sig, sig_cols, caption=f"Expansion signals raised on {f.date(m.run_date)}")
+    return out
