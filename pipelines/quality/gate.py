@@ -17,7 +17,6 @@ Great Expectations, pandas and DuckDB are imported inside the functions.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import os
 from pathlib import Path
@@ -179,60 +178,42 @@ def _freshness_checks(con: duckdb.DuckDBPyConnection, run_date: dt.date, max_lag
 
 
 def _dbt_checks(run_results: Path | None, run_date: dt.date) -> list[Check]:
+    from pipelines.dbt_results import RunResults, RunResultsError
+
     if run_results is None:
         return [Check("dbt run results", "dbt_test", "skipped",
                       "no run_results.json given: dbt test results not checked")]
-    path = Path(run_results)
-    if not path.exists():
-        return [Check("dbt run results", "dbt_test", "failed",
-                      f"{path} does not exist: did `dbt build` run for this date?")]
     try:
-        data = json.loads(path.read_text())
-        results = data["results"]
-    except (ValueError, KeyError) as exc:
-        return [Check("dbt run results", "dbt_test", "failed", f"{path} is not a dbt run_results.json: {exc}")]
+        results = RunResults.load(Path(run_results))
+    except RunResultsError as exc:
+        return [Check("dbt run results", "dbt_test", "failed", str(exc))]
+    path = results.path
     checks: list[Check] = []
-    dbt_vars = (data.get("args") or {}).get("vars") or {}
-    if isinstance(dbt_vars, str):  # `--vars` given as a YAML string
-        import yaml
-
-        try:
-            dbt_vars = yaml.safe_load(dbt_vars) or {}
-        except yaml.YAMLError:
-            dbt_vars = {}
-    as_of = dbt_vars.get("as_of_date") if isinstance(dbt_vars, dict) else None
-    if as_of and str(as_of) != run_date.isoformat():
+    if results.as_of_date and results.as_of_date != run_date.isoformat():
         checks.append(Check("dbt run is for this date", "dbt_build", "failed",
-                            f"{path} is from a dbt run with as_of_date={as_of}, not {run_date}: "
+                            f"{path} is from a dbt run with as_of_date={results.as_of_date}, not {run_date}: "
                             "re-run dbt for this date"))
-    counts: dict[str, int] = {}
-    for r in results:
-        uid = str(r.get("unique_id", "?"))
-        status = str(r.get("status", "?"))
-        rtype = uid.split(".", 1)[0]
-        name = uid.split(".")[2] if uid.count(".") >= 2 else uid
-        if rtype in ("test", "unit_test"):
-            counts[status] = counts.get(status, 0) + 1
-            if status in ("fail", "error", "warn"):
-                failures = r.get("failures")
-                checks.append(Check(
-                    name, "dbt_test", "warning" if status == "warn" else "failed",
-                    f"dbt {rtype.replace('_', ' ')} {status}"
-                    + (f" with {failures} failing row{'s' if failures != 1 else ''}" if failures else "")
-                    + (f": {r.get('message')}" if r.get("message") else ""),
-                    observed=failures, details={"unique_id": uid, "status": status,
-                                                "relation": r.get("relation_name")},
-                ))
-        elif status in ("error", "skipped", "fail"):
-            checks.append(Check(name, "dbt_build", "failed",
-                                f"dbt {rtype} {status}: {r.get('message') or ''}".rstrip(": "),
-                                details={"unique_id": uid}))
+    for r in results.tests:
+        if r.failed or r.warned:
+            kind = r.resource_type.replace("_", " ")
+            checks.append(Check(
+                r.name, "dbt_test", "warning" if r.warned else "failed",
+                f"dbt {kind} {r.status}"
+                + (f" with {r.failures} failing row{'s' if r.failures != 1 else ''}" if r.failures else "")
+                + (f": {r.message}" if r.message else ""),
+                observed=r.failures, details={"unique_id": r.unique_id, "status": r.status,
+                                              "relation": r.relation_name},
+            ))
+    for r in results.build_problems:
+        checks.append(Check(r.name, "dbt_build", "failed",
+                            f"dbt {r.resource_type} {r.status}: {r.message or ''}".rstrip(": "),
+                            details={"unique_id": r.unique_id}))
+    counts = results.test_counts()
     summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in ("pass", "warn", "fail", "error")) + (
         f", {counts['skipped']} skipped" if counts.get("skipped") else "")
-    bad = counts.get("fail", 0) + counts.get("error", 0)
+    bad = sum(1 for r in results.tests if r.failed)
     checks.insert(0, Check("dbt tests", "dbt_test", "failed" if bad else "passed", summary,
-                           details={"counts": counts, "path": str(path),
-                                    "dbt_version": (data.get("metadata") or {}).get("dbt_version")}))
+                           details={"counts": counts, "path": str(path), "dbt_version": results.dbt_version}))
     return checks
 
 
