@@ -296,7 +296,7 @@ def segment_mart_nightly():
 
     @task(pool=WAREHOUSE_POOL, outlets=published_assets())
     def publish(**context) -> dict[str, Any]:
-        """Re-check the gate, then atomically publish the DuckDB file, Parquet, report and manifest."""
+        """Check the gate's fingerprint against the warehouse, then atomically publish the night's delta."""
         from pipelines import nightly
 
         manifest = _call(nightly.publish, _settings(), _run_date(context))

@@ -20,6 +20,7 @@ import datetime as dt
 import json
 import logging
 import os
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -347,13 +348,28 @@ def _validate_mart(
         if batches is not None:
             details["partitions"] = [k for b in batches for k in b]
             if failing:
-                details["failing_partitions"] = [k for x in failing for k in (x[2] or [])]
+                details["failing_partitions"] = _failing_partitions(failing, suite.partition_by or "")
         checks.append(Check(
             label, kind, status, msg, mart=mart, severity=severity,  # type: ignore[arg-type]
             observed=jsonable(result.get("observed_value", result.get("unexpected_count"))),
             example_rows=examples, details=details,
         ))
     return checks
+
+
+def _failing_partitions(failing: list[tuple[Any, Any, list[str] | None]], column: str) -> list[str]:
+    """Partitions of the failing batches that hold an example of the failure (all of a batch's
+    partitions when Great Expectations gave no row indexes, e.g. for table-level expectations)."""
+    from pipelines.marts import partition_key
+
+    found: set[str] = set()
+    for result, df, part in failing:
+        idx = (result.result or {}).get("partial_unexpected_index_list") or []
+        if idx and all(isinstance(i, int) for i in idx) and column in df.columns:
+            found |= {partition_key(v.date() if hasattr(v, "date") else v) for v in df.iloc[list(idx)][column]}
+        else:
+            found |= set(part or [])
+    return sorted(found)
 
 
 def _partition_checks(
@@ -486,6 +502,7 @@ def _mart_checks(
                             mart=name))
     prev_marts = (previous_manifest or {}).get("marts") or {}
     ctx = None
+    fingerprint_seconds = ge_seconds = sql_seconds = 0.0
     for mart in marts:
         suite = suites.get(mart)
         if suite is None:
@@ -508,7 +525,9 @@ def _mart_checks(
                                 f"{suite.path.name} declares `partition_by: {partition_by}` but marts.{mart} "
                                 "has no such column", mart=mart))
             continue
+        clock = time.perf_counter()
         fingerprint = mart_fingerprint(con, mart, columns, partition_by)
+        fingerprint_seconds += time.perf_counter() - clock
         fingerprints[mart] = fingerprint
         counts[mart] = fingerprint["rows"]
         batches = None
@@ -519,9 +538,15 @@ def _mart_checks(
             validated[mart] = validate
             checks += _partition_checks(suite, fingerprint, validate, run_date, previous)
             batches = _batches(parts, validate, batch_rows)
+        clock = time.perf_counter()
         if batches != []:
             checks += _validate_mart(ctx, con, suite, run_date, previous, columns, batches)
+        ge_seconds += time.perf_counter() - clock
+        clock = time.perf_counter()
         checks += _reconciliation_checks(con, suite, run_date)
+        sql_seconds += time.perf_counter() - clock
+    log.info("gate on %d marts (%s rows): fingerprint %.2f s, Great Expectations %.2f s, reconciliations %.2f s",
+             len(fingerprints), f"{sum(counts.values()):,}", fingerprint_seconds, ge_seconds, sql_seconds)
     return checks, counts, fingerprints, validated
 
 
