@@ -141,6 +141,7 @@ def test_publish_needs_the_nights_gate_result(real_home):
 
 def test_failed_gate_and_refusals_leave_the_publish_byte_identical(real_home):
     settings, last = real_home.settings, real_home.last
+    passed = read_gate_result(settings, last)
     before = snapshot(settings.published)
     sql(settings, "update marts.fct_account_tiers_daily set assigned_tier = 'Gold' where as_of_date = ?", [last])
     bad = gate(real_home)
@@ -153,7 +154,7 @@ def test_failed_gate_and_refusals_leave_the_publish_byte_identical(real_home):
     with pytest.raises(PublishRefused, match="quarantine check"):
         publish(settings, last, early)
     with pytest.raises(PublishRefused, match=f"quality gate of {last}"):
-        publish(settings, real_home.run_dates[0], read_gate_result(settings, last))
+        publish(settings, real_home.run_dates[0], passed)
     assert snapshot(settings.published) == before
     assert not list((settings.published / "releases").glob(".tmp-*"))
 

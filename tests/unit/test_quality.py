@@ -42,6 +42,14 @@ def sql(settings, statement: str, params=None) -> None:
         con.close()
 
 
+def add_expectations(suite: Path, text: str) -> None:
+    """Put ``text`` (YAML list items) at the top of the suite's ``expectations:`` list."""
+    body = suite.read_text()
+    assert "\nexpectations:\n" in body, suite
+    items = textwrap.indent(textwrap.dedent(text).strip("\n"), "  ")
+    suite.write_text(body.replace("\nexpectations:\n", "\nexpectations:\n" + items + "\n", 1))
+
+
 def with_suites(home, tmp_path):
     """Settings of ``home`` with a private, editable copy of the expectation suites."""
     suites = tmp_path / "expectations"
@@ -139,12 +147,11 @@ def test_an_older_night_than_the_warehouse_holds_is_refused(real_home):
 
 def test_warning_severity_does_not_fail_and_schema_drift_is_named(real_home, tmp_path):
     settings = with_suites(real_home, tmp_path)
-    suite = settings.expectations_dir / "dim_accounts.yml"
-    suite.write_text(suite.read_text() + textwrap.dedent("""
-          - type: expect_column_values_to_be_in_set
-            kwargs: {column: assigned_tier, value_set: [Strategic]}
-            severity: warning
-    """))
+    add_expectations(settings.expectations_dir / "dim_accounts.yml", """
+        - type: expect_column_values_to_be_in_set
+          kwargs: {column: assigned_tier, value_set: [Strategic]}
+          severity: warning
+    """)
     sql(settings, "alter table marts.rpt_coverage_by_tier add column surprise varchar")
     result = run_quality_gate(settings, real_home.last,
                               dbt_run_results=run_results_path(settings, real_home.last))
@@ -160,11 +167,10 @@ def test_suites_missing_invalid_or_without_a_mart_are_reported(real_home, tmp_pa
     sql(settings, "create table marts.fct_unsuited as select 1 as x")
     (settings.expectations_dir / "fct_gone.yml").write_text("mart: fct_gone\nkey: id\n")
     (settings.expectations_dir / "rpt_tier_distribution.yml").write_text("mart: wrong_name\nkey: x\n")
-    suite = settings.expectations_dir / "dim_accounts.yml"
-    suite.write_text(suite.read_text() + textwrap.dedent("""
-          - expect_column_values_to_be_purple: {column: account_id}
-          - expect_column_values_to_not_be_null: {column: no_such_column}
-    """))
+    add_expectations(settings.expectations_dir / "dim_accounts.yml", """
+        - expect_column_values_to_be_purple: {column: account_id}
+        - expect_column_values_to_not_be_null: {column: no_such_column}
+    """)
     bad = failed(run_quality_gate(settings, real_home.last))
     assert "fct_unsuited.yml" in bad[("fct_unsuited", "suite exists")].message
     assert "dropped or renamed" in bad[("fct_gone", "mart exists")].message
