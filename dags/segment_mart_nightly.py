@@ -216,22 +216,6 @@ def _later_runs_queued(context: dict[str, Any], settings, run_date: dt.date) -> 
         return False
 
 
-def _node_result(run_results: dict[str, Any], unique_id: str) -> dict[str, Any] | None:
-    for result in run_results.get("results", []):
-        if result.get("unique_id") == unique_id:
-            return result
-    return None
-
-
-def _describe(result: dict[str, Any]) -> str:
-    text = f"{result['unique_id']}: {result.get('status')}"
-    if result.get("failures"):
-        text += f" ({result['failures']} failing rows)"
-    if result.get("message"):
-        text += f" - {result['message']}"
-    return text
-
-
 # --------------------------------------------------------------------------- the DAG
 
 default_args = {
@@ -299,6 +283,7 @@ def segment_mart_nightly():
         from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
         from pipelines.dbt import run_results_path
+        from pipelines.dbt_results import RunResults
 
         build_state = _task_state(context, "dbt_build")
         if build_state not in (None, "success", "failed"):
@@ -306,22 +291,22 @@ def segment_mart_nightly():
         path = run_results_path(_settings(), _run_date(context))
         if not path.exists():
             raise AirflowSkipException(f"no dbt run_results for this night ({path}): dbt_build did not run")
-        run_results = json.loads(path.read_text())
-        own = _node_result(run_results, unique_id)
+        run_results = RunResults.load(path)
+        own = run_results.get(unique_id)
         if own is None:
             raise AirflowSkipException(f"{unique_id} was not part of this night's dbt build ({path})")
-        checks = [r for r in (_node_result(run_results, t) for t in tests) if r is not None]
-        log.info("%s (%.2fs)", _describe(own), own.get("execution_time") or 0)
+        checks = [r for r in (run_results.get(t) for t in tests) if r is not None]
+        log.info("%s (%.2fs)", own.describe(), own.execution_time or 0)
         for check in checks:
-            log.info("  test %s", _describe(check))
-        failed = [r for r in (own, *checks) if r.get("status") in ("error", "fail", "runtime error")]
+            log.info("  test %s", check.describe())
+        failed = [r for r in (own, *checks) if r.failed]
         if failed:
             raise AirflowFailException(
-                "dbt reported failures for this node:\n" + "\n".join(f"  - {_describe(r)}" for r in failed)
+                "dbt reported failures for this node:\n" + "\n".join(f"  - {r.describe()}" for r in failed)
             )
-        if own.get("status") == "skipped":
+        if own.skipped:
             raise AirflowSkipException(f"dbt skipped {unique_id} (an upstream node failed)")
-        return {"status": own.get("status"), "tests": {r["unique_id"]: r.get("status") for r in checks}}
+        return {"status": own.status, "tests": {r.unique_id: r.status for r in checks}}
 
     @task(pool=WAREHOUSE_POOL)
     def quality_gate(**context) -> dict[str, Any]:
@@ -332,7 +317,7 @@ def segment_mart_nightly():
 
     @task(pool=WAREHOUSE_POOL, outlets=published_assets())
     def publish(**context) -> dict[str, Any]:
-        """Re-check the gate, then atomically publish the DuckDB file, Parquet, report and manifest."""
+        """Check the gate's fingerprint against the warehouse, then atomically publish the night's delta."""
         from pipelines import nightly
 
         manifest = _call(nightly.publish, _settings(), _run_date(context))

@@ -203,7 +203,7 @@ def audit(run_date: RunDate = None, home: Home = None, warehouse: Warehouse = No
 
 @app.command()
 def publish(run_date: RunDate = None, home: Home = None, warehouse: Warehouse = None) -> None:
-    """Gate, then atomically publish the marts, Parquet files, manifest and report."""
+    """Atomically publish what `audit` passed for the date (the DuckDB file, Parquet, manifest, report)."""
     _setup_logging()
     from pipelines import nightly
 

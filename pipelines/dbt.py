@@ -43,15 +43,12 @@ def run_results_path(settings: Settings, run_date: dt.date) -> Path:
 
 
 def _failures(results_file: Path) -> list[str]:
-    if not results_file.exists():
+    from pipelines.dbt_results import RunResults, RunResultsError
+
+    try:
+        return [r.describe() for r in RunResults.load(results_file).failures]
+    except RunResultsError:
         return []
-    results = json.loads(results_file.read_text())["results"]
-    return [
-        f"{r['unique_id']}: {r['status']}" + (f" ({r.get('failures')} failing rows)" if r.get("failures") else "")
-        + (f" - {r['message']}" if r.get("message") else "")
-        for r in results
-        if r["status"] in ("error", "fail", "runtime error")
-    ]
 
 
 def run_dbt(settings: Settings, run_date: dt.date, command: str = "build", *extra: str) -> Path:

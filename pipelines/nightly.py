@@ -64,11 +64,20 @@ def quality_gate(settings: Settings, run_date: dt.date):
     return gate
 
 
-def publish(settings: Settings, run_date: dt.date):
-    """Gate, then write-audit-publish the marts (the gate is re-read, never assumed)."""
+def publish(settings: Settings, run_date: dt.date, gate=None):
+    """Write-audit-publish the marts the night's quality gate passed. The gate is not run again:
+    its recorded result (``gate``, else the night's quality_report.json) must be a pass whose
+    fingerprint still matches the warehouse, or the publish refuses and names what to run."""
+    from pipelines.publish import PublishRefused
     from pipelines.publish import publish as publish_marts
+    from pipelines.quality.gate import read_gate_result
 
-    gate = quality_gate(settings, run_date)
+    if gate is None:
+        gate = read_gate_result(settings, run_date)
+    if gate is None:
+        raise PublishRefused(
+            f"no quality gate result for {run_date} under {settings.quality / run_date.isoformat()}: "
+            f"run the gate first (`segment-mart audit --run-date {run_date}`), then publish")
     return publish_marts(settings, run_date, gate)
 
 
@@ -84,7 +93,7 @@ def run_night(settings: Settings, run_date: dt.date, sources: Iterable[str] = SO
         ingest(settings, run_date, source)
     check_quarantine(settings, run_date)
     build(settings, run_date)
-    return publish(settings, run_date)
+    return publish(settings, run_date, quality_gate(settings, run_date))
 
 
 def replay_nights(settings: Settings, run_dates: Iterable[dt.date], progress=log.info):
@@ -104,4 +113,4 @@ def replay_nights(settings: Settings, run_dates: Iterable[dt.date], progress=log
             ingest(settings, run_date, source)
         check_quarantine(settings, run_date)
         build(settings, run_date)
-    return publish(settings, dates[-1])
+    return publish(settings, dates[-1], quality_gate(settings, dates[-1]))

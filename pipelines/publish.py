@@ -1,26 +1,40 @@
-"""Publish (write-audit-publish): copy the audited marts into a new release and swap it in.
+"""Publish (write-audit-publish): the audited marts as a new immutable release, swapped in atomically.
 
-The marts are built and audited in the working warehouse. Only after the quality gate passed,
-:func:`publish` writes them into a NEW DuckDB file plus one Parquet file per mart, in a new
-release directory, with the HTML report and ``manifest.json``, and then makes that release
-current with ONE atomic rename. Layout of ``settings.published``::
+The marts are built and audited in the working warehouse. The quality gate runs once per night
+and records a fingerprint of exactly what it validated; :func:`publish` never re-runs the gate:
+it recomputes the fingerprint, refuses when the warehouse changed after the gate, and only then
+writes a NEW release directory and makes it current with ONE atomic rename. Layout of
+``settings.published``::
 
     releases/<run_date>_<utc-stamp>_<id>/   one immutable, read-only release
-        segment_mart.duckdb  parquet/<mart>.parquet  report.html  manifest.json  quality/...
+        segment_mart.duckdb                       every mart in schema `marts`, with comments
+        parquet/<mart>.parquet                    a mart published whole
+        parquet/<mart>/<column>_<value>.parquet   a partitioned (daily) mart: one file per as-of date
+        report.html  manifest.json  quality/...
     current -> releases/<release_id>        the commit point: replaced with os.replace
     segment_mart.duckdb -> current/segment_mart.duckdb   stable paths for BI (symlinks that
     manifest.json       -> current/manifest.json         never change; they follow `current`)
     report.html         -> current/report.html
     parquet             -> current/parquet
 
+A release costs the night's delta: partitions whose fingerprint equals the previous release's are
+hard-linked from it (same bytes, same checksums, no rewrite); only new or changed partitions and
+changed whole marts are written. The DuckDB file is a copy of the previous release's file (an
+in-kernel copy, O(file size), no decoding) with the changed partitions deleted and re-inserted
+and changed whole marts replaced; without a usable previous release it is built from nothing.
+It is created in DuckDB storage version ``settings.published_storage_version`` (readable by
+DuckDB 1.x BI drivers) and carries every dbt model and column description as a comment.
+
 Readers open a path and get whichever release ``current`` named at that instant: the old one or
 the new one, never a mix, never a half-written file. A reader holding a file open keeps reading
-the release it opened (its inode stays even after pruning). A refused or crashed publish leaves
-the previous release and every published path byte-identical; a temp directory
-``releases/.tmp-*`` left by a crash is removed by the next publish.
+the release it opened (its inode stays even after pruning; hard-linked Parquet files stay while
+any release links them). A refused or crashed publish leaves the previous release and every
+published path byte-identical; a temp directory ``releases/.tmp-*`` left by a crash is removed
+by the next publish.
 
-Content checksums hash every mart's rows in a canonical, order-independent way (with the schema),
-so re-running a night gives the same checksums although file bytes differ.
+Content checksums hash every row in a canonical, order-independent way, per partition for
+partitioned marts, and are combined per mart (with the schema), so re-running a night gives the
+same checksums although file bytes differ.
 """
 
 from __future__ import annotations
@@ -39,7 +53,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipelines.quality.db import connect_read_only, list_tables, quote_ident, table_columns
+from pipelines.marts import MARTS_SCHEMA, changed_partitions, mart_fingerprint, quote_ident
 from pipelines.quality.model import GateResult, QualityGateFailed
 
 if TYPE_CHECKING:
@@ -56,7 +70,7 @@ REPORT_NAME = "report.html"
 PARQUET_DIR = "parquet"
 RELEASES_DIR = "releases"
 CURRENT = "current"
-MARTS_SCHEMA = "marts"
+PUB_CATALOG = "pub"
 #: Top-level names that always point into the current release.
 STABLE_LINKS = (DB_NAME, MANIFEST_NAME, REPORT_NAME, PARQUET_DIR)
 #: DuckDB settings for every connection to a published file: read-only, no file system or
@@ -70,7 +84,7 @@ PUBLISHED_CONFIG: dict[str, Any] = {
 #: Floating-point values enter the content checksum with this many significant digits
 #: (parallel sums in DuckDB are not bit-reproducible from run to run).
 CHECKSUM_FLOAT_DIGITS = 12
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
 
 
 class PublishRefused(RuntimeError):
@@ -80,9 +94,17 @@ class PublishRefused(RuntimeError):
 @dataclass
 class MartManifest:
     rows: int
-    checksum: str  # content checksum: sha256 over schema + canonical sorted row hashes
+    #: content checksum: sha256 over the schema and the canonical sorted row hashes (whole mart),
+    #: or over the schema and the partitions' content checksums (partitioned mart)
+    checksum: str
     columns: list[dict[str, str]]  # [{"name", "type"}] in table order
-    parquet: str  # relative to the release directory
+    parquet: str  # relative to the release directory: a file, or a folder of partition files
+    partition_by: str | None = None
+    #: row-hash sum of a whole mart (:func:`pipelines.marts.mart_fingerprint`)
+    fingerprint: str | None = None
+    #: partitioned marts: {value: {"rows", "fingerprint", "checksum", "parquet"}}
+    partitions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    comment: str | None = None  # the dbt model description
 
 
 @dataclass
@@ -97,6 +119,8 @@ class Manifest:
     files: dict[str, str] = field(default_factory=dict)  # relative path -> sha256 of the bytes
     paths: dict[str, Any] = field(default_factory=dict)
     report: dict[str, Any] = field(default_factory=dict)
+    storage_version: str | None = None  # DuckDB storage version of segment_mart.duckdb
+    build: dict[str, Any] = field(default_factory=dict)  # what this release wrote and reused
     manifest_version: int = MANIFEST_VERSION
 
     def __str__(self) -> str:
@@ -207,6 +231,43 @@ def content_checksum(con: duckdb.DuckDBPyConnection, table: str, columns: list[t
     return int(n), hashlib.sha256(f"{schema}\n{digest}".encode()).hexdigest()
 
 
+def partition_checksums(
+    con: duckdb.DuckDBPyConnection, table: str, columns: list[tuple[str, str]], partition_by: str,
+    keys: list[str],
+) -> dict[str, tuple[int, str]]:
+    """``{partition: (rows, sha256)}`` for the partitions ``keys`` of ``table``, each computed
+    like :func:`content_checksum` on that partition's rows (one grouped query)."""
+    if not keys:
+        return {}
+    parts = []
+    for name, typ in columns:
+        q = quote_ident(name)
+        if typ.upper() in ("DOUBLE", "FLOAT", "REAL"):
+            expr = f"printf('%.{CHECKSUM_FLOAT_DIGITS}g', {q} + 0.0)"
+        else:
+            expr = f"cast({q} as varchar)"
+        parts.append(f"coalesce({expr}, '\\N')")
+    row = f"concat_ws(chr(31), {', '.join(parts)})"
+    pcol = quote_ident(partition_by)
+    rows = con.execute(
+        f"select p, count(*), sha256(coalesce(string_agg(h, '' order by h), '')) from ("
+        f"select {pcol} as p, md5({row}) as h from {table} "
+        f"where {pcol} in ({', '.join('?' for _ in keys)})) group by p",
+        [dt.date.fromisoformat(k) for k in keys],
+    ).fetchall()
+    schema = json.dumps([[c, t] for c, t in columns])
+    from pipelines.marts import partition_key
+
+    return {partition_key(p): (int(n), hashlib.sha256(f"{schema}\n{digest}".encode()).hexdigest())
+            for p, n, digest in rows}
+
+
+def combined_checksum(columns: list[tuple[str, str]], partitions: dict[str, str]) -> str:
+    """A partitioned mart's content checksum: its schema and its partitions' checksums."""
+    schema = [[c, t] for c, t in columns]
+    return hashlib.sha256(json.dumps([schema, sorted(partitions.items())]).encode()).hexdigest()
+
+
 def _file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:
@@ -249,17 +310,6 @@ def _publish_lock(published: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def _fsync_tree(root: Path) -> None:
-    for dirpath, _, files in os.walk(root):
-        for name in files:
-            fd = os.open(os.path.join(dirpath, name), os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        _fsync_dir(Path(dirpath))
-
-
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -290,60 +340,254 @@ def _check_gate(run_date: dt.date, gate: GateResult) -> None:
         raise PublishRefused(f"refusing to publish {run_date} with the quality gate of {gate.run_date}")
     if not gate.marts:
         raise PublishRefused(f"refusing to publish {run_date}: the quality gate validated no marts")
+    if not (gate.fingerprint or {}).get("marts"):
+        raise PublishRefused(
+            f"refusing to publish {run_date}: the quality gate result carries no fingerprint of the marts "
+            f"(written by an older version); re-run the gate: `segment-mart audit --run-date {run_date}`")
 
 
-def _export(settings: Settings, gate: GateResult, release: Path) -> dict[str, MartManifest]:
-    """Copy every mart from the working warehouse (attached read-only) into a new DuckDB file
-    (rows sorted, column comments kept) and Parquet files; return their manifests."""
-    import duckdb
+def _changed_since_gate(
+    con: duckdb.DuckDBPyConnection, settings: Settings, run_date: dt.date, gate: GateResult,
+) -> list[str]:
+    """What differs between the warehouse now and the state the gate validated (empty: nothing).
 
-    db_path = release / DB_NAME
-    (release / PARQUET_DIR).mkdir(parents=True)
-    # Fails early with a clear message when a writer holds the warehouse.
-    connect_read_only(Path(settings.warehouse)).close()
-    con = duckdb.connect(str(db_path))
+    Recomputes every mart's fingerprint (one aggregate scan per mart inside DuckDB) and the dbt
+    run results' sha256, and compares them with the gate's.
+    """
+    from pipelines.dbt import run_results_path
+    from pipelines.marts import list_marts, mart_columns
+
+    expected: dict[str, Any] = gate.fingerprint["marts"]
+    problems = []
+    now = list_marts(con)
+    if sorted(now) != sorted(expected):
+        problems.append(f"the gate validated marts {sorted(expected)}, the warehouse now has {sorted(now)}")
+    for mart in sorted(set(now) & set(expected)):
+        fp = expected[mart]
+        current = mart_fingerprint(con, mart, mart_columns(con, mart), fp.get("partition_by"))
+        if current["columns"] != fp["columns"]:
+            problems.append(f"marts.{mart}: columns changed")
+        elif "partitions" in fp:
+            before, after = fp["partitions"], current["partitions"]
+            diff = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+            if diff:
+                problems.append(f"marts.{mart}: partition(s) {', '.join(diff[:5])}{' ...' if len(diff) > 5 else ''} "
+                                "changed")
+        elif (current["rows"], current["hash"]) != (fp["rows"], fp["hash"]):
+            problems.append(f"marts.{mart}: {fp['rows']} rows at the gate, {current['rows']} now"
+                            if current["rows"] != fp["rows"] else f"marts.{mart}: content changed")
+    recorded = gate.fingerprint.get("dbt_run_results")
+    path = run_results_path(settings, run_date)
+    if recorded is not None:
+        digest = _file_sha256(path) if path.exists() else None
+        if digest != recorded:
+            problems.append(f"dbt ran again after the gate ({path} changed)")
+    return problems
+
+
+def _dbt_descriptions(settings: Settings) -> tuple[dict[str, dict[str, Any]], Path]:
+    """``{model: {"description", "columns": {column: description}}}`` from dbt's manifest.json
+    in the dbt target folder (written by every dbt invocation, whichever adapter built the marts)."""
+    from pipelines.dbt import target_dir
+
+    path = target_dir(settings) / "manifest.json"
     try:
-        with contextlib.suppress(duckdb.Error):
-            con.execute("set TimeZone = 'UTC'")
-        wh = str(Path(settings.warehouse).absolute()).replace("'", "''")
-        con.execute(f"attach '{wh}' as wh (read_only)")
-        marts = list_tables(con, MARTS_SCHEMA, catalog="wh")
-        if sorted(marts) != sorted(gate.marts):
-            raise PublishRefused(
-                "the working warehouse changed since the quality gate ran: gate validated "
-                f"{sorted(gate.marts)}, warehouse now has {sorted(marts)}; re-run the gate"
-            )
-        con.execute(f"create schema {MARTS_SCHEMA}")
+        nodes = json.loads(path.read_text()).get("nodes", {})
+    except FileNotFoundError:
+        return {}, path
+    out: dict[str, dict[str, Any]] = {}
+    for node in nodes.values():
+        if node.get("resource_type") != "model":
+            continue
+        out[node["name"]] = {
+            "description": (node.get("description") or "").strip(),
+            "columns": {c: (v.get("description") or "").strip() for c, v in (node.get("columns") or {}).items()},
+        }
+    return out, path
+
+
+def _apply_comments(
+    con: duckdb.DuckDBPyConnection, mart: str, columns: list[tuple[str, str]], docs: dict[str, Any] | None,
+) -> tuple[str | None, int]:
+    """COMMENT ON the published table and its columns from the dbt docs; returns the table
+    comment and how many columns got one."""
+    table = f"{PUB_CATALOG}.{MARTS_SCHEMA}.{quote_ident(mart)}"
+    if not docs:
+        return None, 0
+    comment = docs.get("description") or None
+    # COMMENT ON takes no prepared parameters: a quoted literal (or NULL to clear one).
+    con.execute(f"comment on table {table} is {_sql_text(comment)}")
+    n = 0
+    for col, _ in columns:
+        text = docs["columns"].get(col) or None
+        con.execute(f"comment on column {table}.{quote_ident(col)} is {_sql_text(text)}")
+        n += text is not None
+    return comment, n
+
+
+def _sql_text(value: str | None) -> str:
+    return "null" if value is None else "'" + value.replace("'", "''") + "'"
+
+
+class _ReleaseWriter:
+    """Writes one release's DuckDB file and Parquet files from the marts, reusing the previous
+    release wherever the fingerprint says nothing changed."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, settings: Settings, gate: GateResult,
+                 release: Path, previous: Manifest | None, previous_dir: Path | None) -> None:
+        self.con, self.settings, self.gate, self.release = con, settings, gate, release
+        self.previous, self.previous_dir = previous, previous_dir
+        self.linked: dict[str, str] = {}  # rel path -> sha256 (from the previous manifest)
+        self.stats: dict[str, Any] = {"partitions_written": 0, "partitions_linked": 0,
+                                      "marts_written": [], "marts_linked": []}
+
+    # ---------------------------------------------------------------- DuckDB file
+    def open_db(self) -> None:
+        import time
+
+        version = self.settings.published_storage_version
+        db = self.release / DB_NAME
+        prev = self.previous
+        reuse = (prev is not None and prev.manifest_version >= 2 and prev.storage_version == version
+                 and self.previous_dir is not None and (self.previous_dir / DB_NAME).is_file())
+        started = time.perf_counter()
+        if reuse:
+            assert self.previous_dir is not None
+            shutil.copyfile(self.previous_dir / DB_NAME, db)  # sendfile(2): copied inside the kernel
+            os.chmod(db, 0o644)
+        self.stats["duckdb"] = "previous release + delta" if reuse else "new file"
+        self.stats["copy_seconds"] = round(time.perf_counter() - started, 3)
+        self.stats["copy_bytes"] = db.stat().st_size if reuse else 0
+        quoted = str(db).replace("'", "''")
+        option = "" if reuse else f" (storage_version '{version}')"
+        self.con.execute(f"attach '{quoted}' as {PUB_CATALOG}{option}")
+        self.reuse = reuse
+        self.con.execute(f"create schema if not exists {PUB_CATALOG}.{MARTS_SCHEMA}")
+
+    def close_db(self) -> None:
+        self.con.execute("checkpoint " + PUB_CATALOG)
+        self.con.execute(f"detach {PUB_CATALOG}")
+        db = self.release / DB_NAME
+        wal = db.with_name(db.name + ".wal")
+        if wal.exists():  # a clean detach leaves none; never ship one
+            raise RuntimeError(f"DuckDB left a WAL file next to the new release: {wal}")
+
+    def _published_tables(self) -> set[str]:
+        return {r[0] for r in self.con.execute(
+            "select table_name from duckdb_tables() where database_name = ? and schema_name = ?",
+            [PUB_CATALOG, MARTS_SCHEMA]).fetchall()}
+
+    def _link(self, rel: str, previous_rel: str | None = None) -> None:
+        """Hard-link ``rel`` to the previous release's ``previous_rel`` (same inode: no bytes
+        written; its sha256 comes from the previous manifest)."""
+        assert self.previous_dir is not None and self.previous is not None
+        src = previous_rel or rel
+        target = self.release / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.link(self.previous_dir / src, target)
+        self.linked[rel] = self.previous.files[src]
+
+    def _copy_parquet(self, select: str, rel: str, params: list[Any] | None = None) -> None:
+        target = self.release / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        quoted = str(target).replace("'", "''")
+        self.con.execute(f"copy ({select}) to '{quoted}' (format parquet, compression zstd)", params)
+
+    # ---------------------------------------------------------------- marts
+    def write(self) -> dict[str, MartManifest]:
+        fingerprints: dict[str, Any] = self.gate.fingerprint["marts"]
+        docs, docs_path = _dbt_descriptions(self.settings)
+        stale = self._published_tables() - set(fingerprints)
+        for mart in sorted(stale):
+            self.con.execute(f"drop table {PUB_CATALOG}.{MARTS_SCHEMA}.{quote_ident(mart)}")
         out: dict[str, MartManifest] = {}
-        for mart in marts:
-            q = f"{MARTS_SCHEMA}.{quote_ident(mart)}"
-            con.execute(f"create table {q} as select * from wh.{q} order by all")
-            for col, comment in con.execute(
-                "select column_name, comment from duckdb_columns() where database_name = 'wh' "
-                "and schema_name = ? and table_name = ? and comment is not null",
-                [MARTS_SCHEMA, mart],
-            ).fetchall():
-                con.execute(f"comment on column {q}.{quote_ident(col)} is ?", [comment])
-            cols = table_columns(con, MARTS_SCHEMA, mart)
-            rows, checksum = content_checksum(con, q, cols)
-            if rows != gate.marts[mart]:
+        commented = total = 0
+        for mart in sorted(fingerprints):
+            fp = fingerprints[mart]
+            columns = [(c, t) for c, t in fp["columns"]]
+            prev = self.previous.marts.get(mart) if (self.reuse and self.previous) else None
+            same_schema = (prev is not None and mart in self._published_tables()
+                           and [[c["name"], c["type"]] for c in prev.columns] == fp["columns"]
+                           and prev.partition_by == fp.get("partition_by"))
+            entry = (self._write_partitioned(mart, fp, columns, prev if same_schema else None)
+                     if fp.get("partition_by") else
+                     self._write_whole(mart, fp, columns, prev if same_schema else None))
+            if entry.rows != self.gate.marts.get(mart):
                 raise PublishRefused(
-                    f"marts.{mart} has {rows} rows but the quality gate validated "
-                    f"{gate.marts[mart]}: the warehouse changed since the gate ran; re-run the gate"
-                )
-            rel = f"{PARQUET_DIR}/{mart}.parquet"
-            target = str(release / rel).replace("'", "''")
-            con.execute(f"copy {q} to '{target}' (format parquet, compression zstd)")
-            out[mart] = MartManifest(rows=rows, checksum=checksum,
-                                     columns=[{"name": c, "type": t} for c, t in cols], parquet=rel)
-        con.execute("detach wh")
-        con.execute("checkpoint")
-    finally:
-        con.close()
-    wal = db_path.with_name(db_path.name + ".wal")
-    if wal.exists():  # a clean close leaves none; never ship one
-        raise RuntimeError(f"DuckDB left a WAL file next to the new release: {wal}")
-    return out
+                    f"marts.{mart} has {entry.rows} rows but the quality gate validated "
+                    f"{self.gate.marts.get(mart)}: re-run the gate (`segment-mart audit --run-date "
+                    f"{self.gate.run_date}`), then publish")
+            entry.comment, n = _apply_comments(self.con, mart, columns, docs.get(mart))
+            commented += n
+            total += len(columns)
+            out[mart] = entry
+        self.stats["comments"] = {"source": str(docs_path) if docs else None,
+                                  "columns_with_comment": commented, "columns": total}
+        if not docs:
+            log.warning("no dbt manifest at %s: the published file carries no column comments", docs_path)
+        return out
+
+    def _write_whole(self, mart: str, fp: dict[str, Any], columns: list[tuple[str, str]],
+                     prev: MartManifest | None) -> MartManifest:
+        rel = f"{PARQUET_DIR}/{mart}.parquet"
+        if prev is not None and prev.fingerprint == fp["hash"] and prev.rows == fp["rows"]:
+            self._link(rel)
+            self.stats["marts_linked"].append(mart)
+            return MartManifest(rows=prev.rows, checksum=prev.checksum, columns=prev.columns, parquet=rel,
+                                fingerprint=fp["hash"])
+        table = f"{PUB_CATALOG}.{MARTS_SCHEMA}.{quote_ident(mart)}"
+        self.con.execute(f"create or replace table {table} as select * from {MARTS_SCHEMA}.{quote_ident(mart)} "
+                         "order by all")
+        rows, checksum = content_checksum(self.con, table, columns)
+        self._copy_parquet(f"select * from {table}", rel)
+        self.stats["marts_written"].append(mart)
+        return MartManifest(rows=rows, checksum=checksum, columns=_columns(columns), parquet=rel,
+                            fingerprint=fp["hash"])
+
+    def _write_partitioned(self, mart: str, fp: dict[str, Any], columns: list[tuple[str, str]],
+                           prev: MartManifest | None) -> MartManifest:
+        pcol = fp["partition_by"]
+        parts: dict[str, list[Any]] = fp["partitions"]
+        table = f"{PUB_CATALOG}.{MARTS_SCHEMA}.{quote_ident(mart)}"
+        source = f"{MARTS_SCHEMA}.{quote_ident(mart)}"
+        q = quote_ident(pcol)
+        if prev is None:  # new mart, changed schema or no usable previous file: all of it
+            changed = sorted(parts)
+            self.con.execute(f"create or replace table {table} as select * from {source} limit 0")
+        else:
+            changed = changed_partitions(fp, asdict(prev))
+            gone = sorted(k for k in prev.partitions if k not in parts or k in changed)
+            if gone:
+                self.con.execute(f"delete from {table} where {q} in ({', '.join('?' for _ in gone)})",
+                                 [dt.date.fromisoformat(k) for k in gone])
+        if changed:
+            self.con.execute(
+                f"insert into {table} select * from {source} where {q} in ({', '.join('?' for _ in changed)}) "
+                f"order by {q}, {', '.join(quote_ident(c) for c, _ in columns if c != pcol)}",
+                [dt.date.fromisoformat(k) for k in changed])
+        sums = partition_checksums(self.con, source, columns, pcol, changed)
+        partitions: dict[str, dict[str, Any]] = {}
+        for key in sorted(parts):
+            rel = f"{PARQUET_DIR}/{mart}/{pcol}_{key}.parquet"
+            if key in changed:
+                rows, checksum = sums[key]
+                self._copy_parquet(f"select * from {table} where {q} = ?", rel, [dt.date.fromisoformat(key)])
+                self.stats["partitions_written"] += 1
+            else:
+                assert prev is not None
+                before = prev.partitions[key]
+                rows, checksum = before["rows"], before["checksum"]
+                self._link(rel, before["parquet"])
+                self.stats["partitions_linked"] += 1
+            partitions[key] = {"rows": rows, "fingerprint": parts[key][1], "checksum": checksum, "parquet": rel}
+        total = sum(p["rows"] for p in partitions.values())
+        return MartManifest(
+            rows=total, checksum=combined_checksum(columns, {k: v["checksum"] for k, v in partitions.items()}),
+            columns=_columns(columns), parquet=f"{PARQUET_DIR}/{mart}", partition_by=pcol, partitions=partitions)
+
+
+def _columns(columns: list[tuple[str, str]]) -> list[dict[str, str]]:
+    return [{"name": c, "type": t} for c, t in columns]
 
 
 def _build_report(settings: Settings, run_date: dt.date, release: Path) -> dict[str, Any]:
@@ -373,10 +617,10 @@ def _release_time(path: Path) -> str:
 
 
 def _make_writable(path: Path) -> None:
-    for dirpath, dirs, files in os.walk(path):
+    """Make a release's folders writable so its entries can be unlinked. Files are left alone:
+    a hard-linked Parquet file shares its inode (and mode) with other releases."""
+    for dirpath, dirs, _ in os.walk(path):
         os.chmod(dirpath, 0o755)
-        for name in files:
-            os.chmod(os.path.join(dirpath, name), 0o644)
         for name in dirs:
             os.chmod(os.path.join(dirpath, name), 0o755)
 
@@ -405,11 +649,29 @@ def _prune(published: Path, keep: int) -> list[str]:
     return removed
 
 
-def _freeze(path: Path) -> None:
-    """Make a release read-only on disk, so nobody opens it read-write by mistake."""
+def _freeze(path: Path, skip: set[str]) -> None:
+    """Make a release's new files read-only on disk, so nobody opens them read-write by mistake
+    (``skip``: files hard-linked from an earlier release, already read-only)."""
     for dirpath, _, files in os.walk(path):
         for name in files:
-            os.chmod(os.path.join(dirpath, name), 0o444)
+            full = os.path.join(dirpath, name)
+            if Path(full).relative_to(path).as_posix() not in skip:
+                os.chmod(full, 0o444)
+
+
+def _fsync_new(root: Path, skip: set[str]) -> None:
+    """fsync every file written for this release (not the hard-linked ones) and every folder."""
+    for dirpath, _, files in os.walk(root):
+        for name in files:
+            full = os.path.join(dirpath, name)
+            if Path(full).relative_to(root).as_posix() in skip:
+                continue
+            fd = os.open(full, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        _fsync_dir(Path(dirpath))
 
 
 def publish(
@@ -422,22 +684,48 @@ def publish(
 ) -> Manifest:
     """Publish the audited marts of ``run_date`` (see the module docstring).
 
-    Refuses (:class:`PublishRefused`, nothing touched) unless ``gate`` is a passed full gate
-    for ``run_date`` whose marts and row counts still match the warehouse.
+    Refuses (:class:`PublishRefused`, nothing touched) unless ``gate`` is a passed full gate for
+    ``run_date`` whose fingerprint still matches the warehouse: the gate is never re-run here.
     """
+    import time
+
+    from pipelines.marts import open_marts
+
     _check_gate(run_date, gate)
     keep = keep_releases or settings.keep_releases
     published = Path(settings.published)
     now = dt.datetime.now(dt.UTC)
     release_id = f"{run_date.isoformat()}_{now:%Y%m%dT%H%M%SZ}_{uuid.uuid4().hex[:6]}"
+    started = time.perf_counter()
     with _publish_lock(published):
         releases_dir = published / RELEASES_DIR
         releases_dir.mkdir(parents=True, exist_ok=True)
         tmp = releases_dir / f".tmp-{release_id}"
         final = releases_dir / release_id
+        con = open_marts(settings)
         try:
+            checked = time.perf_counter()
+            changed = _changed_since_gate(con, settings, run_date, gate)
+            if changed:
+                raise PublishRefused(
+                    f"refusing to publish {run_date}: the working warehouse changed after the quality gate ran "
+                    f"({'; '.join(changed)}). Re-run the gate (`segment-mart audit --run-date {run_date}`), "
+                    "then publish again")
+            verify_seconds = time.perf_counter() - checked
+            previous = read_manifest(settings)
+            previous_dir = Path(os.path.realpath(published / CURRENT)) if previous is not None else None
             tmp.mkdir()
-            marts = _export(settings, gate, tmp)
+            writer = _ReleaseWriter(con, settings, gate, tmp, previous, previous_dir)
+            writer.open_db()
+            marts = writer.write()
+            writer.close_db()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                con.close()
+            _remove_tree(tmp)
+            raise
+        con.close()
+        try:
             quality = {k: v for k, v in gate.summary().items() if k not in ("report_json", "report_html")}
             quality_paths = {}
             for src in (gate.report_json, gate.report_html):
@@ -447,15 +735,19 @@ def publish(
                     quality_paths[Path(src).suffix.lstrip(".")] = f"quality/{Path(src).name}"
             quality["reports"] = quality_paths
             quality["source_reports"] = {"json": str(gate.report_json or ""), "html": str(gate.report_html or "")}
+            quality["validated_partitions"] = dict(gate.validated)
             report = (_build_report(settings, run_date, tmp) if build_html_report
                       else {"status": "skipped"})
-            files = {
-                p.relative_to(tmp).as_posix(): _file_sha256(p)
-                for p in sorted(tmp.rglob("*")) if p.is_file()
-            }
+            files = {}
+            for p in sorted(tmp.rglob("*")):
+                if p.is_file():
+                    rel = p.relative_to(tmp).as_posix()
+                    files[rel] = writer.linked.get(rel) or _file_sha256(p)
             dataset = hashlib.sha256(
                 json.dumps(sorted((m, v.checksum) for m, v in marts.items())).encode()
             ).hexdigest()
+            build = {**writer.stats, "verify_seconds": round(verify_seconds, 3),
+                     "seconds": round(time.perf_counter() - started, 3)}
             manifest = Manifest(
                 run_date=run_date,
                 release_id=release_id,
@@ -472,10 +764,13 @@ def publish(
                     "parquet": {m: v.parquet for m, v in marts.items()},
                 },
                 report=report,
+                storage_version=settings.published_storage_version,
+                build=build,
             )
             (tmp / MANIFEST_NAME).write_text(json.dumps(manifest.to_dict(), indent=2) + "\n")
-            _freeze(tmp)
-            _fsync_tree(tmp)
+            linked = set(writer.linked)
+            _freeze(tmp, linked)
+            _fsync_new(tmp, linked)
             os.rename(tmp, final)
             _fsync_dir(releases_dir)
         except BaseException:
@@ -487,5 +782,7 @@ def publish(
             _replace_symlink(published / name, f"{CURRENT}/{name}")
         _fsync_dir(published)
         removed = _prune(published, keep)
-    log.info("published %s as release %s (%d marts; pruned %s)", run_date, release_id, len(marts), removed or "none")
+    log.info("published %s as release %s (%d marts; %s; pruned %s)", run_date, release_id, len(marts),
+             {k: build[k] for k in ("duckdb", "partitions_written", "partitions_linked", "seconds")},
+             removed or "none")
     return manifest

@@ -56,6 +56,15 @@ class Settings(BaseSettings):
         description="Freshness: the newest usage event may be at most this old at the end of the run date.",
     )
     keep_releases: int = Field(default=7, ge=1, description="Published releases kept for rollback.")
+    quality_batch_rows: int = Field(
+        default=1_000_000, ge=1,
+        description="Most rows the gate hands Great Expectations in one DataFrame (partitions are batched).",
+    )
+    published_storage_version: str = Field(
+        default="v1.0.0",
+        description="DuckDB storage version of the published file: readable by DuckDB >= this version "
+        "(BI tools bundle 1.x drivers).",
+    )
     dbt_threads: int = Field(default=1, ge=1, description="dbt threads (DuckDB: one writer).")
 
     @field_validator(

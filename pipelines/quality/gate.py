@@ -20,15 +20,14 @@ import datetime as dt
 import json
 import logging
 import os
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipelines.quality.db import (
     WarehouseUnavailable,
     connect_read_only,
-    list_tables,
     quote_ident,
-    table_columns,
     table_exists,
 )
 from pipelines.quality.model import EXAMPLE_ROWS, Check, GateResult, jsonable
@@ -179,60 +178,42 @@ def _freshness_checks(con: duckdb.DuckDBPyConnection, run_date: dt.date, max_lag
 
 
 def _dbt_checks(run_results: Path | None, run_date: dt.date) -> list[Check]:
+    from pipelines.dbt_results import RunResults, RunResultsError
+
     if run_results is None:
         return [Check("dbt run results", "dbt_test", "skipped",
                       "no run_results.json given: dbt test results not checked")]
-    path = Path(run_results)
-    if not path.exists():
-        return [Check("dbt run results", "dbt_test", "failed",
-                      f"{path} does not exist: did `dbt build` run for this date?")]
     try:
-        data = json.loads(path.read_text())
-        results = data["results"]
-    except (ValueError, KeyError) as exc:
-        return [Check("dbt run results", "dbt_test", "failed", f"{path} is not a dbt run_results.json: {exc}")]
+        results = RunResults.load(Path(run_results))
+    except RunResultsError as exc:
+        return [Check("dbt run results", "dbt_test", "failed", str(exc))]
+    path = results.path
     checks: list[Check] = []
-    dbt_vars = (data.get("args") or {}).get("vars") or {}
-    if isinstance(dbt_vars, str):  # `--vars` given as a YAML string
-        import yaml
-
-        try:
-            dbt_vars = yaml.safe_load(dbt_vars) or {}
-        except yaml.YAMLError:
-            dbt_vars = {}
-    as_of = dbt_vars.get("as_of_date") if isinstance(dbt_vars, dict) else None
-    if as_of and str(as_of) != run_date.isoformat():
+    if results.as_of_date and results.as_of_date != run_date.isoformat():
         checks.append(Check("dbt run is for this date", "dbt_build", "failed",
-                            f"{path} is from a dbt run with as_of_date={as_of}, not {run_date}: "
+                            f"{path} is from a dbt run with as_of_date={results.as_of_date}, not {run_date}: "
                             "re-run dbt for this date"))
-    counts: dict[str, int] = {}
-    for r in results:
-        uid = str(r.get("unique_id", "?"))
-        status = str(r.get("status", "?"))
-        rtype = uid.split(".", 1)[0]
-        name = uid.split(".")[2] if uid.count(".") >= 2 else uid
-        if rtype in ("test", "unit_test"):
-            counts[status] = counts.get(status, 0) + 1
-            if status in ("fail", "error", "warn"):
-                failures = r.get("failures")
-                checks.append(Check(
-                    name, "dbt_test", "warning" if status == "warn" else "failed",
-                    f"dbt {rtype.replace('_', ' ')} {status}"
-                    + (f" with {failures} failing row{'s' if failures != 1 else ''}" if failures else "")
-                    + (f": {r.get('message')}" if r.get("message") else ""),
-                    observed=failures, details={"unique_id": uid, "status": status,
-                                                "relation": r.get("relation_name")},
-                ))
-        elif status in ("error", "skipped", "fail"):
-            checks.append(Check(name, "dbt_build", "failed",
-                                f"dbt {rtype} {status}: {r.get('message') or ''}".rstrip(": "),
-                                details={"unique_id": uid}))
+    for r in results.tests:
+        if r.failed or r.warned:
+            kind = r.resource_type.replace("_", " ")
+            checks.append(Check(
+                r.name, "dbt_test", "warning" if r.warned else "failed",
+                f"dbt {kind} {r.status}"
+                + (f" with {r.failures} failing row{'s' if r.failures != 1 else ''}" if r.failures else "")
+                + (f": {r.message}" if r.message else ""),
+                observed=r.failures, details={"unique_id": r.unique_id, "status": r.status,
+                                              "relation": r.relation_name},
+            ))
+    for r in results.build_problems:
+        checks.append(Check(r.name, "dbt_build", "failed",
+                            f"dbt {r.resource_type} {r.status}: {r.message or ''}".rstrip(": "),
+                            details={"unique_id": r.unique_id}))
+    counts = results.test_counts()
     summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in ("pass", "warn", "fail", "error")) + (
         f", {counts['skipped']} skipped" if counts.get("skipped") else "")
-    bad = counts.get("fail", 0) + counts.get("error", 0)
+    bad = sum(1 for r in results.tests if r.failed)
     checks.insert(0, Check("dbt tests", "dbt_test", "failed" if bad else "passed", summary,
-                           details={"counts": counts, "path": str(path),
-                                    "dbt_version": (data.get("metadata") or {}).get("dbt_version")}))
+                           details={"counts": counts, "path": str(path), "dbt_version": results.dbt_version}))
     return checks
 
 
@@ -283,61 +264,154 @@ def _describe(result: dict[str, Any], kwargs: dict[str, Any]) -> str:
     return f"expected {exp_txt}" if exp_txt else "no details"
 
 
+def _batches(partitions: dict[str, list[Any]], keys: list[str], max_rows: int) -> list[list[str]]:
+    """Group partition keys into batches of at most ``max_rows`` rows (at least one partition each),
+    so a restatement or a first publish of many partitions never becomes one huge DataFrame."""
+    batches: list[list[str]] = []
+    current: list[str] = []
+    size = 0
+    for key in keys:
+        rows = int(partitions[key][0])
+        if current and size + rows > max_rows:
+            batches.append(current)
+            current, size = [], 0
+        current.append(key)
+        size += rows
+    if current:
+        batches.append(current)
+    return batches
+
+
 def _validate_mart(
     ctx: Any, con: duckdb.DuckDBPyConnection, suite: MartSuite, run_date: dt.date,
-    previous: dict[str, Any] | None,
-) -> tuple[list[Check], int]:
+    previous: dict[str, Any] | None, columns: list[tuple[str, str]], batches: list[list[str]] | None,
+) -> list[Check]:
+    """Great Expectations on DataFrames: the whole mart (``batches`` None) or, for a partitioned
+    mart, each batch of partitions. One check per expectation, failed when any batch fails."""
     import pandas as pd
 
     mart = suite.mart
     table = f"{MARTS_SCHEMA}.{quote_ident(mart)}"
     derived = "".join(f", ({expr}) as {quote_ident(name)}" for name, expr in suite.derived.items())
-    try:
-        df = con.execute(f"select *{derived} from {table}").df().reset_index(drop=True)
-    except Exception as exc:
-        return [Check("read mart", "suite", "failed",
-                      f"cannot read {table} with the derived columns of {suite.path.name}: {exc}",
-                      mart=mart)], 0
-    prev_rows = (previous or {}).get("rows")
-    built = build_gx_suite(suite, previous_rows=prev_rows, available_columns=set(map(str, df.columns)))
+    available = {c for c, _ in columns} | set(suite.derived)
+    built = build_gx_suite(suite, previous_rows=(previous or {}).get("rows"), available_columns=available,
+                           include_row_count=batches is None)
     checks = [Check(label, kind, "failed", msg, mart=mart)  # type: ignore[arg-type]
               for label, kind, msg in built.problems]
-
     source = ctx.data_sources.add_pandas(f"mart__{mart}")
     batch_def = source.add_dataframe_asset(mart).add_batch_definition_whole_dataframe("whole")
-    batch = batch_def.get_batch(batch_parameters={"dataframe": df})
-    res = batch.validate(
-        built.suite,
-        result_format={"result_format": "SUMMARY", "partial_unexpected_count": EXAMPLE_ROWS},
-        expectation_parameters={"run_date": pd.Timestamp(run_date)},
-    )
-    by_index = {}
-    for r in res.results:
-        idx = (r.expectation_config.meta or {}).get(INDEX_META)
-        by_index[idx] = r
+    # per expectation index: [results with the batch's DataFrame and partitions]
+    outcomes: dict[int, list[tuple[Any, Any, list[str] | None]]] = {}
+    for part in batches if batches is not None else [None]:
+        where, params = "", None
+        if part is not None:
+            col = quote_ident(suite.partition_by or "")
+            where = f" where {col} in ({', '.join('?' for _ in part)})"
+            params = [dt.date.fromisoformat(k) for k in part]
+        try:
+            df = con.execute(f"select *{derived} from {table}{where}", params).df().reset_index(drop=True)
+        except Exception as exc:
+            return [*checks, Check("read mart", "suite", "failed", f"cannot read {table} with the derived columns of {suite.path.name}: {exc}", mart=mart)]
+        batch = batch_def.get_batch(batch_parameters={"dataframe": df})
+        res = batch.validate(
+            built.suite,
+            result_format={"result_format": "SUMMARY", "partial_unexpected_count": EXAMPLE_ROWS},
+            expectation_parameters={"run_date": pd.Timestamp(run_date)},
+        )
+        for r in res.results:
+            idx = (r.expectation_config.meta or {}).get(INDEX_META)
+            outcomes.setdefault(idx, []).append((r, df, part))
     for idx, (label, kind, severity) in built.entries.items():
-        r = by_index.get(idx)
-        if r is None:
+        results = outcomes.get(idx)
+        if not results:
             checks.append(Check(label, kind, "failed", "no validation result from Great Expectations", mart=mart))  # type: ignore[arg-type]
             continue
+        failing = [x for x in results if not x[0].success]
+        r, df, part = failing[0] if failing else results[0]
         result = dict(r.result or {})
+        if len(results) > 1 and "unexpected_count" in result:  # totals over every batch
+            result["unexpected_count"] = sum(int((x[0].result or {}).get("unexpected_count") or 0) for x in results)
+            result["element_count"] = sum(int((x[0].result or {}).get("element_count") or 0) for x in results)
+            total = result["element_count"] or 1
+            result["unexpected_percent"] = 100.0 * result["unexpected_count"] / total
         kwargs = dict(r.expectation_config.kwargs)
         error = _exception_message(r.exception_info)
-        status = "passed" if r.success else "failed" if severity == "critical" else "warning"
-        msg = f"error while validating: {error}" if error and not r.success else _describe(result, kwargs)
+        status = "passed" if not failing else "failed" if severity == "critical" else "warning"
+        msg = f"error while validating: {error}" if error and failing else _describe(result, kwargs)
         examples: list[dict[str, Any]] = []
         idx_list = result.get("partial_unexpected_index_list") or []
-        if not r.success and idx_list and all(isinstance(i, int) for i in idx_list):
+        if failing and idx_list and all(isinstance(i, int) for i in idx_list):
             examples = jsonable(df.iloc[list(idx_list)[:EXAMPLE_ROWS]].to_dict(orient="records"))
+        details: dict[str, Any] = {"expectation": r.expectation_config.type,
+                                   "kwargs": jsonable({k: v for k, v in kwargs.items() if k != "batch_id"}),
+                                   "suite": str(suite.path)}
+        if batches is not None:
+            details["partitions"] = [k for b in batches for k in b]
+            if failing:
+                details["failing_partitions"] = _failing_partitions(failing, suite.partition_by or "")
         checks.append(Check(
             label, kind, status, msg, mart=mart, severity=severity,  # type: ignore[arg-type]
             observed=jsonable(result.get("observed_value", result.get("unexpected_count"))),
-            example_rows=examples,
-            details={"expectation": r.expectation_config.type,
-                     "kwargs": jsonable({k: v for k, v in kwargs.items() if k != "batch_id"}),
-                     "suite": str(suite.path)},
+            example_rows=examples, details=details,
         ))
-    return checks, len(df)
+    return checks
+
+
+def _failing_partitions(failing: list[tuple[Any, Any, list[str] | None]], column: str) -> list[str]:
+    """Partitions of the failing batches that hold an example of the failure (all of a batch's
+    partitions when Great Expectations gave no row indexes, e.g. for table-level expectations)."""
+    from pipelines.marts import partition_key
+
+    found: set[str] = set()
+    for result, df, part in failing:
+        idx = (result.result or {}).get("partial_unexpected_index_list") or []
+        if idx and all(isinstance(i, int) for i in idx) and column in df.columns:
+            found |= {partition_key(v.date() if hasattr(v, "date") else v) for v in df.iloc[list(idx)][column]}
+        else:
+            found |= set(part or [])
+    return sorted(found)
+
+
+def _partition_checks(
+    suite: MartSuite, fingerprint: dict[str, Any], validate: list[str], run_date: dt.date,
+    previous: dict[str, Any] | None,
+) -> list[Check]:
+    """What a partitioned mart must hold besides its expectations, from the fingerprint's counts:
+    the night's partition exists, no partition is later than the run date, and the mart's row
+    count is within the suite's bounds (vs. the previous publish)."""
+    mart, col = suite.mart, suite.partition_by
+    parts: dict[str, list[Any]] = fingerprint["partitions"]
+    night = run_date.isoformat()
+    checks = []
+    later = sorted(k for k in parts if k > night)
+    if later:
+        checks.append(Check(
+            f"no {col} after the run date", "expectation", "failed",
+            f"marts.{mart} holds {len(later)} partition(s) after {night} (latest {later[-1]}): this night is "
+            f"older than nights already built. To restate {night}, replay it and every later night in "
+            "order (docs/operations.md, 'Restating an older night'); the last replayed night publishes",
+            mart=mart, observed=later[-1], details={"later_partitions": later[:20]}))
+    else:
+        checks.append(Check(f"no {col} after the run date", "expectation", "passed",
+                            f"latest partition {max(parts) if parts else 'none'}", mart=mart))
+    if night not in parts and int(suite.row_count.get("min") or 0) > 0:
+        # A mart whose suite allows an empty night (row_count min: 0, e.g. fct_account_signals
+        # on a night when no account enters a signal's state) may have no partition for it.
+        checks.append(Check(f"partition {col} = run date exists", "row_count", "failed",
+                            f"marts.{mart} has no rows with {col} = {night}: did dbt build run for this date?",
+                            mart=mart, observed=0))
+    # The suite's row-count bounds keep their meaning (the whole mart vs. the previous publish),
+    # counted from the fingerprint instead of a DataFrame of the whole mart.
+    before = (previous or {}).get("rows")
+    low, high = suite.row_count_bounds(before)
+    rows = int(fingerprint["rows"])
+    bound = f"{low}..{high if high is not None else 'unbounded'}"
+    ok = rows >= low and (high is None or rows <= high)
+    checks.append(Check(
+        f"row count within {bound} ({f'previous publish: {before}' if before is not None else 'first publish'})",
+        "row_count", "passed" if ok else "failed", f"observed {rows} rows" + ("" if ok else f" [expected {bound}]"),
+        mart=mart, observed=rows, details={"partitions_validated": validate}))
+    return checks
 
 
 def _schema_check(
@@ -408,12 +482,18 @@ def _reconciliation_checks(con: duckdb.DuckDBPyConnection, suite: MartSuite, run
 
 def _mart_checks(
     con: duckdb.DuckDBPyConnection, expectations_dir: Path, run_date: dt.date,
-    previous_manifest: dict[str, Any] | None,
-) -> tuple[list[Check], dict[str, int]]:
-    marts = list_tables(con, MARTS_SCHEMA)
+    previous_manifest: dict[str, Any] | None, batch_rows: int,
+) -> tuple[list[Check], dict[str, int], dict[str, Any], dict[str, list[str]]]:
+    """Suites, expectations, partition checks and reconciliations of every mart; also returns the
+    row counts, the fingerprint of every mart and the partitions validated per partitioned mart."""
+    from pipelines.marts import changed_partitions, list_marts, mart_columns, mart_fingerprint
+
+    marts = list_marts(con)
     suites = load_suites(expectations_dir)
     checks: list[Check] = []
     counts: dict[str, int] = {}
+    fingerprints: dict[str, Any] = {}
+    validated: dict[str, list[str]] = {}
     if not marts:
         checks.append(Check("marts present", "suite", "failed",
                             f"the working warehouse has no tables in schema `{MARTS_SCHEMA}`: did dbt build run?"))
@@ -424,6 +504,7 @@ def _mart_checks(
                             mart=name))
     prev_marts = (previous_manifest or {}).get("marts") or {}
     ctx = None
+    fingerprint_seconds = ge_seconds = sql_seconds = 0.0
     for mart in marts:
         suite = suites.get(mart)
         if suite is None:
@@ -438,12 +519,37 @@ def _mart_checks(
             continue
         ctx = ctx or _gx_context()
         previous = prev_marts.get(mart)
-        checks.append(_schema_check(suite, table_columns(con, MARTS_SCHEMA, mart), previous))
-        mart_checks, rows = _validate_mart(ctx, con, suite, run_date, previous)
-        checks += mart_checks
+        columns = mart_columns(con, mart)
+        checks.append(_schema_check(suite, columns, previous))
+        partition_by = suite.partition_by
+        if partition_by is not None and partition_by not in dict(columns):
+            checks.append(Check("partition column exists", "schema", "failed",
+                                f"{suite.path.name} declares `partition_by: {partition_by}` but marts.{mart} "
+                                "has no such column", mart=mart))
+            continue
+        clock = time.perf_counter()
+        fingerprint = mart_fingerprint(con, mart, columns, partition_by)
+        fingerprint_seconds += time.perf_counter() - clock
+        fingerprints[mart] = fingerprint
+        counts[mart] = fingerprint["rows"]
+        batches = None
+        if partition_by is not None:
+            night = run_date.isoformat()
+            parts = fingerprint["partitions"]
+            validate = sorted(set(changed_partitions(fingerprint, previous)) | ({night} & set(parts)))
+            validated[mart] = validate
+            checks += _partition_checks(suite, fingerprint, validate, run_date, previous)
+            batches = _batches(parts, validate, batch_rows)
+        clock = time.perf_counter()
+        if batches != []:
+            checks += _validate_mart(ctx, con, suite, run_date, previous, columns, batches)
+        ge_seconds += time.perf_counter() - clock
+        clock = time.perf_counter()
         checks += _reconciliation_checks(con, suite, run_date)
-        counts[mart] = rows
-    return checks, counts
+        sql_seconds += time.perf_counter() - clock
+    log.info("gate on %d marts (%s rows): fingerprint %.2f s, Great Expectations %.2f s, reconciliations %.2f s",
+             len(fingerprints), f"{sum(counts.values()):,}", fingerprint_seconds, ge_seconds, sql_seconds)
+    return checks, counts, fingerprints, validated
 
 
 # --------------------------------------------------------------------------- entry points
@@ -457,11 +563,14 @@ def _previous_manifest(settings: Settings) -> dict[str, Any] | None:
 
 
 def _finish(settings: Settings, run_date: dt.date, checks: list[Check], scope: str,
-            started: str, counts: dict[str, int] | None = None, write_report: bool = True) -> GateResult:
+            started: str, counts: dict[str, int] | None = None, write_report: bool = True,
+            fingerprint: dict[str, Any] | None = None, validated: dict[str, list[str]] | None = None,
+            ) -> GateResult:
     from pipelines.quality.report import write_quality_report
 
     result = GateResult(run_date=run_date, passed=not any(c.failed for c in checks), checks=checks,
-                        marts=counts or {}, scope=scope, started_at=started, finished_at=_now())  # type: ignore[arg-type]
+                        marts=counts or {}, scope=scope, started_at=started, finished_at=_now(),  # type: ignore[arg-type]
+                        fingerprint=fingerprint or {}, validated=validated or {})
     if write_report:
         stem = "quality_report" if scope == "gate" else "quarantine_report"
         result.report_json, result.report_html = write_quality_report(
@@ -500,17 +609,24 @@ def run_quality_gate(
     quarantine_thresholds: dict[str, float] | None = None,
     write_report: bool = True,
 ) -> GateResult:
-    """Run every check for ``run_date`` on the working warehouse (read-only) and write the
-    quality report. Does not raise on failed checks: call ``.raise_if_failed()`` on the result
-    (raises :class:`~pipelines.quality.QualityGateFailed`). Raises only on bugs.
+    """Run every check for ``run_date`` on the marts (read-only, through
+    :func:`pipelines.marts.open_marts`) and write the quality report. Daily marts (``partition_by``
+    in their suite) are validated on the night's partition plus any partition that changed since
+    the last publish; the others whole. The result carries the marts' fingerprint, which the
+    publish checks against the warehouse it publishes.
+
+    Does not raise on failed checks: call ``.raise_if_failed()`` on the result (raises
+    :class:`~pipelines.quality.QualityGateFailed`). Raises only on bugs.
     """
+    from pipelines.marts import open_marts
+
     started = _now()
     max_lag = settings.max_event_lag_hours
     previous = _previous_manifest(settings)
     checks: list[Check] = []
     counts: dict[str, int] = {}
     try:
-        con = connect_read_only(Path(settings.warehouse))
+        con = open_marts(settings)
     except WarehouseUnavailable as exc:
         checks.append(Check("open warehouse", "warehouse", "failed", str(exc)))
         return _finish(settings, run_date, checks + _dbt_checks(dbt_run_results, run_date), "gate",
@@ -519,8 +635,33 @@ def run_quality_gate(
         checks += _quarantine_checks(con, run_date, settings.max_quarantine_share, quarantine_thresholds)
         checks += _freshness_checks(con, run_date, max_lag)
         checks += _dbt_checks(dbt_run_results, run_date)
-        mart_checks, counts = _mart_checks(con, Path(settings.expectations_dir), run_date, previous)
+        mart_checks, counts, fingerprint, validated = _mart_checks(
+            con, Path(settings.expectations_dir), run_date, previous, settings.quality_batch_rows)
         checks += mart_checks
     finally:
         con.close()
-    return _finish(settings, run_date, checks, "gate", started, counts, write_report)
+    fingerprint = {"marts": fingerprint, "dbt_run_results": _file_digest(dbt_run_results)}
+    return _finish(settings, run_date, checks, "gate", started, counts, write_report, fingerprint, validated)
+
+
+def _file_digest(path: Path | None) -> str | None:
+    """sha256 of a (small) file, or None when there is none."""
+    import hashlib
+
+    if path is None or not Path(path).exists():
+        return None
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def read_gate_result(settings: Settings, run_date: dt.date) -> GateResult | None:
+    """The quality gate's last result for ``run_date`` (its ``quality_report.json``), or None."""
+    path = Path(settings.quality) / run_date.isoformat() / "quality_report.json"
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    result = GateResult.from_dict(data)
+    result.report_json = path
+    html = path.with_suffix(".html")
+    result.report_html = html if html.exists() else None
+    return result

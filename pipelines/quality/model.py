@@ -72,6 +72,12 @@ class GateResult:
     scope: Literal["gate", "quarantine"] = "gate"
     started_at: str = ""
     finished_at: str = ""
+    #: What the gate validated, cheaply re-checkable: per mart the row count and row-hash sum
+    #: (per partition for partitioned marts, :func:`pipelines.marts.mart_fingerprint`) and the
+    #: sha256 of the dbt run results. The publish refuses when the warehouse no longer matches.
+    fingerprint: dict[str, Any] = field(default_factory=dict)
+    #: Partitions validated per partitioned mart (the night's, plus any changed since the last publish).
+    validated: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def html_path(self) -> Path | None:
@@ -113,8 +119,26 @@ class GateResult:
             "started_at": self.started_at,
             "finished_at": self.finished_at,
             "marts": dict(self.marts),
+            "validated": dict(self.validated),
+            "fingerprint": self.fingerprint,
             "results": [c.to_dict() for c in self.checks],
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GateResult:
+        """A result written by :meth:`to_dict` (the gate's ``quality_report.json``)."""
+        known = set(Check.__dataclass_fields__)
+        return cls(
+            run_date=dt.date.fromisoformat(data["run_date"]),
+            passed=bool(data["passed"]),
+            checks=[Check(**{k: v for k, v in c.items() if k in known}) for c in data.get("results", [])],
+            marts={k: int(v) for k, v in (data.get("marts") or {}).items()},
+            scope=data.get("scope", "gate"),
+            started_at=data.get("started_at", ""),
+            finished_at=data.get("finished_at", ""),
+            fingerprint=data.get("fingerprint") or {},
+            validated=data.get("validated") or {},
+        )
 
     def raise_if_failed(self) -> GateResult:
         """Raise :class:`QualityGateFailed` when the gate failed; return self otherwise."""

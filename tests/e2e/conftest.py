@@ -21,6 +21,7 @@ START = dt.date(2026, 1, 1)
 DAYS = 60
 DROP_DAYS = 3
 SEED = 7
+PROJECT_EXPECTATIONS = Path(__file__).resolve().parents[2] / "expectations"
 
 
 @dataclass
@@ -32,6 +33,7 @@ class Night:
     airflow: AirflowHome
     drops: list[dt.date]
     clean_landing: Path  # pristine copies of the drops (tests edit the live ones)
+    expectations: Path  # this home's copy of the expectation suites (tests edit it)
 
     def run(self, run_date: dt.date) -> DagTestResult:
         return dags_test(self.airflow, [run_date])[0]
@@ -58,19 +60,26 @@ class Night:
         shutil.rmtree(self.drop(run_date))
         shutil.copytree(self.clean_landing / run_date.isoformat(), self.drop(run_date))
 
+    def restore_expectations(self) -> None:
+        shutil.rmtree(self.expectations)
+        shutil.copytree(PROJECT_EXPECTATIONS, self.expectations)
+
 
 def make_night(root: Path, drop_days: int = DROP_DAYS, api_port: int = 8080, extra_env: dict | None = None) -> Night:
     from pipelines.generate import generate
 
-    settings = get_settings(home=root / "home")
+    expectations = root / "expectations"
+    shutil.copytree(PROJECT_EXPECTATIONS, expectations)
+    settings = get_settings(home=root / "home", expectations_dir=expectations)
     summary = generate(
         root / "clean_landing", accounts=ACCOUNTS, start_date=START, days=DAYS, drop_days=drop_days, seed=SEED
     )
     shutil.copytree(root / "clean_landing", settings.landing)
     drops = [dt.date.fromisoformat(str(d)) for d in summary.run_dates]
-    env = {"SEGMENT_MART_HOME": str(settings.home), "SEGMENT_MART_RETRIES": "0", **(extra_env or {})}
+    env = {"SEGMENT_MART_HOME": str(settings.home), "SEGMENT_MART_EXPECTATIONS_DIR": str(expectations),
+           "SEGMENT_MART_RETRIES": "0", **(extra_env or {})}
     home = prepare(airflow_home(root / "airflow", settings=settings, api_port=api_port, extra_env=env))
-    return Night(root, settings, home, drops, root / "clean_landing")
+    return Night(root, settings, home, drops, root / "clean_landing", expectations)
 
 
 @pytest.fixture(scope="module")

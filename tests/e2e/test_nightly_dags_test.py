@@ -1,9 +1,10 @@
 """The nightly DAG end to end through `airflow dags test`, on a tiny generated business.
 
 One Airflow + pipeline home for the module; the tests run in order like consecutive nights:
-a good first night, three failed deliveries of the second night (each must fail at the right
-task and leave the publish byte-identical), the second night's good delivery publishes, the
-third night publishes, and re-running a night gives identical marts.
+a good first night, four failed second nights (three bad deliveries, and a mart that passes dbt
+but breaks an expectation; each must fail at the right task and leave the publish
+byte-identical), the second night's good delivery publishes, the third night publishes, and
+re-running a night gives identical marts.
 """
 
 from __future__ import annotations
@@ -106,11 +107,21 @@ def _unknown_currency(night: Night) -> None:
         writer.writerows(rows)
 
 
+def _expectation_the_marts_break(night: Night) -> None:
+    """A mart that passes every dbt test but breaks an expectation of its suite: the suite is
+    tightened to one tier, which the real mart (several tiers) cannot meet."""
+    suite = night.expectations / "fct_account_tiers_daily.yml"
+    suite.write_text(suite.read_text().replace(
+        "expectations:\n", "expectations:\n  - expect_column_values_to_be_in_set: {column: assigned_tier, value_set: [Strategic]}\n", 1))
+
+
 FAILURES = {
     # name: (how to break the night, task that must fail, text the message must contain)
     "missing_file": (lambda n: _use_generated_defect(n, "missing_file"), {"check_extracts"}, "is missing"),
     "mass_quarantine": (lambda n: _use_generated_defect(n, "mass_quarantine"), {"check_quarantine"}, "quarantine"),
     "mart_check": (_unknown_currency, {"dbt_build"}, r"not_null_\w+fx_rate_to_reporting.*fail"),
+    "expectation": (_expectation_the_marts_break, {"quality_gate"},
+                    r"\[expectation: fct_account_tiers_daily\] expect_column_values_to_be_in_set\(assigned_tier\)"),
 }
 
 
@@ -126,6 +137,7 @@ def test_a_bad_night_fails_at_the_right_task_and_keeps_the_publish(night: Night,
         result = night.run(d2)
     finally:
         night.restore_drop(d2)
+        night.restore_expectations()
     assert not result.ok, "the night should have failed"
     summary = night.summary(d2)
     assert summary["status"] == "failed"

@@ -1,276 +1,280 @@
-"""Quality gate on small hand-made marts: suites, example rows, quarantine, freshness, dbt results."""
+"""Quality gate on the marts dbt really builds (the ``real_nights`` session fixture): the night's
+partition is what gets validated, a corrupted partition or a failed dbt test blocks the night,
+suites and schema drift are reported per mart, and the result carries a fingerprint."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
+import duckdb
 import pytest
 
+from pipelines.dbt import run_results_path
 from pipelines.publish import publish
-from pipelines.quality import (
-    QualityGateFailed,
-    check_quarantine,
-    load_suites,
-    run_quality_gate,
-    scaffold_suite,
-)
-from pipelines.quality.testing import build_demo_warehouse, demo_settings
+from pipelines.quality import QualityGateFailed, load_suites, run_quality_gate, scaffold_suite
+from pipelines.quality.gate import read_gate_result
+from pipelines.settings import get_settings
 
-RUN = dt.date(2026, 1, 5)
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def settings(tmp_path):
-    return demo_settings(tmp_path)
+DAILY = ("fct_account_health_daily", "fct_account_segments_daily", "fct_account_signals", "fct_account_tiers_daily")
 
 
 def failed(result):
     return {(c.mart or c.source, c.name): c for c in result.checks if c.status == "failed"}
 
 
-def test_clean_night_passes_and_writes_reports(settings):
-    build_demo_warehouse(settings, RUN)
-    result = run_quality_gate(settings, RUN)
-    assert result.passed, result.summary()["failed"]
-    assert result.report_json == settings.quality / RUN.isoformat() / "quality_report.json"
+def gate(home, run_date=None, **kwargs):
+    run_date = run_date or home.last
+    return run_quality_gate(home.settings, run_date, dbt_run_results=run_results_path(home.settings, run_date),
+                            **kwargs)
+
+
+def sql(settings, statement: str, params=None) -> None:
+    con = duckdb.connect(str(settings.warehouse))
+    try:
+        con.execute(statement, params)
+    finally:
+        con.close()
+
+
+def add_expectations(suite: Path, text: str) -> None:
+    """Put ``text`` (YAML list items) at the top of the suite's ``expectations:`` list."""
+    body = suite.read_text()
+    assert "\nexpectations:\n" in body, suite
+    items = textwrap.indent(textwrap.dedent(text).strip("\n"), "  ")
+    suite.write_text(body.replace("\nexpectations:\n", "\nexpectations:\n" + items + "\n", 1))
+
+
+def with_suites(home, tmp_path):
+    """Settings of ``home`` with a private, editable copy of the expectation suites."""
+    suites = tmp_path / "expectations"
+    shutil.copytree(ROOT / "expectations", suites)
+    return get_settings(home=home.settings.home, expectations_dir=suites)
+
+
+def test_the_nightly_gate_validated_only_the_nights_partition(real_nights):
+    result = read_gate_result(real_nights.settings, real_nights.last)
+    assert result is not None and result.passed, result and result.summary()["failed"]
+    # the second night: only its own partition of each daily mart was new, so only it was validated
+    assert result.validated == {m: [real_nights.last.isoformat()] for m in DAILY}
+    fingerprint = result.fingerprint["marts"]
+    assert set(fingerprint) == set(result.marts)
+    for mart in DAILY:
+        parts = fingerprint[mart]["partitions"]
+        assert sorted(parts) == [d.isoformat() for d in real_nights.run_dates]
+        assert sum(n for n, _ in parts.values()) == result.marts[mart]
+    assert "hash" in fingerprint["dim_accounts"] and result.fingerprint["dbt_run_results"]
     data = json.loads(result.report_json.read_text())
-    assert data["passed"] is True
-    assert set(data["marts"]) == {
-        "dim_accounts", "fct_account_health_daily", "fct_account_tiers_daily",
-        "rpt_segment_retention_monthly", "rpt_tier_distribution",
-    }
     kinds = {c["kind"] for c in data["results"]}
-    assert {"expectation", "schema", "row_count", "reconciliation", "quarantine", "freshness"} <= kinds
+    assert {"expectation", "schema", "row_count", "reconciliation", "quarantine", "freshness", "dbt_test"} <= kinds
     assert "PASSED" in result.report_html.read_text()
-    result.raise_if_failed()  # no exception
+    # the partitioned marts' expectations ran on the night's rows only (one per account)
+    tiers = next(c for c in result.checks if c.mart == "fct_account_tiers_daily"
+                 and c.name == "expect_column_values_to_be_in_set(assigned_tier)")
+    assert tiers.details["partitions"] == [real_nights.last.isoformat()]
 
 
-def test_accepted_values_defect_fails_with_example_rows(settings):
-    build_demo_warehouse(settings, RUN, defect="tier")
-    result = run_quality_gate(settings, RUN)
+def test_a_corrupted_new_partition_blocks_the_night(real_home):
+    last = real_home.last
+    con = duckdb.connect(str(real_home.settings.warehouse))
+    account = con.execute("select min(account_id) from marts.fct_account_tiers_daily where as_of_date = ?",
+                          [last]).fetchone()[0]
+    accounts = con.execute("select count(*) from marts.fct_account_tiers_daily where as_of_date = ?",
+                           [last]).fetchone()[0]
+    con.execute("update marts.fct_account_tiers_daily set assigned_tier = 'Gold' "
+                "where account_id = ? and as_of_date = ?", [account, last])
+    con.close()
+    result = gate(real_home)
     assert not result.passed
-    bad = failed(result)
-    check = bad[("fct_account_tiers_daily", "expect_column_values_to_be_in_set(assigned_tier)")]
-    assert "1 of 20 rows unexpected" in check.message and "'Gold'" in check.message
-    assert check.example_rows == [
-        {"account_id": "A0003", "as_of_date": "2026-01-05", "assigned_tier": "Gold",
-         "tier_number": 4, "tier_score": 23.0, "arr_reporting": 2030.0}
-    ]
-    assert len(bad) == 1  # nothing else is reported as broken
-    report = result.report_html.read_text()
-    assert "A0003" in report and "Gold" in report and "FAILED" in report
+    check = failed(result)[("fct_account_tiers_daily", "expect_column_values_to_be_in_set(assigned_tier)")]
+    assert f"1 of {accounts} rows unexpected" in check.message and "'Gold'" in check.message
+    assert check.example_rows[0]["account_id"] == account
+    assert check.example_rows[0]["as_of_date"] == last.isoformat()
+    assert check.details["failing_partitions"] == [last.isoformat()]
     with pytest.raises(QualityGateFailed) as exc:
         result.raise_if_failed()
-    msg = str(exc.value)
-    assert "expect_column_values_to_be_in_set(assigned_tier)" in msg
-    assert "fct_account_tiers_daily" in msg and str(result.report_html) in msg
+    assert "fct_account_tiers_daily" in str(exc.value) and str(result.report_html) in str(exc.value)
 
 
-def test_bridge_and_reconciliation_defects_are_named(settings):
-    build_demo_warehouse(settings, RUN, defect="bridge")
-    bad = failed(run_quality_gate(settings, RUN))
-    gap = bad[("rpt_segment_retention_monthly", "expect_column_values_to_be_between(bridge_gap)")]
-    assert gap.example_rows[0]["segment_value"] == "Core"
-    assert gap.example_rows[0]["bridge_gap"] == -100.0
-    rec = bad[("rpt_segment_retention_monthly", "tier segments sum to the total")]
-    assert rec.kind == "reconciliation" and rec.observed == 1
-    assert rec.example_rows[0]["month"] == "2026-01-01"
+def test_a_changed_earlier_partition_is_validated_again(real_home):
+    """Earlier partitions are immutable by contract; one that changed anyway (a restatement, or
+    tampering) differs from the last publish's fingerprint and is validated with the night's."""
+    first, last = real_home.run_dates[0], real_home.last
+    sql(real_home.settings, "update marts.fct_account_health_daily set health_status = 'purple' "
+        "where as_of_date = ? and account_id = (select min(account_id) from marts.fct_account_health_daily)",
+        [first])
+    result = gate(real_home)
+    assert result.validated["fct_account_health_daily"] == [first.isoformat(), last.isoformat()]
+    assert result.validated["fct_account_tiers_daily"] == [last.isoformat()]
+    check = failed(result)[("fct_account_health_daily", "expect_column_values_to_be_in_set(health_status)")]
+    assert check.details["failing_partitions"] == [first.isoformat()]
 
 
-def test_grain_violation(settings):
-    build_demo_warehouse(settings, RUN, defect="null_key")
-    bad = failed(run_quality_gate(settings, RUN))
-    assert ("dim_accounts", "grain: account_id is not null") in bad
+def test_a_failed_dbt_test_blocks_the_night(real_home, tmp_path):
+    path = run_results_path(real_home.settings, real_home.last)
+    data = json.loads(path.read_text())
+    test = next(r for r in data["results"] if r["unique_id"].startswith("test.") and r["status"] == "pass")
+    test.update(status="fail", failures=3, message="Got 3 results, configured to fail if != 0")
+    model = next(r for r in data["results"] if r["unique_id"].startswith("model."))
+    model.update(status="error", message="Binder Error: boom")
+    path.write_text(json.dumps(data))
+    result = gate(real_home)
+    bad = failed(result)
+    name = test["unique_id"].split(".")[2]
+    assert "3 failing rows" in bad[(None, name)].message
+    assert "1 fail" in bad[(None, "dbt tests")].message
+    assert "Binder Error: boom" in bad[(None, model["unique_id"].split(".")[2])].message
+    # results of another as-of date, or none at all, fail too (never skipped)
+    data["args"]["vars"] = {"as_of_date": "2020-01-01"}
+    other = tmp_path / "run_results.json"
+    other.write_text(json.dumps(data))
+    assert (None, "dbt run is for this date") in failed(
+        run_quality_gate(real_home.settings, real_home.last, dbt_run_results=other))
+    assert (None, "dbt run results") in failed(
+        run_quality_gate(real_home.settings, real_home.last, dbt_run_results=tmp_path / "nope.json"))
 
 
-def test_warning_severity_does_not_fail(settings):
-    build_demo_warehouse(settings, RUN)
-    import duckdb
-
-    con = duckdb.connect(str(settings.warehouse))
-    con.execute("update marts.fct_account_tiers_daily set tier_score = 150 where account_id = 'A0001'")
-    con.close()
-    result = run_quality_gate(settings, RUN)
-    assert result.passed
-    (warn,) = result.warnings
-    assert warn.name == "expect_column_values_to_be_between(tier_score)"
-    assert warn.example_rows[0]["account_id"] == "A0001"
+def test_an_older_night_than_the_warehouse_holds_is_refused(real_home):
+    result = gate(real_home, real_home.run_dates[0])
+    check = failed(result)[("fct_account_tiers_daily", "no as_of_date after the run date")]
+    assert real_home.last.isoformat() in check.message and "replay" in check.message
 
 
-def test_run_date_parameter(settings):
-    build_demo_warehouse(settings, RUN)
-    bad = failed(run_quality_gate(settings, RUN + dt.timedelta(days=1)))
-    assert ("fct_account_tiers_daily", "expect_column_max_to_be_between(as_of_date)") in bad
+def test_warning_severity_does_not_fail_and_schema_drift_is_named(real_home, tmp_path):
+    settings = with_suites(real_home, tmp_path)
+    add_expectations(settings.expectations_dir / "dim_accounts.yml", """
+        - type: expect_column_values_to_be_in_set
+          kwargs: {column: assigned_tier, value_set: [Strategic]}
+          severity: warning
+    """)
+    sql(settings, "alter table marts.rpt_coverage_by_tier add column surprise varchar")
+    result = run_quality_gate(settings, real_home.last,
+                              dbt_run_results=run_results_path(settings, real_home.last))
+    assert [c.name for c in result.warnings] == ["expect_column_values_to_be_in_set(assigned_tier)"]
+    bad = failed(result)
+    assert "surprise" in bad[("rpt_coverage_by_tier", "schema: columns match the declared columns")].message \
+        or "surprise" in bad[("rpt_coverage_by_tier", "schema vs previous publish")].message
+    assert {m for m, _ in bad} == {"rpt_coverage_by_tier"}
 
 
-def test_quarantine_share_above_threshold(settings):
-    build_demo_warehouse(settings, RUN, quarantined={"billing": 200})  # 200 of 2000 rows = 10%
-    early = check_quarantine(settings, RUN)
-    assert not early.passed and early.scope == "quarantine"
-    (check,) = early.failed_checks
-    assert check.source == "billing" and check.observed == pytest.approx(0.1)
-    assert "10.00%" in check.message and "threshold 2.00%" in check.message
-    assert check.example_rows[0]["reason"] == "does not match ^[A-Z]{2}$"
-    assert check.example_rows[0]["line"] == 2
-    assert early.report_html.name == "quarantine_report.html"
-    assert "does not match" in early.report_html.read_text()
-    with pytest.raises(QualityGateFailed, match=r"(?s)quarantine check failed .*billing"):
-        early.raise_if_failed()
-    # the full gate reports it too; a per-source override lets it pass
-    assert ("billing", "quarantine share of billing") in failed(run_quality_gate(settings, RUN))
-    assert check_quarantine(settings, RUN, thresholds={"billing": 0.1}).passed
-
-
-def test_quarantine_without_ingestion(settings):
-    result = check_quarantine(settings, RUN)
-    assert not result.passed
-    assert "does not exist" in result.failed_checks[0].message
-
-
-def test_freshness_missing_drop_and_stale_events(settings):
-    build_demo_warehouse(settings, RUN)
-    import duckdb
-
-    con = duckdb.connect(str(settings.warehouse))
-    con.execute("delete from raw._load_audit where source = 'crm' and entity = 'nps_responses'")
-    con.execute("update raw.usage__events set occurred_at = occurred_at - interval 5 day")
-    con.close()
-    bad = failed(run_quality_gate(settings, RUN))
-    assert "no drop loaded for crm/nps_responses" in bad[("crm", f"drop for {RUN} loaded")].message
-    assert "stale" in bad[("usage", "usage events recent")].message
-
-
-def test_mart_without_suite_and_suite_without_mart(settings):
-    build_demo_warehouse(settings, RUN, defect="extra_mart")
+def test_suites_missing_invalid_or_without_a_mart_are_reported(real_home, tmp_path):
+    settings = with_suites(real_home, tmp_path)
+    sql(settings, "create table marts.fct_unsuited as select 1 as x")
     (settings.expectations_dir / "fct_gone.yml").write_text("mart: fct_gone\nkey: id\n")
-    bad = failed(run_quality_gate(settings, RUN))
+    (settings.expectations_dir / "rpt_tier_distribution.yml").write_text("mart: wrong_name\nkey: x\n")
+    add_expectations(settings.expectations_dir / "dim_accounts.yml", """
+        - expect_column_values_to_be_purple: {column: account_id}
+        - expect_column_values_to_not_be_null: {column: no_such_column}
+    """)
+    bad = failed(run_quality_gate(settings, real_home.last))
     assert "fct_unsuited.yml" in bad[("fct_unsuited", "suite exists")].message
     assert "dropped or renamed" in bad[("fct_gone", "mart exists")].message
-
-
-def test_invalid_suites_are_reported_per_mart(settings):
-    build_demo_warehouse(settings, RUN)
-    (settings.expectations_dir / "dim_accounts.yml").write_text(textwrap.dedent("""
-        mart: dim_accounts
-        key: account_id
-        expectations:
-          - expect_column_values_to_be_purple: {column: account_id}
-          - expect_column_values_to_not_be_null: {column: no_such_column}
-    """))
-    (settings.expectations_dir / "rpt_tier_distribution.yml").write_text("mart: wrong_name\nkey: x\n")
-    bad = failed(run_quality_gate(settings, RUN))
-    assert "invalid expectation in dim_accounts.yml" in bad[("dim_accounts", "expect_column_values_to_be_purple(account_id)")].message
-    assert "no_such_column not found" in bad[("dim_accounts", "expect_column_values_to_not_be_null(no_such_column)")].message
     assert "must equal the file name" in bad[("rpt_tier_distribution", "suite is valid")].message
+    assert "invalid expectation in dim_accounts.yml" in bad[
+        ("dim_accounts", "expect_column_values_to_be_purple(account_id)")].message
+    assert "no_such_column not found" in bad[
+        ("dim_accounts", "expect_column_values_to_not_be_null(no_such_column)")].message
 
 
-def test_schema_and_row_count_against_previous_publish(settings):
-    build_demo_warehouse(settings, RUN)
-    publish(settings, RUN, run_quality_gate(settings, RUN), build_html_report=False)
-    nxt = RUN + dt.timedelta(days=1)
-    build_demo_warehouse(settings, nxt, defect="schema", accounts=8)
-    bad = failed(run_quality_gate(settings, nxt))
-    schema = bad[("fct_account_health_daily", "schema vs previous publish")]
-    assert "added surprise" in schema.message and "fct_account_health_daily.yml" in schema.message
-    rows = [c for (m, _), c in bad.items() if m == "fct_account_health_daily" and c.kind == "row_count"]
-    assert rows and "previous publish: 20" in rows[0].name and rows[0].observed == 8
-    # declaring the new column makes the change intended: a warning, not a failure
-    suite = settings.expectations_dir / "fct_account_health_daily.yml"
-    suite.write_text(suite.read_text() + textwrap.dedent("""
-        columns: {account_id: VARCHAR, as_of_date: DATE, health_score: DOUBLE, health_status: VARCHAR,
-                  surprise: VARCHAR}
-    """))
-    build_demo_warehouse(settings, nxt, defect="schema")
-    result = run_quality_gate(settings, nxt)
-    assert result.passed, result.summary()["failed"]
-    assert any(c.name == "schema vs previous publish" and c.status == "warning" for c in result.checks)
+def test_quarantine_and_freshness_on_the_real_raw_layer(real_home):
+    from pipelines.quality import check_quarantine
+
+    settings, last = real_home.settings, real_home.last
+    assert check_quarantine(settings, last).passed
+    sql(settings, "update raw._load_audit set rows_quarantined = rows_read // 5 "
+        "where run_date = ? and source = 'billing'", [last])
+    early = check_quarantine(settings, last)
+    assert not early.passed and early.scope == "quarantine"
+    assert [c.source for c in early.failed_checks] == ["billing"]
+    with pytest.raises(QualityGateFailed, match=r"(?s)quarantine check failed .*billing"):
+        early.raise_if_failed()
+    sql(settings, "delete from raw._load_audit where run_date = ? and source = 'crm' and entity = 'nps_responses'",
+        [last])
+    bad = failed(gate(real_home))
+    assert ("billing", "quarantine share of billing") in bad
+    assert "no drop loaded for crm/nps_responses" in bad[("crm", f"drop for {last} loaded")].message
 
 
-def test_dbt_run_results(settings, tmp_path):
-    build_demo_warehouse(settings, RUN)
-    rr = tmp_path / "run_results.json"
-    rr.write_text(json.dumps({
-        "metadata": {"dbt_version": "1.11.0"},
-        "args": {"vars": {"as_of_date": RUN.isoformat()}},
-        "results": [
-            {"unique_id": "model.segment_mart.dim_accounts", "status": "success", "failures": None},
-            {"unique_id": "test.segment_mart.unique_dim_accounts_account_id.1a", "status": "pass", "failures": 0},
-            {"unique_id": "test.segment_mart.accepted_values_tier.2b", "status": "fail", "failures": 3,
-             "message": "Got 3 results, configured to fail if != 0"},
-            {"unique_id": "test.segment_mart.tier_share_warn.3c", "status": "warn", "failures": 1},
-            {"unique_id": "model.segment_mart.fct_mrr_movements", "status": "error", "message": "Binder Error"},
-        ],
-    }))
-    result = run_quality_gate(settings, RUN, dbt_run_results=rr)
-    bad = failed(result)
-    assert "3 failing rows" in bad[(None, "accepted_values_tier")].message
-    assert bad[(None, "dbt tests")].message.startswith("1 pass, 1 warn, 1 fail, 0 error")
-    assert "Binder Error" in bad[(None, "fct_mrr_movements")].message
-    assert [c.name for c in result.warnings] == ["tier_share_warn"]
-    rr.write_text(json.dumps({"args": {"vars": {"as_of_date": "2025-12-31"}}, "results": []}))
-    assert (None, "dbt run is for this date") in failed(run_quality_gate(settings, RUN, dbt_run_results=rr))
-    assert (None, "dbt run results") in failed(run_quality_gate(settings, RUN, dbt_run_results=tmp_path / "nope.json"))
-
-
-def test_locked_warehouse_is_waited_for_then_raised_as_transient(settings, monkeypatch):
+def test_locked_warehouse_is_waited_for_then_raised_as_transient(real_home, monkeypatch):
     from pipelines import warehouse
 
     monkeypatch.setattr(warehouse, "LOCK_WAIT_SECONDS", 1.0)
-    build_demo_warehouse(settings, RUN)
     holder = subprocess.Popen(
         [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
-         "print('locked', flush=True); time.sleep(60)", str(settings.warehouse)],
+         "print('locked', flush=True); time.sleep(60)", str(real_home.settings.warehouse)],
         stdout=subprocess.PIPE, text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(warehouse.WarehouseLocked, match="locked by another process"):
-            run_quality_gate(settings, RUN)
+            gate(real_home)
     finally:
         holder.kill()
         holder.wait()
 
 
-def test_scaffold_suite_round_trips(settings):
-    build_demo_warehouse(settings, RUN)
-    from pipelines.quality.db import connect_read_only
+def test_scaffold_suite_round_trips(real_nights, tmp_path):
+    from pipelines.marts import open_marts
     from pipelines.quality.suites import parse_suite
 
-    con = connect_read_only(settings.warehouse)
-    text = scaffold_suite(con, "fct_account_health_daily")
-    con.close()
-    path = settings.expectations_dir / "fct_account_health_daily.yml"
+    con = open_marts(real_nights.settings)
+    try:
+        text = scaffold_suite(con, "rpt_coverage_by_tier")
+    finally:
+        con.close()
+    path = tmp_path / "rpt_coverage_by_tier.yml"
     path.write_text(text)
     suite = parse_suite(path)
-    assert suite.key == ("account_id", "as_of_date")
-    assert suite.columns == {"account_id": "VARCHAR", "as_of_date": "DATE", "health_score": "DOUBLE",
-                             "health_status": "VARCHAR"}
-    assert run_quality_gate(settings, RUN).passed
+    assert suite.columns and "tier_number" in suite.columns and suite.key
 
 
-def test_project_suites_are_valid_and_cover_every_dbt_mart():
-    """Every mart model in the dbt project has a valid suite in expectations/ (and vice versa)."""
+def test_project_suites_are_valid_cover_every_dbt_mart_and_declare_the_daily_partitions(real_nights):
+    """Every mart model has a valid suite (and vice versa); `partition_by` is declared exactly for
+    the marts dbt builds incrementally per as-of date (read from dbt's manifest)."""
     suites = load_suites(ROOT / "expectations")
     errors = {m: str(s) for m, s in suites.items() if isinstance(s, Exception)}
     assert not errors
     models = {p.stem for p in (ROOT / "dbt_project" / "models" / "marts").rglob("*.sql")}
     assert not models - set(suites), f"marts without a suite in expectations/: {sorted(models - set(suites))}"
     assert not set(suites) - models, f"suites without a dbt mart: {sorted(set(suites) - models)}"
+    from pipelines.dbt import target_dir
     from pipelines.quality.suites import build_gx_suite
 
     for mart, suite in suites.items():  # every expectation builds (known type, valid kwargs)
         assert build_gx_suite(suite, previous_rows=100).problems == [], mart
+    nodes = json.loads((target_dir(real_nights.settings) / "manifest.json").read_text())["nodes"]
+    incremental = {
+        n["name"] for n in nodes.values()
+        if n["resource_type"] == "model" and n["name"] in models
+        and n["config"].get("materialized") == "incremental" and n["config"].get("unique_key") == "as_of_date"
+    }
+    assert {m for m, s in suites.items() if s.partition_by == "as_of_date"} == incremental == set(DAILY)
 
 
 def test_importing_the_package_stays_light():
     """The DAG file imports these modules while it is parsed: no GE, pandas or DuckDB then."""
-    code = ("import sys; import pipelines.quality, pipelines.publish, pipelines.report; "
+    code = ("import sys; import pipelines.quality, pipelines.publish, pipelines.report, pipelines.marts, "
+            "pipelines.dbt_results; "
             "print(sorted(m for m in ('great_expectations', 'pandas', 'duckdb', 'pyarrow') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_schema_change_against_the_previous_publish_is_a_warning_once_declared(real_home, tmp_path):
+    settings = with_suites(real_home, tmp_path)
+    sql(settings, "alter table marts.rpt_coverage_by_tier add column surprise varchar")
+    suite = settings.expectations_dir / "rpt_coverage_by_tier.yml"
+    suite.write_text(suite.read_text().replace("columns:\n", "columns:\n  surprise: VARCHAR\n", 1))
+    result = run_quality_gate(settings, real_home.last, dbt_run_results=run_results_path(settings, real_home.last))
+    assert result.passed, result.summary()["failed"]
+    drift = next(c for c in result.checks if c.mart == "rpt_coverage_by_tier" and c.name == "schema vs previous publish")
+    assert drift.status == "warning" and "added surprise" in drift.message
+    # and it publishes: the new column is in the release
+    manifest = publish(settings, real_home.last, result, build_html_report=False)
+    assert "surprise" in [c["name"] for c in manifest.marts["rpt_coverage_by_tier"].columns]
+
