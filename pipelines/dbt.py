@@ -55,6 +55,24 @@ def _failures(results_file: Path) -> list[str]:
     ]
 
 
+def _pyspark_error_log(line: str) -> str | None:
+    """The message of one of PySpark's JSON error records, else None.
+
+    PySpark 4 logs every SQL exception it raises as a JSON record with the whole Java
+    stack trace (pyspark/errors/exceptions/base.py, `_log_exception`, unconditionally,
+    on the "SQLQueryContextLogger"), including the ones dbt-spark expects and handles
+    (e.g. looking up a relation that does not exist yet). dbt reports real failures
+    itself, so the log keeps only the first line of the message.
+    """
+    if not line.startswith('{"ts":') or "QueryContextLogger" not in line:
+        return None
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return str(record.get("msg", "")).splitlines()[0][:300] if isinstance(record, dict) else None
+
+
 def dbt_environment(settings: Settings) -> dict[str, str]:
     """What dbt_project/profiles.yml and the models read from the environment."""
     return {
@@ -100,6 +118,10 @@ def run_dbt(settings: Settings, run_date: dt.date, command: str = "build", *extr
         assert proc.stdout is not None
         tail: deque[str] = deque(maxlen=15)
         for line in proc.stdout:
+            spark_error = _pyspark_error_log(line)
+            if spark_error is not None:
+                log.debug("spark | %s", spark_error)
+                continue
             log.info("dbt | %s", line.rstrip())
             tail.append(line.rstrip())
         code = proc.wait()

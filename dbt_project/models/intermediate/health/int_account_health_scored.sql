@@ -2,15 +2,7 @@
     each run replaces the rows of its as-of date, so a backfill can rebuild any date;
     changes vs 7 and 30 days earlier are read from this model's own history. See doc
     block health_score. -#}
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='as_of_date',
-        on_schema_change='append_new_columns',
-        pre_hook="{{ customers_delete_as_of_partition() }}",
-    )
-}}
+{{ config(date_partitioned_incremental('as_of_date')) }}
 
 {%- set weights = var('health_weights') %}
 {%- set components = ['product_usage', 'cs_engagement', 'support', 'billing', 'sentiment'] %}

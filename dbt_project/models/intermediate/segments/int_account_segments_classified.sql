@@ -4,15 +4,7 @@
     conformed dimensions (value band, size band, industry group, region, plan) so
     that any later model can place an account in the segment it was in on a date.
     The rules (all thresholds are vars) are in doc block segment_rules. -#}
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='as_of_date',
-        on_schema_change='append_new_columns',
-        pre_hook="{{ customers_delete_as_of_partition() }}",
-    )
-}}
+{{ config(date_partitioned_incremental('as_of_date')) }}
 with accounts as (
     select * from {{ ref('int_accounts_enriched') }}
 ),

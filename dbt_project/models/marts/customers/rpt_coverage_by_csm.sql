@@ -20,7 +20,7 @@ csm_costs as (
 
 final as (
     select
-        cast(books.csm_owner_id as varchar) as csm_owner_id,
+        cast(books.csm_owner_id as {{ dbt.type_string() }}) as csm_owner_id,
         cast(books.as_of_date as date) as as_of_date,
         cast(books.account_count as integer) as account_count,
         cast(books.arr_reporting as decimal(18, 2)) as arr_reporting,
