@@ -46,7 +46,7 @@ def check_quarantine(settings: Settings, run_date: dt.date):
 
 
 def build(settings: Settings, run_date: dt.date) -> str:
-    """dbt build (seeds, snapshots, models, tests) for the as-of date; returns run_results path."""
+    """dbt build (seeds, models, tests) for the as-of date; returns run_results path."""
     return str(run_dbt(settings, run_date, "build"))
 
 

@@ -33,7 +33,7 @@
             when ({{ value_sql }}) is null then null
             when ({{ value_sql }}) <= {{ full_at }} then 100.0
             when ({{ value_sql }}) >= {{ zero_at }} then 0.0
-            else 100.0 * ({{ zero_at }} - ({{ value_sql }})) / ({{ zero_at }} - {{ full_at }})
+            else cast(100 as double) * ({{ zero_at }} - ({{ value_sql }})) / ({{ zero_at }} - {{ full_at }})
         end
     )
 {%- endmacro %}

@@ -1,10 +1,11 @@
 {#- The raw layer on Spark: one table per `raw` source over its folder of the raw lake
     (<lake>/raw/<source>/<entity>/_run_date=YYYY-MM-DD/*.parquet, written by ingestion;
     <lake> = setting lake_dir, passed as SEGMENT_MART_DBT_LAKE_DIR). Called by
-    on-run-start, so every run re-creates them and sees the partitions written since:
-    creating a partitioned Parquet table over existing folders registers the partitions
-    found there (Spark runs ALTER TABLE .. RECOVER PARTITIONS on create), with _run_date
-    typed DATE by partition type inference. mergeSchema: extra extract columns may come
+    on-run-start, so every run re-creates them and sees the partitions written since.
+    Creating the table infers the partition column from the folders (_run_date, typed
+    DATE by partition type inference) but registers no partition in the metastore: a
+    query would see no row (and every test on it would pass) until ALTER TABLE ..
+    RECOVER PARTITIONS lists them. mergeSchema: extra extract columns may come
     and go between nights. Source names are `<source>__<entity>`.
     On DuckDB the same sources resolve without this (dbt-duckdb: the raw tables, or the
     Parquet folders through the sources' external_location). -#}
@@ -32,6 +33,7 @@
                 'create table ' ~ source.schema ~ '.' ~ source.identifier
                 ~ " using parquet options (path '" ~ folder ~ "', mergeSchema 'true')"
             ) -%}
+            {%- do run_query('alter table ' ~ source.schema ~ '.' ~ source.identifier ~ ' recover partitions') -%}
             {%- do log('raw lake: ' ~ source.schema ~ '.' ~ source.identifier ~ ' over ' ~ folder, info=false) -%}
         {%- endfor -%}
     {%- endif -%}

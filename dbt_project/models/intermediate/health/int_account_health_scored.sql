@@ -65,13 +65,13 @@ scored as (
         {%- for component in components %}
         components.{{ component }}_score,
         {%- endfor %}
-        cast(round({{ customers_weighted_score([
+        cast({{ round_decimal(customers_weighted_score([
             ['components.product_usage_score', weights['product_usage']],
             ['components.cs_engagement_score', weights['cs_engagement']],
             ['components.support_score', weights['support']],
             ['components.billing_score', weights['billing']],
             ['components.sentiment_score', weights['sentiment']],
-        ]) }}, 1) as decimal(5, 1)) as health_score,
+        ]), 1) }} as decimal(5, 1)) as health_score,
         coalesce(missing_components.missing_component_count, 0) as missing_component_count,
         missing_components.missing_components,
         component_drag.component as weakest_component
@@ -108,7 +108,7 @@ final as (
             when scored.health_score is not null then 'critical'
         end as health_status,
         {%- for component in components %}
-        cast(round(scored.{{ component }}_score, 1) as decimal(5, 1)) as {{ component }}_score,
+        cast({{ round_decimal('scored.' ~ component ~ '_score', 1) }} as decimal(5, 1)) as {{ component }}_score,
         {%- endfor %}
         scored.missing_component_count,
         scored.missing_components,

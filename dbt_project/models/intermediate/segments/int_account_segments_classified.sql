@@ -32,7 +32,7 @@ joined as (
         accounts.product_lines_offered,
         case
             when accounts.product_lines_offered > 0
-                then 1.0 * accounts.product_lines_owned / accounts.product_lines_offered
+                then cast(1 as double) * accounts.product_lines_owned / accounts.product_lines_offered
         end as product_line_share,
         accounts.child_account_count,
         accounts.is_reference,

@@ -31,7 +31,7 @@ final as (
         cast(round(books.target_capacity_needed, 2) as decimal(9, 2)) as target_capacity_needed,
         cast(books.target_capacity_needed > 1 as boolean) as is_over_capacity,
         cast(
-            1.0 * {{ var('csm_annual_cost') }} / books.account_count
+            cast(1 as double) * {{ var('csm_annual_cost') }} / books.account_count
             + {{ var('cs_shared_cost_per_account') }} + {{ var('cs_technology_cost_per_account') }}
             as decimal(18, 2)
         ) as annual_cost_per_account,

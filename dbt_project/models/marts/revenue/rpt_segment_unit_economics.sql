@@ -30,7 +30,7 @@ rates as (
         {%- endif %} as nrr_factor,
         case
             when trailing_new_logos > 0 and trailing_acquisition_spend is not null
-                then 1.0 * trailing_acquisition_spend / trailing_new_logos
+                then cast(1 as double) * trailing_acquisition_spend / trailing_new_logos
         end as cac_reporting
     from inputs
 ),
