@@ -74,11 +74,19 @@ def _rows(con: duckdb.DuckDBPyConnection, relation: str, columns: list[tuple[str
 def _same_value(a: object, b: object) -> bool:
     if a is None or b is None:
         return a is b
+    if isinstance(a, dt.datetime) and isinstance(b, dt.datetime):
+        # Spark writes TIMESTAMP as UTC instants (DuckDB reads TIMESTAMPTZ), DuckDB keeps
+        # naive UTC times: compare the instants
+        return _naive_utc(a) == _naive_utc(b)
     if isinstance(a, float) or isinstance(b, float):
         return math.isclose(float(a), float(b), rel_tol=REL_TOL, abs_tol=ABS_TOL)  # type: ignore[arg-type]
     if isinstance(a, Decimal) or isinstance(b, Decimal):
         return Decimal(str(a)) == Decimal(str(b))
     return a == b
+
+
+def _naive_utc(value: dt.datetime) -> dt.datetime:
+    return value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo else value
 
 
 def compare_engines(settings: Settings) -> dict[str, int]:
