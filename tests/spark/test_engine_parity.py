@@ -36,7 +36,9 @@ from pipelines.settings import Settings
 from pipelines.spark_marts import attach_spark_relations
 from tests.lake_export import export_raw_lake
 
-pytestmark = pytest.mark.spark
+#: the module's fixture builds two nights on Spark: 38 min on this 2-core machine at load
+#: 11 (docs/spark.md), beyond the suite's default per-test timeout
+pytestmark = [pytest.mark.spark, pytest.mark.timeout(3600)]
 
 ACCOUNTS = 30
 START = dt.date(2025, 3, 1)
