@@ -176,7 +176,7 @@ def ingest(
 
 @app.command()
 def build(run_date: RunDate = None, home: Home = None, warehouse: Warehouse = None) -> None:
-    """dbt build (seeds, snapshots, models, tests) for the as-of date."""
+    """dbt build (seeds, models, tests) for the as-of date."""
     _setup_logging()
     from pipelines import nightly
 

@@ -19,6 +19,7 @@ import sys
 from collections import deque
 from pathlib import Path
 
+from pipelines.engine import check_engine, dbt_target
 from pipelines.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -51,18 +52,49 @@ def _failures(results_file: Path) -> list[str]:
         return []
 
 
-def run_dbt(settings: Settings, run_date: dt.date, command: str = "build", *extra: str) -> Path:
-    """Run ``dbt <command>`` for the as-of date; returns the kept run_results.json."""
-    target = target_dir(settings)
-    env = os.environ | {
+def _pyspark_error_log(line: str) -> str | None:
+    """The message of one of PySpark's JSON error records, else None.
+
+    PySpark 4 logs every SQL exception it raises as a JSON record with the whole Java
+    stack trace (pyspark/errors/exceptions/base.py, `_log_exception`, unconditionally,
+    on the "SQLQueryContextLogger"), including the ones dbt-spark expects and handles
+    (e.g. looking up a relation that does not exist yet). dbt reports real failures
+    itself, so the log keeps only the first line of the message.
+    """
+    if not line.startswith('{"ts":') or "QueryContextLogger" not in line:
+        return None
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return str(record.get("msg", "")).splitlines()[0][:300] if isinstance(record, dict) else None
+
+
+def dbt_environment(settings: Settings) -> dict[str, str]:
+    """What dbt_project/profiles.yml and the models read from the environment."""
+    return {
         "SEGMENT_MART_DBT_WAREHOUSE": str(settings.warehouse),
         "SEGMENT_MART_DBT_THREADS": str(settings.dbt_threads),
+        "SEGMENT_MART_DBT_LAKE_DIR": str(settings.lake),
+        "SEGMENT_MART_DBT_SPARK_DIR": str(settings.spark_home),
+        "SEGMENT_MART_DBT_SPARK_MASTER": settings.spark_master,
+        "SEGMENT_MART_DBT_SPARK_DRIVER_MEMORY": settings.spark_driver_memory,
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
+
+
+def run_dbt(settings: Settings, run_date: dt.date, command: str = "build", *extra: str) -> Path:
+    """Run ``dbt <command>`` for the as-of date; returns the kept run_results.json."""
+    check_engine(settings)
+    if dbt_target(settings) == "spark":
+        settings.spark_home.mkdir(parents=True, exist_ok=True)
+    target = target_dir(settings)
+    env = os.environ | dbt_environment(settings)
     args = [
         dbt_executable(), command, "--no-use-colors",
         "--project-dir", str(settings.dbt_project_dir),
         "--profiles-dir", str(settings.dbt_project_dir),
+        "--target", dbt_target(settings),
         "--target-path", str(target),
         "--log-path", str(settings.home / "dbt_logs"),
         "--vars", json.dumps({"as_of_date": run_date.isoformat()}),
@@ -83,6 +115,10 @@ def run_dbt(settings: Settings, run_date: dt.date, command: str = "build", *extr
         assert proc.stdout is not None
         tail: deque[str] = deque(maxlen=15)
         for line in proc.stdout:
+            spark_error = _pyspark_error_log(line)
+            if spark_error is not None:
+                log.debug("spark | %s", spark_error)
+                continue
             log.info("dbt | %s", line.rstrip())
             tail.append(line.rstrip())
         code = proc.wait()

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 
 from pipelines.contract import SOURCES
 from pipelines.dbt import run_dbt, run_results_path
+from pipelines.engine import check_engine
 from pipelines.ingest import EntityLoad, ingest_source
 from pipelines.landing import SourceRejected, check_drop
 from pipelines.settings import Settings
@@ -20,7 +21,9 @@ log = logging.getLogger(__name__)
 
 
 def check_extracts(settings: Settings, run_date: dt.date, sources: Iterable[str] = SOURCES) -> None:
-    """Fail (naming every file and what to do) unless the night's drop is complete and readable."""
+    """Fail (naming every file and what to do) unless the night's drop is complete and readable,
+    and (first of all, so a night never ingests for nothing) unless its engine can run here."""
+    check_engine(settings)
     problems = check_drop(settings.drop_dir(run_date), tuple(sources))
     bad = {s: p for s, p in problems.items() if p}
     if bad:
@@ -43,7 +46,7 @@ def check_quarantine(settings: Settings, run_date: dt.date):
 
 
 def build(settings: Settings, run_date: dt.date) -> str:
-    """dbt build (seeds, snapshots, models, tests) for the as-of date; returns run_results path.
+    """dbt build (seeds, models, tests) for the as-of date; returns run_results path.
 
     Refuses at once (NightNotReady, naming the command to run) when the night is not ingested.
     """

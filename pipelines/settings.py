@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -66,10 +67,30 @@ class Settings(BaseSettings):
         "(BI tools bundle 1.x drivers).",
     )
     dbt_threads: int = Field(default=1, ge=1, description="dbt threads (DuckDB: one writer).")
+    lake_dir: Path | None = Field(
+        default=None,
+        description="The raw lake: <lake>/raw/<source>/<entity>/_run_date=YYYY-MM-DD/*.parquet.",
+    )
+    engine: Literal["duckdb", "spark"] = Field(
+        default="duckdb",
+        description="Where dbt builds the night: the embedded DuckDB warehouse or Apache Spark "
+        "(dbt target of the same name in dbt_project/profiles.yml; docs/spark.md).",
+    )
+    dbt_target: str | None = Field(
+        default=None,
+        description="dbt target of dbt_project/profiles.yml; default: the engine's name.",
+    )
+    spark_master: str = Field(
+        default="local[2]",
+        description="Spark master of the local `session` target (local[N] = N cores in one JVM).",
+    )
+    spark_driver_memory: str = Field(
+        default="2g", description="Heap of the local Spark driver JVM (spark.driver.memory)."
+    )
 
     @field_validator(
         "home", "landing_dir", "warehouse_path", "published_dir", "quality_dir",
-        "dbt_project_dir", "expectations_dir",
+        "dbt_project_dir", "expectations_dir", "lake_dir",
     )
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
@@ -92,6 +113,16 @@ class Settings(BaseSettings):
     @cached_property
     def quality(self) -> Path:
         return self.quality_dir or self.home / "quality"
+
+    @cached_property
+    def lake(self) -> Path:
+        return self.lake_dir or self.home / "lake"
+
+    @cached_property
+    def spark_home(self) -> Path:
+        """Everything the local Spark session writes: warehouse (the dbt relations as
+        Parquet), the Derby metastore, scratch space and logs."""
+        return self.home / "spark"
 
     def drop_dir(self, run_date: dt.date) -> Path:
         """The landing folder of one night's drop."""

@@ -46,7 +46,7 @@ STATEFUL = (
     "snapshots.snap_billing__subscriptions",
 )
 SELECT = (
-    "--select", "+path:models/marts/customers", "path:snapshots",
+    "--select", "+path:models/marts/customers", "path:models/history",
     "path:data-tests/assert_customers_*", "path:data-tests/assert_tiers_*",
     "--indirect-selection", "cautious",
 )

@@ -18,7 +18,7 @@ def test_a_project_error_is_in_the_message_and_stale_results_are_removed(tmp_pat
         "name: broken\nversion: '1.0'\nconfig-version: 2\nprofile: broken\n"
     )
     (project / "profiles.yml").write_text(
-        f"broken:\n  target: t\n  outputs:\n    t:\n      type: duckdb\n      path: {tmp_path / 'w.duckdb'}\n"
+        f"broken:\n  target: duckdb\n  outputs:\n    duckdb:\n      type: duckdb\n      path: {tmp_path / 'w.duckdb'}\n"
     )
     (project / "models" / "bad.sql").write_text("select {{ not_a_macro() }}\n")
     settings = Settings(home=tmp_path / "var", dbt_project_dir=project)

@@ -33,7 +33,7 @@
             when ({{ value_sql }}) is null then null
             when ({{ value_sql }}) <= {{ full_at }} then 100.0
             when ({{ value_sql }}) >= {{ zero_at }} then 0.0
-            else 100.0 * ({{ zero_at }} - ({{ value_sql }})) / ({{ zero_at }} - {{ full_at }})
+            else cast(100 as double) * ({{ zero_at }} - ({{ value_sql }})) / ({{ zero_at }} - {{ full_at }})
         end
     )
 {%- endmacro %}
@@ -56,13 +56,10 @@
 
 {#- Rows of the as-of date partition are replaced on every run: deleting them first
     keeps a rerun idempotent even when the new run produces no row for a key that
-    the old run had (delete+insert alone only deletes keys present in the new rows). -#}
+    the old run had (delete+insert alone only deletes keys present in the new rows).
+    Per engine: macros/incremental/as_of_date_partitions.sql. -#}
 {% macro customers_delete_as_of_partition() -%}
-    {%- if is_incremental() -%}
-        delete from {{ this }} where as_of_date = {{ as_of_date() }}
-    {%- else -%}
-        select 1
-    {%- endif -%}
+    {{ delete_date_partition('as_of_date') }}
 {%- endmacro %}
 
 {#- Filter of the daily marts: on an incremental run only the as-of date partition is

@@ -92,7 +92,7 @@ final as (
         end as company_size_band,
         {{ dbt.datediff('customer_since_date', 'as_of_date', 'day') }} as tenure_days,
         case
-            when employee_count > 0 then 1.0 * licensed_seats / employee_count
+            when employee_count > 0 then cast(1 as double) * licensed_seats / employee_count
         end as licence_share_of_employees,
         case
             when next_renewal_date is not null

@@ -18,7 +18,8 @@ active_subscriptions as (
         mrr_reporting,
         cast(
             floor(
-                {{ dbt.datediff('start_date', as_of_date(), 'month') }}
+                {#- parenthesised: a macro's expansion may be a sum (dbt-spark's was) -#}
+                ({{ dbt.datediff('start_date', as_of_date(), 'month') }})
                 / billing_interval_months
             ) as {{ dbt.type_int() }}
         ) as full_terms_elapsed

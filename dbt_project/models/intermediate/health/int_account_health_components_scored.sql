@@ -108,7 +108,7 @@ measures as (
         usage_features.last_activity_date,
         case
             when accounts.licensed_seats > 0
-                then 1.0 * coalesce(usage_features.monthly_active_users, 0) / accounts.licensed_seats
+                then cast(1 as double) * coalesce(usage_features.monthly_active_users, 0) / accounts.licensed_seats
         end as seat_utilisation,
         case
             when usage_features.account_id is null then null
@@ -118,7 +118,7 @@ measures as (
         end as stickiness,
         case
             when usage_features.feature_catalogue_size > 0
-                then 1.0 * coalesce(usage_features.features_used_in_window, 0) / usage_features.feature_catalogue_size
+                then cast(1 as double) * coalesce(usage_features.features_used_in_window, 0) / usage_features.feature_catalogue_size
         end as feature_breadth,
         cs_engagement.last_touchpoint_date,
         case
@@ -130,7 +130,7 @@ measures as (
         coalesce(cs_engagement.recent_touchpoints, 0) as recent_touchpoints,
         case
             when cs_engagement.recent_touchpoints > 0
-                then 1.0 * cs_engagement.recent_touchpoints_responded / cs_engagement.recent_touchpoints
+                then cast(1 as double) * cs_engagement.recent_touchpoints_responded / cs_engagement.recent_touchpoints
         end as response_rate,
         coalesce(support.open_cases, 0) as open_cases,
         coalesce(support.open_urgent_cases, 0) as open_urgent_cases,
@@ -173,7 +173,7 @@ sub_scores as (
         end as usage_trend_score,
         {{ customers_decay_score('days_since_touchpoint', var('health_cs_recency_full_days'), var('health_cs_recency_zero_days')) }}
             as touchpoint_recency_score,
-        case when qbrs_held > 0 then 100.0 * qbrs_attended / qbrs_held end as qbr_attendance_score,
+        case when qbrs_held > 0 then cast(100 as double) * qbrs_attended / qbrs_held end as qbr_attendance_score,
         100.0 * response_rate as responsiveness_score,
         case when cases_in_lookback > 0 or open_cases > 0 then
             greatest(

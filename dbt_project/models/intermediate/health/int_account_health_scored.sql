@@ -2,15 +2,7 @@
     each run replaces the rows of its as-of date, so a backfill can rebuild any date;
     changes vs 7 and 30 days earlier are read from this model's own history. See doc
     block health_score. -#}
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='as_of_date',
-        on_schema_change='append_new_columns',
-        pre_hook="{{ customers_delete_as_of_partition() }}",
-    )
-}}
+{{ config(date_partitioned_incremental('as_of_date')) }}
 
 {%- set weights = var('health_weights') %}
 {%- set components = ['product_usage', 'cs_engagement', 'support', 'billing', 'sentiment'] %}
@@ -73,13 +65,13 @@ scored as (
         {%- for component in components %}
         components.{{ component }}_score,
         {%- endfor %}
-        cast(round({{ customers_weighted_score([
+        cast({{ round_decimal(customers_weighted_score([
             ['components.product_usage_score', weights['product_usage']],
             ['components.cs_engagement_score', weights['cs_engagement']],
             ['components.support_score', weights['support']],
             ['components.billing_score', weights['billing']],
             ['components.sentiment_score', weights['sentiment']],
-        ]) }}, 1) as decimal(5, 1)) as health_score,
+        ]), 1) }} as decimal(5, 1)) as health_score,
         coalesce(missing_components.missing_component_count, 0) as missing_component_count,
         missing_components.missing_components,
         component_drag.component as weakest_component
@@ -116,7 +108,7 @@ final as (
             when scored.health_score is not null then 'critical'
         end as health_status,
         {%- for component in components %}
-        cast(round(scored.{{ component }}_score, 1) as decimal(5, 1)) as {{ component }}_score,
+        cast({{ round_decimal('scored.' ~ component ~ '_score', 1) }} as decimal(5, 1)) as {{ component }}_score,
         {%- endfor %}
         scored.missing_component_count,
         scored.missing_components,

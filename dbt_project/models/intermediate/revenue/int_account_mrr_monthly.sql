@@ -178,7 +178,7 @@ bridged as (
         not is_paying_state
         and previous_customer_month is not null
         and next_customer_month is not null
-        and {{ dbt.datediff('previous_customer_month', 'next_customer_month', 'month') }} - 1
+        and ({{ dbt.datediff('previous_customer_month', 'next_customer_month', 'month') }}) - 1
             <= {{ var('revenue_reactivation_window_months') | int }} as is_bridged_gap
     from gaps
 ),

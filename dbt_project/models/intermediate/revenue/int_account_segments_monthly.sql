@@ -80,6 +80,27 @@ account_month_dimensions as (
     cross join dimensions
 ),
 
+{#- Each history row can place the account in the months whose window
+    [month start - lookback, month end] holds its date: its own month and the next
+    few (as many as the lookback reaches into). Listing them turns the window test into
+    an equi-join on the month key, which a distributed engine hashes instead of
+    comparing every history row with every account-month. -#}
+{%- set lookback_days = var('revenue_segment_history_lookback_days') | int %}
+history_months as (
+    select
+        history.*,
+        cast({{ dbt.dateadd('month', 'month_offsets.month_offset', dbt.date_trunc('month', 'history.as_of_date')) }} as date)
+            as month_start_date
+    from history
+    cross join (
+        {%- for offset in range(0, lookback_days // 28 + 2) %}
+        select {{ offset }} as month_offset{% if not loop.last %} union all{% endif %}
+        {%- endfor %}
+    ) as month_offsets
+    where {{ dbt.dateadd('month', 'month_offsets.month_offset', dbt.date_trunc('month', 'history.as_of_date')) }}
+        <= {{ dbt.date_trunc('month', dbt.dateadd('day', lookback_days, 'history.as_of_date')) }}
+),
+
 history_candidates as (
     select
         account_month_dimensions.account_id,
@@ -100,13 +121,13 @@ history_candidates as (
                 end
         ) as candidate_rank
     from account_month_dimensions
-    inner join history
+    inner join history_months as history
         on history.account_id = account_month_dimensions.account_id
         and history.segment_dimension = account_month_dimensions.segment_dimension
-        and history.as_of_date <= account_month_dimensions.month_end_date
-        and history.as_of_date >= cast({{ dbt.dateadd(
+        and history.month_start_date = account_month_dimensions.month_start_date
+    where history.as_of_date >= cast({{ dbt.dateadd(
             'day',
-            -1 * (var('revenue_segment_history_lookback_days') | int),
+            -1 * lookback_days,
             'account_month_dimensions.month_start_date'
         ) }} as date)
 ),

@@ -169,41 +169,41 @@ final as (
         case when combined.backcast_accounts > 0 then 'backcast' else 'history' end as segment_source,
         case
             when starting_mrr_reporting > 0
-                then 1.0 * (starting_mrr_reporting - contraction_mrr_reporting - churned_mrr_reporting)
+                then cast(1 as double) * (starting_mrr_reporting - contraction_mrr_reporting - churned_mrr_reporting)
                     / starting_mrr_reporting
         end as gross_revenue_retention,
         case
             when starting_mrr_reporting > 0
-                then 1.0 * (
+                then cast(1 as double) * (
                     starting_mrr_reporting + expansion_mrr_reporting
                     - contraction_mrr_reporting - churned_mrr_reporting
                 ) / starting_mrr_reporting
         end as net_revenue_retention,
         case
-            when starting_logos > 0 then 1.0 * (starting_logos - churned_logos) / starting_logos
+            when starting_logos > 0 then cast(1 as double) * (starting_logos - churned_logos) / starting_logos
         end as logo_retention,
         case
-            when starting_mrr_reporting > 0 then 1.0 * expansion_mrr_reporting / starting_mrr_reporting
+            when starting_mrr_reporting > 0 then cast(1 as double) * expansion_mrr_reporting / starting_mrr_reporting
         end as expansion_rate,
         case
             when contraction_mrr_reporting + churned_mrr_reporting > 0
-                then 1.0 * (new_mrr_reporting + expansion_mrr_reporting + reactivation_mrr_reporting)
+                then cast(1 as double) * (new_mrr_reporting + expansion_mrr_reporting + reactivation_mrr_reporting)
                     / (contraction_mrr_reporting + churned_mrr_reporting)
         end as quick_ratio,
         case
             when trailing_cohort_starting_mrr > 0
-                then 1.0 * trailing_gross_retained_mrr / trailing_cohort_starting_mrr
+                then cast(1 as double) * trailing_gross_retained_mrr / trailing_cohort_starting_mrr
         end as trailing_gross_revenue_retention,
         case
             when trailing_cohort_starting_mrr > 0
-                then 1.0 * trailing_cohort_ending_mrr / trailing_cohort_starting_mrr
+                then cast(1 as double) * trailing_cohort_ending_mrr / trailing_cohort_starting_mrr
         end as trailing_net_revenue_retention,
         case
-            when trailing_cohort_logos > 0 then 1.0 * trailing_retained_logos / trailing_cohort_logos
+            when trailing_cohort_logos > 0 then cast(1 as double) * trailing_retained_logos / trailing_cohort_logos
         end as trailing_logo_retention,
         case
             when trailing_cohort_starting_mrr > 0
-                then 1.0 * trailing_expansion_mrr / trailing_cohort_starting_mrr
+                then cast(1 as double) * trailing_expansion_mrr / trailing_cohort_starting_mrr
         end as trailing_expansion_rate
     from combined
     inner join periods

@@ -73,7 +73,7 @@ final as (
         segment_months.ending_mrr_reporting,
         case
             when segment_months.ending_logos > 0
-                then 1.0 * segment_months.ending_mrr_reporting / segment_months.ending_logos
+                then cast(1 as double) * segment_months.ending_mrr_reporting / segment_months.ending_logos
         end as arpa_reporting,
         segment_months.trailing_cohort_logos,
         segment_months.trailing_logo_retention,

@@ -4,15 +4,7 @@
     conformed dimensions (value band, size band, industry group, region, plan) so
     that any later model can place an account in the segment it was in on a date.
     The rules (all thresholds are vars) are in doc block segment_rules. -#}
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='as_of_date',
-        on_schema_change='append_new_columns',
-        pre_hook="{{ customers_delete_as_of_partition() }}",
-    )
-}}
+{{ config(date_partitioned_incremental('as_of_date')) }}
 with accounts as (
     select * from {{ ref('int_accounts_enriched') }}
 ),
@@ -40,7 +32,7 @@ joined as (
         accounts.product_lines_offered,
         case
             when accounts.product_lines_offered > 0
-                then 1.0 * accounts.product_lines_owned / accounts.product_lines_offered
+                then cast(1 as double) * accounts.product_lines_owned / accounts.product_lines_offered
         end as product_line_share,
         accounts.child_account_count,
         accounts.is_reference,

@@ -2,15 +2,7 @@
     incremental on as_of_date). A signal fires when an account enters a state: see
     int_account_signals_detected, which compares a date with the previous as-of date
     in this history. Doc block action_signals. -#}
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='as_of_date',
-        on_schema_change='append_new_columns',
-        pre_hook="{{ customers_delete_as_of_partition() }}",
-    )
-}}
+{{ config(date_partitioned_incremental('as_of_date')) }}
 
 with tiers as (
     select * from {{ ref('int_account_tiers_assigned') }}

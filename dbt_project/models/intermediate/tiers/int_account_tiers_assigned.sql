@@ -4,15 +4,7 @@
     lower. The previous assignment is read from this model's own history (the latest
     row before the as-of date), so re-running a date gives the same rows and a
     backfill rebuilds one date from the dates before it. Doc block tier_migration. -#}
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='as_of_date',
-        on_schema_change='append_new_columns',
-        pre_hook="{{ customers_delete_as_of_partition() }}",
-    )
-}}
+{{ config(date_partitioned_incremental('as_of_date')) }}
 
 {%- set cadence = var('tier_review_cadence_months') %}
 

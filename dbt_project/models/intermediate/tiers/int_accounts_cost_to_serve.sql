@@ -27,7 +27,7 @@ costed as (
         csm_books.account_count as csm_book_size,
         case
             when csm_books.account_count > 0
-                then 1.0 * {{ var('csm_annual_cost') }} / csm_books.account_count
+                then cast(1 as double) * {{ var('csm_annual_cost') }} / csm_books.account_count
             else 0
         end as direct_csm_cost,
         {{ var('cs_shared_cost_per_account') }} as shared_cost,
@@ -63,8 +63,8 @@ final as (
         cast(shared_cost as decimal(18, 2)) as shared_cost,
         cast(technology_cost as decimal(18, 2)) as technology_cost,
         annual_cost_to_serve,
-        cast(round(cost_share_of_arr, 4) as decimal(9, 4)) as cost_share_of_arr,
-        cast(round(100 * cost_share_of_arr, 1) as decimal(9, 1)) as cost_share_of_arr_pct,
+        cast({{ round_decimal('cost_share_of_arr', 4) }} as decimal(9, 4)) as cost_share_of_arr,
+        cast({{ round_decimal('100 * cost_share_of_arr', 1) }} as decimal(9, 1)) as cost_share_of_arr_pct,
         cost_share_of_arr is not null
             and (cost_share_of_arr < {{ var('cs_cost_share_min') }} or cost_share_of_arr > {{ var('cs_cost_share_max') }})
             as is_outside_cost_band,

@@ -40,9 +40,9 @@ shares as (
         totals.total_accounts,
         cast(totals.total_arr_reporting as decimal(18, 2)) as total_arr_reporting,
         case when totals.total_accounts > 0
-            then 1.0 * coalesce(per_tier.account_count, 0) / totals.total_accounts end as account_share,
+            then cast(1 as double) * coalesce(per_tier.account_count, 0) / totals.total_accounts end as account_share,
         case when totals.total_arr_reporting > 0
-            then 1.0 * coalesce(per_tier.arr_reporting, 0) / totals.total_arr_reporting end as arr_share,
+            then cast(1 as double) * coalesce(per_tier.arr_reporting, 0) / totals.total_arr_reporting end as arr_share,
         tier_targets.min_account_share,
         tier_targets.max_account_share,
         tier_targets.min_arr_share,

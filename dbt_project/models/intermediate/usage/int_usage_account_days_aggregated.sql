@@ -2,15 +2,12 @@
     only the (account, activity date) pairs touched by events that arrived in that
     night's drop (loaded_run_date = as-of date: the day's events plus late events of
     earlier days) and recomputes just those rows from every event known on the
-    as-of date. The first run (or a full refresh) processes everything. -#}
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key=['account_id', 'activity_date'],
-        on_schema_change='append_new_columns',
-    )
-}}
+    as-of date. The first run (or a full refresh) processes everything.
+    On Spark (insert_overwrite of activity_date partitions, no row-level delete) the
+    unit recomputed is the whole activity date: every account's row of each date the
+    night's events touched (macros/incremental/as_of_date_partitions.sql). -#}
+{%- set recompute_keys = usage_recompute_keys() %}
+{{ config(date_partitioned_incremental('activity_date', unique_key=['account_id', 'activity_date'])) }}
 
 with events as (
     select * from {{ ref('stg_usage__events') }}
@@ -19,8 +16,7 @@ with events as (
 {% if is_incremental() %}
 affected_days as (
     select distinct
-        account_id,
-        occurred_date
+        {{ recompute_keys | join(',\n        ') }}
     from events
     where loaded_run_date = {{ as_of_date() }}
 ),
@@ -29,8 +25,8 @@ scoped_events as (
     select events.*
     from events
     inner join affected_days
-        on events.account_id = affected_days.account_id
-        and events.occurred_date = affected_days.occurred_date
+        on {% for key in recompute_keys %}events.{{ key }} = affected_days.{{ key }}{% if not loop.last %}
+        and {% endif %}{% endfor %}
 ),
 {% else %}
 scoped_events as (

@@ -117,13 +117,13 @@ final as (
         daily_summary.last_activity_date,
         daily_summary.events_in_window,
         daily_summary.events_in_prior_window,
-        1.0 * daily_summary.user_days_in_window / {{ window_days }} as avg_daily_active_users,
+        cast(1 as double) * daily_summary.user_days_in_window / {{ window_days }} as avg_daily_active_users,
         coalesce(window_distincts.monthly_active_users, 0) as monthly_active_users,
         coalesce(window_distincts.features_used_in_window, 0) as features_used_in_window,
         feature_catalogue.feature_catalogue_size,
         case
             when daily_summary.events_in_prior_window > 0
-                then 1.0 * (daily_summary.events_in_window - daily_summary.events_in_prior_window)
+                then cast(1 as double) * (daily_summary.events_in_window - daily_summary.events_in_prior_window)
                     / daily_summary.events_in_prior_window
         end as usage_trend
     from daily_summary

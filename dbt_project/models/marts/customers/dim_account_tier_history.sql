@@ -6,9 +6,9 @@ with periods as (
 
 final as (
     select
-        cast(tier_period_id as varchar) as tier_period_id,
-        cast(account_id as varchar) as account_id,
-        cast(assigned_tier as varchar) as assigned_tier,
+        cast(tier_period_id as {{ dbt.type_string() }}) as tier_period_id,
+        cast(account_id as {{ dbt.type_string() }}) as account_id,
+        cast(assigned_tier as {{ dbt.type_string() }}) as assigned_tier,
         cast(tier_number as integer) as tier_number,
         cast(previous_tier_number as integer) as previous_tier_number,
         cast(valid_from as date) as valid_from,
@@ -16,8 +16,8 @@ final as (
         cast(is_current as boolean) as is_current,
         cast(last_observed_date as date) as last_observed_date,
         cast(observed_days as integer) as observed_days,
-        cast(change_type as varchar) as change_type,
-        cast(change_reason as varchar) as change_reason
+        cast(change_type as {{ dbt.type_string() }}) as change_type,
+        cast(change_reason as {{ dbt.type_string() }}) as change_reason
     from periods
 )
 

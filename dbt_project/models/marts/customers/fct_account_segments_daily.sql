@@ -1,15 +1,7 @@
 {#- Published: the behaviour segments and conformed dimensions of every account on
     every as-of date, with the measures behind each segment. Incremental on
     as_of_date. -#}
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='as_of_date',
-        on_schema_change='append_new_columns',
-        pre_hook="{{ customers_delete_as_of_partition() }}",
-    )
-}}
+{{ config(date_partitioned_incremental('as_of_date')) }}
 
 with segments as (
     select * from {{ ref('int_account_segments_classified') }}
@@ -25,20 +17,20 @@ tiers as (
 
 final as (
     select
-        cast(segments.account_id as varchar) as account_id,
+        cast(segments.account_id as {{ dbt.type_string() }}) as account_id,
         cast(segments.as_of_date as date) as as_of_date,
-        cast(segments.usage_segment as varchar) as usage_segment,
-        cast(segments.engagement_segment as varchar) as engagement_segment,
-        cast(segments.adoption_stage as varchar) as adoption_stage,
-        cast(segments.support_segment as varchar) as support_segment,
-        cast(segments.advocacy_segment as varchar) as advocacy_segment,
-        cast(segments.growth_potential as varchar) as growth_potential,
-        cast(segments.complexity_segment as varchar) as complexity_segment,
-        cast(segments.value_band as varchar) as value_band,
-        cast(segments.company_size_band as varchar) as company_size_band,
-        cast(segments.industry_group as varchar) as industry_group,
-        cast(segments.region as varchar) as region,
-        cast(segments.plan_name as varchar) as plan_name,
+        cast(segments.usage_segment as {{ dbt.type_string() }}) as usage_segment,
+        cast(segments.engagement_segment as {{ dbt.type_string() }}) as engagement_segment,
+        cast(segments.adoption_stage as {{ dbt.type_string() }}) as adoption_stage,
+        cast(segments.support_segment as {{ dbt.type_string() }}) as support_segment,
+        cast(segments.advocacy_segment as {{ dbt.type_string() }}) as advocacy_segment,
+        cast(segments.growth_potential as {{ dbt.type_string() }}) as growth_potential,
+        cast(segments.complexity_segment as {{ dbt.type_string() }}) as complexity_segment,
+        cast(segments.value_band as {{ dbt.type_string() }}) as value_band,
+        cast(segments.company_size_band as {{ dbt.type_string() }}) as company_size_band,
+        cast(segments.industry_group as {{ dbt.type_string() }}) as industry_group,
+        cast(segments.region as {{ dbt.type_string() }}) as region,
+        cast(segments.plan_name as {{ dbt.type_string() }}) as plan_name,
         cast(segments.arr_reporting as decimal(18, 2)) as arr_reporting,
         cast(segments.has_active_subscription as boolean) as has_active_subscription,
         cast(segments.tenure_days as integer) as tenure_days,
@@ -55,8 +47,8 @@ final as (
         cast(segments.product_lines_owned as integer) as product_lines_owned,
         cast(segments.product_lines_offered as integer) as product_lines_offered,
         cast(segments.complexity_points as integer) as complexity_points,
-        cast(health.health_status as varchar) as health_status,
-        cast(tiers.assigned_tier as varchar) as assigned_tier,
+        cast(health.health_status as {{ dbt.type_string() }}) as health_status,
+        cast(tiers.assigned_tier as {{ dbt.type_string() }}) as assigned_tier,
         cast(tiers.tier_number as integer) as tier_number
     from segments
     left join health

@@ -1,15 +1,7 @@
 {#- Published: the assigned tier of every account on every as-of date, with the
     computed tier, the score and each criterion's contribution, the reason, the
     migration state and the day's conformed dimensions. Incremental on as_of_date. -#}
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='as_of_date',
-        on_schema_change='append_new_columns',
-        pre_hook="{{ customers_delete_as_of_partition() }}",
-    )
-}}
+{{ config(date_partitioned_incremental('as_of_date')) }}
 
 with tiers as (
     select * from {{ ref('int_account_tiers_assigned') }}
@@ -25,44 +17,44 @@ health as (
 
 final as (
     select
-        cast(tiers.account_id as varchar) as account_id,
+        cast(tiers.account_id as {{ dbt.type_string() }}) as account_id,
         cast(tiers.as_of_date as date) as as_of_date,
-        cast(tiers.assigned_tier as varchar) as assigned_tier,
+        cast(tiers.assigned_tier as {{ dbt.type_string() }}) as assigned_tier,
         cast(tiers.tier_number as integer) as tier_number,
-        cast(tiers.computed_tier as varchar) as computed_tier,
+        cast(tiers.computed_tier as {{ dbt.type_string() }}) as computed_tier,
         cast(tiers.computed_tier_number as integer) as computed_tier_number,
-        cast(tiers.tier_method as varchar) as tier_method,
+        cast(tiers.tier_method as {{ dbt.type_string() }}) as tier_method,
         cast(tiers.tier_score as decimal(6, 2)) as tier_score,
         cast(tiers.arr_contribution as decimal(6, 2)) as arr_contribution,
         cast(tiers.expansion_contribution as decimal(6, 2)) as expansion_contribution,
         cast(tiers.strategic_contribution as decimal(6, 2)) as strategic_contribution,
         cast(tiers.complexity_health_contribution as decimal(6, 2)) as complexity_health_contribution,
-        cast(tiers.rules_criterion as varchar) as rules_criterion,
+        cast(tiers.rules_criterion as {{ dbt.type_string() }}) as rules_criterion,
         cast(tiers.rules_tier_number as integer) as rules_tier_number,
         cast(tiers.scorecard_tier_number as integer) as scorecard_tier_number,
-        cast(tiers.computed_tier_reason as varchar) as computed_tier_reason,
-        cast(tiers.tier_reason as varchar) as tier_reason,
-        cast(tiers.migration_action as varchar) as migration_action,
+        cast(tiers.computed_tier_reason as {{ dbt.type_string() }}) as computed_tier_reason,
+        cast(tiers.tier_reason as {{ dbt.type_string() }}) as tier_reason,
+        cast(tiers.migration_action as {{ dbt.type_string() }}) as migration_action,
         cast(tiers.previous_tier_number as integer) as previous_tier_number,
         cast(tiers.is_tier_changed as boolean) as is_tier_changed,
         cast(tiers.assigned_since_date as date) as assigned_since_date,
         cast(tiers.is_downgrade_pending as boolean) as is_downgrade_pending,
-        cast(tiers.pending_downgrade_tier as varchar) as pending_downgrade_tier,
+        cast(tiers.pending_downgrade_tier as {{ dbt.type_string() }}) as pending_downgrade_tier,
         cast(tiers.pending_downgrade_date as date) as pending_downgrade_date,
         cast(tiers.next_renewal_date as date) as next_renewal_date,
         cast(tiers.last_tier_review_date as date) as last_tier_review_date,
         cast(tiers.next_tier_review_date as date) as next_tier_review_date,
         cast(tiers.arr_reporting as decimal(18, 2)) as arr_reporting,
-        cast(tiers.growth_potential as varchar) as growth_potential,
+        cast(tiers.growth_potential as {{ dbt.type_string() }}) as growth_potential,
         cast(tiers.is_strategic_account as boolean) as is_strategic_account,
         cast(tiers.is_high_churn_risk as boolean) as is_high_churn_risk,
-        cast(health.health_status as varchar) as health_status,
-        cast(segments.value_band as varchar) as value_band,
-        cast(segments.company_size_band as varchar) as company_size_band,
-        cast(segments.industry_group as varchar) as industry_group,
-        cast(segments.region as varchar) as region,
-        cast(segments.plan_name as varchar) as plan_name,
-        cast(segments.adoption_stage as varchar) as adoption_stage
+        cast(health.health_status as {{ dbt.type_string() }}) as health_status,
+        cast(segments.value_band as {{ dbt.type_string() }}) as value_band,
+        cast(segments.company_size_band as {{ dbt.type_string() }}) as company_size_band,
+        cast(segments.industry_group as {{ dbt.type_string() }}) as industry_group,
+        cast(segments.region as {{ dbt.type_string() }}) as region,
+        cast(segments.plan_name as {{ dbt.type_string() }}) as plan_name,
+        cast(segments.adoption_stage as {{ dbt.type_string() }}) as adoption_stage
     from tiers
     left join segments
         on tiers.account_id = segments.account_id

@@ -20,7 +20,7 @@ csm_costs as (
 
 final as (
     select
-        cast(books.csm_owner_id as varchar) as csm_owner_id,
+        cast(books.csm_owner_id as {{ dbt.type_string() }}) as csm_owner_id,
         cast(books.as_of_date as date) as as_of_date,
         cast(books.account_count as integer) as account_count,
         cast(books.arr_reporting as decimal(18, 2)) as arr_reporting,
@@ -31,7 +31,7 @@ final as (
         cast(round(books.target_capacity_needed, 2) as decimal(9, 2)) as target_capacity_needed,
         cast(books.target_capacity_needed > 1 as boolean) as is_over_capacity,
         cast(
-            1.0 * {{ var('csm_annual_cost') }} / books.account_count
+            cast(1 as double) * {{ var('csm_annual_cost') }} / books.account_count
             + {{ var('cs_shared_cost_per_account') }} + {{ var('cs_technology_cost_per_account') }}
             as decimal(18, 2)
         ) as annual_cost_per_account,

@@ -33,18 +33,18 @@ economics as (
         case when per_tier.account_count > 0 then per_tier.arr_reporting / per_tier.account_count end as avg_arr_per_account,
         coalesce(per_tier.accounts_with_csm, 0) as accounts_with_csm,
         coalesce(per_tier.csms_assigned, 0) as csms_assigned,
-        case when per_tier.csms_assigned > 0 then 1.0 * per_tier.accounts_with_csm / per_tier.csms_assigned end
+        case when per_tier.csms_assigned > 0 then cast(1 as double) * per_tier.accounts_with_csm / per_tier.csms_assigned end
             as actual_accounts_per_csm,
         engagement_models.accounts_per_csm_min,
         engagement_models.accounts_per_csm_max,
         engagement_models.accounts_per_csm_target,
         case
             when engagement_models.accounts_per_csm_target > 0
-                then ceil(1.0 * coalesce(per_tier.account_count, 0) / engagement_models.accounts_per_csm_target)
+                then ceil(cast(1 as double) * coalesce(per_tier.account_count, 0) / engagement_models.accounts_per_csm_target)
         end as csms_needed_at_target,
         case
             when engagement_models.accounts_per_csm_target > 0
-                then 1.0 * {{ var('csm_annual_cost') }} / engagement_models.accounts_per_csm_target
+                then cast(1 as double) * {{ var('csm_annual_cost') }} / engagement_models.accounts_per_csm_target
             else 0
         end
         + {{ var('cs_shared_cost_per_account') }}
@@ -60,7 +60,7 @@ final as (
     select
         {{ as_of_date() }} as as_of_date,
         cast(tier_number as integer) as tier_number,
-        cast(tier_name as varchar) as tier_name,
+        cast(tier_name as {{ dbt.type_string() }}) as tier_name,
         cast(account_count as integer) as account_count,
         cast(arr_reporting as decimal(18, 2)) as arr_reporting,
         cast(avg_arr_per_account as decimal(18, 2)) as avg_arr_per_account,

@@ -74,9 +74,9 @@ final as (
         cast(active_logos as integer) as active_logos,
         cast(cohort_starting_mrr as decimal(18, 2)) as cohort_starting_mrr_reporting,
         cast(mrr_reporting as decimal(18, 2)) as mrr_reporting,
-        cast(1.0 * active_logos / cohort_logos as decimal(18, 6)) as logo_retention,
+        cast(cast(1 as double) * active_logos / cohort_logos as decimal(18, 6)) as logo_retention,
         cast(
-            case when cohort_starting_mrr > 0 then 1.0 * mrr_reporting / cohort_starting_mrr end
+            case when cohort_starting_mrr > 0 then cast(1 as double) * mrr_reporting / cohort_starting_mrr end
             as decimal(18, 6)
         ) as revenue_retention
     from aggregated

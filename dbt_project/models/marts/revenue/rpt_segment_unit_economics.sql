@@ -30,7 +30,7 @@ rates as (
         {%- endif %} as nrr_factor,
         case
             when trailing_new_logos > 0 and trailing_acquisition_spend is not null
-                then 1.0 * trailing_acquisition_spend / trailing_new_logos
+                then cast(1 as double) * trailing_acquisition_spend / trailing_new_logos
         end as cac_reporting
     from inputs
 ),
@@ -65,18 +65,18 @@ final as (
         cast('{{ var("reporting_currency") }}' as {{ dbt.type_string() }}) as reporting_currency,
         cast(economics.ending_logos as integer) as ending_logos,
         cast(economics.ending_mrr_reporting as decimal(18, 2)) as ending_mrr_reporting,
-        cast(economics.arpa_reporting as decimal(18, 2)) as arpa_reporting,
-        cast(economics.acv_reporting as decimal(18, 2)) as acv_reporting,
+        cast({{ round_decimal('economics.arpa_reporting', 2) }} as decimal(18, 2)) as arpa_reporting,
+        cast({{ round_decimal('economics.acv_reporting', 2) }} as decimal(18, 2)) as acv_reporting,
         cast(economics.trailing_cohort_logos as integer) as trailing_cohort_logos,
         cast(economics.trailing_logo_retention as decimal(18, 6)) as trailing_logo_retention,
         cast(economics.annual_logo_churn_rate as decimal(18, 6)) as annual_logo_churn_rate,
         cast(economics.trailing_net_revenue_retention as decimal(18, 6)) as trailing_net_revenue_retention,
         cast(economics.nrr_factor as decimal(18, 6)) as ltv_nrr_factor,
         cast(economics.customer_lifetime_years as decimal(18, 6)) as customer_lifetime_years,
-        cast(economics.ltv_reporting as decimal(18, 2)) as ltv_reporting,
+        cast({{ round_decimal('economics.ltv_reporting', 2) }} as decimal(18, 2)) as ltv_reporting,
         cast(economics.trailing_new_logos as integer) as trailing_new_logos,
         cast(economics.trailing_acquisition_spend as decimal(18, 2)) as trailing_acquisition_spend_reporting,
-        cast(economics.cac_reporting as decimal(18, 2)) as cac_reporting,
+        cast({{ round_decimal('economics.cac_reporting', 2) }} as decimal(18, 2)) as cac_reporting,
         cast(
             case when economics.arpa_reporting > 0 then economics.cac_reporting / economics.arpa_reporting end
             as decimal(18, 6)
