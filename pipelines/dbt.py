@@ -19,6 +19,7 @@ import sys
 from collections import deque
 from pathlib import Path
 
+from pipelines import duck
 from pipelines.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ def _failures(results_file: Path) -> list[str]:
 def run_dbt(settings: Settings, run_date: dt.date, command: str = "build", *extra: str) -> Path:
     """Run ``dbt <command>`` for the as-of date; returns the kept run_results.json."""
     target = target_dir(settings)
-    env = os.environ | {
+    env = os.environ | duck.dbt_env(settings) | {
         "SEGMENT_MART_DBT_WAREHOUSE": str(settings.warehouse),
         "SEGMENT_MART_DBT_THREADS": str(settings.dbt_threads),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",

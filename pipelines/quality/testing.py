@@ -2,7 +2,7 @@
 the publish and the report (and for trying them out by hand). Not used by the pipeline.
 
     settings = demo_settings(tmp_path)
-    build_demo_warehouse(settings, run_date)            # raw audit + marts, passes the gate
+    build_demo_warehouse(settings, run_date)            # raw lake audit + marts, passes the gate
     build_demo_warehouse(settings, run_date, defect="tier")   # a mart check fails
 """
 
@@ -116,7 +116,8 @@ def build_demo_warehouse(
     defect: Defect = None,
     months: int = 6,
 ) -> Path:
-    """(Re)build ``settings.warehouse`` with a raw audit for ``run_date`` and the demo marts.
+    """(Re)build ``settings.warehouse`` with the demo marts, and a raw lake (audit, quarantine,
+    usage events) for ``run_date``.
 
     ``accounts`` scales every mart (so a reader can tell releases apart); ``quarantined`` sets
     quarantined rows per source (of 1000 read); ``defect`` plants one problem.
@@ -130,29 +131,8 @@ def build_demo_warehouse(
     quarantined = quarantined or {}
     con = duckdb.connect(str(path))
     try:
-        con.execute("create schema raw; create schema marts")
-        con.execute("""
-            create table raw._load_audit (run_date date, source varchar, entity varchar, file varchar,
-                rows_read bigint, rows_loaded bigint, rows_quarantined bigint, duration_seconds double,
-                status varchar, error varchar)""")
-        con.execute("""
-            create table raw._quarantine (run_date date, source varchar, entity varchar, file varchar,
-                line bigint, column_name varchar, value varchar, reason varchar, record varchar)""")
-        from pipelines.contract import ENTITIES
-
-        for e in ENTITIES:
-            q = quarantined.get(e.source, 0) if e is next(x for x in ENTITIES if x.source == e.source) else 0
-            con.execute("insert into raw._load_audit values (?, ?, ?, ?, 1000, ?, ?, 0.1, 'loaded', null)",
-                        [run_date, e.source, e.name, f"{e.source}/{e.name}.csv", 1000 - q, q])
-            for i in range(q):
-                con.execute("insert into raw._quarantine values (?, ?, ?, ?, ?, 'country', 'usa', "
-                            "'does not match ^[A-Z]{2}$', ?)",
-                            [run_date, e.source, e.name, f"{e.source}/{e.name}.csv", i + 2,
-                             f'{{"account_id": "A{i:04d}", "country": "usa"}}'])
-        con.execute("""create table raw.usage__events as
-            select 'E' || i as event_id, 'A0001' as account_id, 'U1' as user_id, 'login' as event_name,
-                   null::varchar as feature, (?::date + interval 20 hour - i * interval 1 hour)::timestamp as occurred_at,
-                   ?::date as _run_date from range(5) t(i)""", [run_date, run_date])
+        con.execute("create schema marts")
+        write_demo_lake(settings, run_date, quarantined)
 
         con.execute("create temp table acc as select i, 'A' || lpad(i::varchar, 4, '0') as account_id from range(?) t(i)",
                     [accounts])
@@ -223,3 +203,51 @@ def build_demo_warehouse(
     finally:
         con.close()
     return path
+
+
+def write_demo_lake(settings: Settings, run_date: dt.date, quarantined: dict[str, int] | None = None) -> None:
+    """A raw lake for ``run_date`` as ingestion would leave it: 1000 rows read per entity,
+    ``quarantined[source]`` of them quarantined in the source's first entity, an (empty)
+    partition per entity and five usage events of the run date."""
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipelines import lake
+    from pipelines.contract import ENTITIES, SOURCES
+
+    quarantined = quarantined or {}
+    shutil.rmtree(lake.raw_dir(settings.lake), ignore_errors=True)
+    load_id = lake.new_load_id(run_date)
+    loaded_at = dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time(1))
+    for source in SOURCES:
+        entities = [e for e in ENTITIES if e.source == source]
+        audit, bad = [], []
+        for i, e in enumerate(entities):
+            q = quarantined.get(source, 0) if i == 0 else 0
+            audit.append({"entity": e.name, "file": f"{source}/{e.name}.csv", "rows_read": 1000,
+                          "rows_loaded": 1000 - q, "rows_quarantined": q, "rows_deduplicated": 0,
+                          "duration_seconds": 0.1, "status": "loaded", "error": None, "load_id": load_id,
+                          "loaded_at": loaded_at})
+            bad += [{"entity": e.name, "file": f"{source}/{e.name}.csv", "line": k + 2, "column_name": "country",
+                     "value": "usa", "reason": "does not match ^[A-Z]{2}$",
+                     "record": f'{{"account_id": "A{k:04d}", "country": "usa"}}'} for k in range(q)]
+            part = lake.partition_dir(settings.lake, e, run_date)
+            part.mkdir(parents=True)
+            if e.kind == "events":
+                occurred = [dt.datetime.combine(run_date, dt.time(20)) - dt.timedelta(hours=h) for h in range(5)]
+                table = pa.table({"event_id": [f"E{h}" for h in range(5)], "account_id": ["A0001"] * 5,
+                                  "user_id": ["U1"] * 5, "event_name": ["login"] * 5,
+                                  "feature": pa.nulls(5, pa.string()),
+                                  "occurred_at": pa.array(occurred, pa.timestamp("us"))})
+            else:
+                table = pa.table({e.key: pa.array([], pa.string())})
+            pq.write_table(table, part / lake.part_file_name(load_id, 0))
+        for directory, name, rows, schema in (
+            (lake.audit_dir(settings.lake, run_date, source), f"audit-{load_id}.parquet", audit, lake.AUDIT_SCHEMA),
+            (lake.quarantine_dir(settings.lake, run_date, source), f"q-{load_id}.parquet", bad,
+             lake.QUARANTINE_SCHEMA),
+        ):
+            directory.mkdir(parents=True)
+            pq.write_table(pa.Table.from_pylist(rows, schema=schema), directory / name)
