@@ -251,34 +251,37 @@ class _EntityLoader:
         out = _PartWriter(self.partition, self.schema, self.load_id)
         quarantine = pq.ParquetWriter(self.quarantine_path, lake.QUARANTINE_SCHEMA, compression="zstd")
         keys = pq.ParquetWriter(self.keys_path, pa.schema([("h", pa.uint64()), ("line", pa.int64()),
-                                                           ("bad", pa.bool_())]), compression="snappy")
+                                                           ("bad", pa.bool_())]), compression="none")
         rows_read = 0
         try:
-            self.con.execute("set preserve_insertion_order = true")  # per batch: rows in batch order
-            skip_blank = self.lf.file_format == "csv"
-            prepared = (_prepare(b, self.lf.columns, self.missing, skip_blank)
-                        for b in reader.batches(self.con.cursor()))
-            for table in _prefetch(prepared):
-                rows_read += table.num_rows
-                if table.num_rows:
-                    self._check_and_write(table, out, quarantine, keys)
-                if rows_read and rows_read % (4 << 20) < table.num_rows:
-                    log.info("%s: %s rows read", self.lf.path, f"{rows_read:,}")
-        finally:
-            self.con.execute(
-                f"set preserve_insertion_order = {str(self.settings.duckdb_preserve_insertion_order).lower()}"
-            )
-            out.close()
-            keys.close()
-        for m in reader.malformed:
-            quarantine.write_table(pa.table({
-                "entity": [self.entity.name], "file": [str(self.lf.path)], "line": [m.line],
-                "column_name": ["(row)"], "value": [None], "reason": [f"malformed CSV record: {m.message}"],
-                "record": [_json({"csv_line": m.text})],
-            }, schema=lake.QUARANTINE_SCHEMA))
-        rows_read += len(reader.malformed)
-        quarantine.close()
-        try:
+            try:
+                self.con.execute("set preserve_insertion_order = true")  # per batch: rows in batch order
+                skip_blank = self.lf.file_format == "csv"
+                prepared = (_prepare(b, self.lf.columns, self.missing, skip_blank)
+                            for b in reader.batches(self.con.cursor()))
+                for table in _prefetch(prepared):
+                    rows_read += table.num_rows
+                    if table.num_rows:
+                        self._check_and_write(table, out, quarantine, keys)
+                    if rows_read and rows_read % (4 << 20) < table.num_rows:
+                        log.info("%s: %s rows read", self.lf.path, f"{rows_read:,}")
+                if reader.malformed:
+                    n = len(reader.malformed)
+                    quarantine.write_table(pa.table({
+                        "entity": [self.entity.name] * n, "file": [str(self.lf.path)] * n,
+                        "line": [m.line for m in reader.malformed], "column_name": ["(row)"] * n,
+                        "value": pa.nulls(n, pa.string()),
+                        "reason": [f"malformed CSV record: {m.message}" for m in reader.malformed],
+                        "record": [_json({"csv_line": m.text}) for m in reader.malformed],
+                    }, schema=lake.QUARANTINE_SCHEMA))
+                    rows_read += n
+            finally:
+                self.con.execute(
+                    f"set preserve_insertion_order = {str(self.settings.duckdb_preserve_insertion_order).lower()}"
+                )
+                out.close()
+                keys.close()
+                quarantine.close()
             self._resolve_duplicates()
             if self.entity.kind == "events":
                 self._dedup_across_drops()
@@ -517,9 +520,7 @@ def ingest_source(settings: Settings, run_date: dt.date, source: str) -> list[En
     Raises SourceRejected (and changes nothing but the audit) on file-level defects.
     Callers that may run concurrently take the source's lock (``pipelines/nightly.py``).
     """
-    for directory in (lake.raw_dir(settings.lake) / source, lake.raw_dir(settings.lake) / lake.AUDIT,
-                      lake.raw_dir(settings.lake) / lake.QUARANTINE):
-        lake.recover(directory)
+    lake.recover_source(settings.lake, source)
     files, problems = find_files(settings.drop_dir(run_date), source)
     loaded_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     load_id = lake.new_load_id(run_date)

@@ -287,13 +287,15 @@ def staging_dir(target: Path, load_id: str) -> Path:
     return path
 
 
-def recover(directory: Path) -> None:
-    """Clean up after a crashed write under ``directory`` (call while holding the source's
-    lock): put back a partition renamed aside whose replacement never arrived, and delete
-    unfinished ``.tmp-`` folders."""
+def recover(directory: Path, target_prefix: str = "") -> None:
+    """Clean up after a crashed write under ``directory`` (call while holding the lock of the
+    source that owns the folders): put back a partition renamed aside whose replacement never
+    arrived, and delete unfinished ``.tmp-`` folders. Only folders whose target name starts
+    with ``target_prefix`` are touched (the audit and quarantine trees are shared by sources
+    that ingest in parallel)."""
     if not directory.is_dir():
         return
-    for aside in directory.rglob(".old-*"):
+    for aside in directory.rglob(f".old-{target_prefix}*"):
         name = aside.name[len(".old-"):].rsplit("-", 1)[0]
         live = aside.parent / name
         if live.exists():
@@ -301,9 +303,16 @@ def recover(directory: Path) -> None:
         else:
             log.warning("restoring %s from %s (an earlier write crashed mid-swap)", live, aside)
             os.rename(aside, live)
-    for tmp in directory.rglob(".tmp-*"):
+    for tmp in directory.rglob(f".tmp-{target_prefix}*"):
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def recover_source(lake: Path, source: str) -> None:
+    """:func:`recover` for everything one source's ingest writes."""
+    recover(raw_dir(lake) / source)
+    recover(raw_dir(lake) / AUDIT, f"source={source}-")
+    recover(raw_dir(lake) / QUARANTINE, f"source={source}-")
 
 
 class Commit:

@@ -158,3 +158,12 @@ def test_events_out_of_time_order_are_sorted_so_statistics_prune(
     assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans)), "row groups in time order"
     lines = pq.read_table(lake.partition_files(settings.lake, EVENTS, D1)[0]).column("_source_line").to_pylist()
     assert sorted(lines) == list(range(2, 2002)), "every row kept its line"
+
+
+def test_recovering_one_source_leaves_another_sources_staging_alone(tmp_path: Path) -> None:
+    # the audit and quarantine trees are shared by sources that ingest in parallel
+    day = tmp_path / "raw" / "_quarantine" / "run_date=2026-01-05"
+    usage_staging = lake.staging_dir(day / "source=usage", "load1")
+    crm_leftover = lake.staging_dir(day / "source=crm", "load0")
+    lake.recover_source(tmp_path, "crm")
+    assert usage_staging.exists() and not crm_leftover.exists()
