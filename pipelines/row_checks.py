@@ -74,11 +74,14 @@ class RowChecks:
 
     # -- the conditions -------------------------------------------------------------------
 
-    def _conditions(self) -> list[tuple[str, str, str]]:
-        """(column, condition, reason SQL) of every check."""
+    def _conditions(self, with_nulls: set[str] | None = None) -> list[tuple[str, str, str]]:
+        """(column, condition, reason SQL) of every check. ``with_nulls``: the columns holding
+        a null in this batch (None = any may); a required column without nulls needs no check,
+        and DuckDB then never reads a text column that has no other check."""
         out: list[tuple[str, str, str]] = []
         for column in self.entity.columns:
-            out += self._column_conditions(column)
+            out += [c for c in self._column_conditions(column)
+                    if with_nulls is None or c[1] != f"{q(column.name)} is null" or column.name in with_nulls]
         names = {c.name for c in self.entity.columns}
         for rc in self.entity.row_checks:
             sql = re.sub(r"\b(\w+)\b", lambda m: typed_name(m[1]) if m[1] in names else m[1], rc.sql)
@@ -123,9 +126,10 @@ class RowChecks:
     def _typed_columns(self) -> str:
         return ", ".join(f"{typed_expr(c)} as {typed_name(c.name)}" for c in self.entity.columns)
 
-    def typed_sql(self, relation: str) -> str:
-        """Per row, in order: the typed non-text columns, BAD, KEY_HASH."""
-        bad = " or ".join(f"coalesce({cond}, false)" for _, cond, _ in self._conditions()) or "false"
+    def typed_sql(self, relation: str, with_nulls: set[str] | None = None) -> str:
+        """Per row, in order: the typed non-text columns, BAD, KEY_HASH (``with_nulls``: see
+        :meth:`_conditions`)."""
+        bad = " or ".join(f"coalesce({cond}, false)" for _, cond, _ in self._conditions(with_nulls)) or "false"
         outputs = [f"{typed_name(c.name)} as {q(c.name)}" for c in self.entity.columns if c.type != "string"]
         key = q(self.entity.key)
         outputs += [f"({bad}) as {BAD}", f"case when {key} is not null then hash({key}) end as {KEY_HASH}"]
