@@ -41,7 +41,7 @@ import pyarrow.parquet as pq
 from pipelines import duck, lake
 from pipelines.contract import SOURCES, Entity, entities_of
 from pipelines.landing import FileProblem, LandingFile, SourceRejected, find_files
-from pipelines.readers import LINE, FileUnreadable, TextReader
+from pipelines.readers import LINE, FileUnreadable, TextReader, typed_columns
 from pipelines.row_checks import BAD, KEY_HASH, RowChecks, lit, q
 from pipelines.settings import Settings
 
@@ -184,7 +184,7 @@ def _needs_trim(array: pa.Array) -> bool:
     if array.null_count == len(array):
         return False
     _, offsets, data = array.buffers()
-    if data is None:
+    if data is None or offsets is None:
         return False
     ends = np.frombuffer(offsets, dtype=np.int32, count=len(array) + 1, offset=array.offset * 4)
     starts, stops = ends[:-1], ends[1:]
@@ -197,7 +197,7 @@ def _needs_trim(array: pa.Array) -> bool:
 def _prepare(batch: pa.RecordBatch, names: tuple[str, ...], missing: list[str], skip_blank: bool) -> pa.Table:
     """Text columns trimmed (ASCII whitespace), empty text as null, absent optional columns
     as null; blank CSV records (every field empty) dropped."""
-    columns: dict[str, pa.Array] = {}
+    columns: dict[str, pa.Array] = {n: batch.column(n) for n in batch.schema.names if n != LINE}
     for name in names:
         array = batch.column(name)
         if _needs_trim(array):
@@ -236,9 +236,11 @@ class _EntityLoader:
         self.extra = [c for c in lf.columns if c not in contract]
         self.missing = [c.name for c in self.entity.columns if c.name not in lf.columns]
         self.schema = output_schema(self.entity, self.extra)
+        self.typed_input = typed_columns(lf)
         self.checks = RowChecks(
             self.entity, lf.columns, run_date=run_date,
             future_tolerance_hours=settings.future_event_tolerance_hours, check_nul=lf.has_nul,
+            typed_input=self.typed_input,
         )
         self.partition = commit.stage(lake.partition_dir(settings.lake, self.entity, run_date), load_id)
         self.quarantine_path = quarantine_dir / f"{self.entity.name}-{load_id}.parquet"
@@ -260,8 +262,8 @@ class _EntityLoader:
             try:
                 self.con.execute("set preserve_insertion_order = true")  # per batch: rows in batch order
                 skip_blank = self.lf.file_format == "csv"
-                prepared = (_prepare(b, self.lf.columns, self.missing, skip_blank)
-                            for b in reader.batches(self.con.cursor()))
+                text = tuple(c for c in self.lf.columns if c not in self.typed_input)
+                prepared = (_prepare(b, text, self.missing, skip_blank) for b in reader.batches(self.con.cursor()))
                 for table in _prefetch(prepared):
                     rows_read += table.num_rows
                     if table.num_rows:

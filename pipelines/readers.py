@@ -16,8 +16,9 @@ at 1). Memory stays bounded by one batch whatever the file's size.
 * JSON Lines: the file is cut into lines in large binary blocks (numpy), DuckDB extracts the
   columns of a whole block at once; a line that is not a JSON object rejects the file naming
   that line; blank lines are skipped.
-* Parquet: row batches, every column converted to text (the loader types text, whatever
-  the format, so the same checks apply to every format).
+* Parquet: row batches; a contract column whose Parquet type already fits (an integer, a
+  timestamp, ...) is passed on typed and only cast, every other column is converted to
+  text and goes through the same parsing and checks as CSV.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -181,6 +181,9 @@ def _json_path(key: str) -> str:
 
 
 def _jsonl_batches(reader: TextReader, con: duckdb.DuckDBPyConnection) -> Iterator[pa.RecordBatch]:
+    """Whole lines in large blocks; one JSON parse per line (DuckDB's json_extract_string of
+    every column at once). Blank lines are dropped by their offsets; a line that is not a JSON
+    object is looked for only when a block fails, to name it."""
     lf = reader.landing_file
     paths = "[" + ", ".join("'" + _json_path(k).replace("'", "''") + "'" for k in lf.file_columns) + "]"
     extract = ", ".join(f"__v[{i + 1}] as \"{n}\"" for i, n in enumerate(reader.names))
@@ -205,35 +208,54 @@ def _jsonl_batches(reader: TextReader, con: duckdb.DuckDBPyConnection) -> Iterat
                     carry = data
                     continue
             carry = data[cut:]
-            chunk = np.frombuffer(data, dtype=np.uint8, count=cut)
-            ends = np.flatnonzero(chunk == 10)
-            offsets = np.concatenate(([0], ends + 1)).astype(np.int64)
-            lines = pa.LargeStringArray.from_buffers(
-                len(ends), pa.py_buffer(offsets.tobytes()), pa.py_buffer(data[:cut])
-            )
-            numbers = pa.array(np.arange(line_no, line_no + len(ends), dtype=np.int64))
+            raw = np.frombuffer(data, dtype=np.uint8, count=cut)
+            ends = np.flatnonzero(raw == 10)
+            starts = np.concatenate(([0], ends[:-1] + 1))
+            numbers = np.arange(line_no, line_no + len(ends), dtype=np.int64)
             line_no += len(ends)
-            block_table = pa.table({"__sm_text": lines, LINE: numbers})
+            lengths = ends - starts
+            last = raw[np.maximum(ends - 1, 0)]
+            blank = (lengths == 0) | ((lengths == 1) & (last == 13))
+            keep = ~blank
+            offsets = np.concatenate(([0], ends + 1)).astype(np.int64)
+            lines = pa.LargeStringArray.from_buffers(len(ends), pa.py_buffer(offsets.tobytes()), pa.py_buffer(data[:cut]))
+            block_table = pa.table({"__sm_j": lines, LINE: pa.array(numbers)})
+            if blank.any():
+                block_table = block_table.filter(pa.array(keep))
+            not_object = keep & (raw[np.minimum(starts, cut - 1)] != ord("{"))
             con.register("__sm_jsonl", block_table)
             try:
-                bad = con.execute(
-                    "select min(" + LINE + ") from (select rtrim(__sm_text, chr(13) || ' ') as __sm_j, "
-                    + LINE + " from __sm_jsonl) where __sm_j <> '' and (not coalesce(json_valid(__sm_j), false) "
-                    "or json_type(__sm_j) <> 'OBJECT')"
-                ).fetchall()[0][0]
-                if bad is not None:
-                    raise FileUnreadable(f"could not be read as JSONL (line {bad} is not a JSON object)")
-                table = con.sql(
-                    f"select {extract}, {LINE} from (select json_extract_string(__sm_j, {paths}) as __v, {LINE} "
-                    f"from (select rtrim(__sm_text, chr(13) || ' ') as __sm_j, {LINE} from __sm_jsonl) "
-                    f"where __sm_j <> '')"
-                ).to_arrow_table()
+                if not_object.any():
+                    _reject_first_bad_line(con)
+                try:
+                    table = con.sql(
+                        f"select {extract}, {LINE} from (select json_extract_string(__sm_j, {paths}) as __v, {LINE} "
+                        "from __sm_jsonl)"
+                    ).to_arrow_table()
+                except duckdb_error() as exc:  # a malformed line: find it to name it
+                    _reject_first_bad_line(con)
+                    raise FileUnreadable(f"could not be read as JSONL ({str(exc).splitlines()[0]})") from exc
             finally:
                 con.unregister("__sm_jsonl")
             if table.num_rows:
                 yield from table.cast(reader.schema).to_batches()
             if not block:
                 break
+
+
+def duckdb_error() -> type[Exception]:
+    import duckdb
+
+    return duckdb.Error
+
+
+def _reject_first_bad_line(con: duckdb.DuckDBPyConnection) -> None:
+    bad = con.execute(
+        f"select min({LINE}) from __sm_jsonl where not coalesce(json_valid(__sm_j), false) "
+        "or json_type(__sm_j) <> 'OBJECT'"
+    ).fetchall()[0][0]
+    if bad is not None:
+        raise FileUnreadable(f"could not be read as JSONL (line {bad} is not a JSON object)")
 
 
 # --------------------------------------------------------------------------- Parquet
@@ -263,27 +285,54 @@ def _as_text(name: str, array: pa.Array) -> pa.Array:
     return pc.cast(array, pa.string())
 
 
+#: Arrow types a Parquet column may already have for each contract type: such columns are
+#: handed to the checks typed (cast, not parsed from text); anything else goes through text.
+_TYPED_INPUT = {
+    "integer": pa.types.is_integer,
+    "decimal": lambda t: pa.types.is_decimal(t) or pa.types.is_floating(t) or pa.types.is_integer(t),
+    "boolean": pa.types.is_boolean,
+    "date": lambda t: pa.types.is_date(t) or pa.types.is_timestamp(t),
+    "timestamp": lambda t: pa.types.is_timestamp(t) or pa.types.is_date(t),
+}
+
+
+def typed_columns(landing_file: LandingFile) -> frozenset[str]:
+    """Contract columns of a Parquet file whose type needs no text round trip (none for text files)."""
+    if landing_file.file_format != "parquet":
+        return frozenset()
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(landing_file.path)
+    kinds = {c.name: c.type for c in landing_file.entity.columns}
+    found = set()
+    for spelled, name in zip(landing_file.file_columns, landing_file.columns, strict=True):
+        kind = kinds.get(name)
+        field_type = schema.field(spelled).type
+        if pa.types.is_dictionary(field_type):
+            field_type = field_type.value_type
+        if kind in _TYPED_INPUT and _TYPED_INPUT[kind](field_type):
+            found.add(name)
+    return frozenset(found)
+
+
 def _parquet_batches(reader: TextReader) -> Iterator[pa.RecordBatch]:
     import pyarrow.parquet as pq
 
     lf = reader.landing_file
+    typed = typed_columns(lf)
     line = 1
     try:
         parquet = pq.ParquetFile(lf.path)
         for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=list(lf.file_columns)):
-            columns = [_as_text(n, batch.column(i)) for i, n in enumerate(lf.file_columns)]
+            columns = []
+            for i, name in enumerate(reader.names):
+                array = batch.column(i)
+                if name in typed:
+                    columns.append(array.dictionary_decode() if pa.types.is_dictionary(array.type) else array)
+                else:
+                    columns.append(_as_text(lf.file_columns[i], array))
             lines = pa.array(np.arange(line, line + batch.num_rows, dtype=np.int64))
             line += batch.num_rows
-            yield pa.RecordBatch.from_arrays([*columns, lines], schema=reader.schema)
+            yield pa.RecordBatch.from_arrays([*columns, lines], names=[*reader.names, LINE])
     except (pa.ArrowException, OSError) as exc:
         raise FileUnreadable(f"could not be read as PARQUET ({str(exc).splitlines()[0]})") from exc
-
-
-def open_reader(landing_file: LandingFile) -> TextReader:
-    return TextReader(landing_file)
-
-
-def text_lines(path: Path) -> int:
-    """Physical lines of a text file (for tests and messages)."""
-    with path.open("rb") as fh:
-        return sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))

@@ -38,11 +38,14 @@ def typed_name(column: str) -> str:
     return f"__sm_t_{column}"
 
 
-def typed_expr(column: Column) -> str:
-    """SQL typing one (trimmed, empty-as-null) text column per the contract."""
+def typed_expr(column: Column, typed_input: bool = False) -> str:
+    """SQL typing one (trimmed, empty-as-null) text column per the contract; a column that
+    arrives typed (Parquet) is cast, with the same checks after."""
     raw = q(column.name)
     if column.type == "string":
         return raw
+    if typed_input:
+        return f"try_cast({raw} as {DUCKDB_TYPES[column.type]})"
     if column.type == "timestamp":
         return (f"coalesce(try_strptime({raw}, '{CANONICAL_TIMESTAMP}'), "
                 f"try_cast(try_cast({raw} as timestamptz) as timestamp))")
@@ -62,8 +65,10 @@ class RowChecks:
         run_date: dt.date,
         future_tolerance_hours: float,
         check_nul: bool,
+        typed_input: frozenset[str] = frozenset(),
     ):
         self.entity = entity
+        self.typed_input = typed_input
         self.file_columns = file_columns
         self.future_limit = dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time()) + dt.timedelta(
             hours=future_tolerance_hours
@@ -94,12 +99,13 @@ class RowChecks:
 
     def _column_conditions(self, column: Column) -> list[tuple[str, str, str]]:
         name, raw, typed = column.name, q(column.name), typed_name(column.name)
+        text = f"{raw}::varchar"
         out: list[tuple[str, str, str]] = []
         if column.required:
             out.append((name, f"{raw} is null", lit("missing required value")))
         if column.type != "string":
             out.append((name, f"{raw} is not null and {typed} is null",
-                        f"'unparseable {column.type} value ''' || {raw} || ''''"))
+                        f"'unparseable {column.type} value ''' || {text} || ''''"))
         if column.allowed:
             allowed = ", ".join(lit(v) for v in column.allowed)
             out.append((name, f"{raw} is not null and lower({raw}) not in ({allowed})",
@@ -109,14 +115,14 @@ class RowChecks:
                         f"'value ''' || {raw} || ''' does not match {column.pattern}'"))
         if column.min_value is not None:
             out.append((name, f"{typed} < {column.min_value}",
-                        f"'value ''' || {raw} || ''' is below the minimum {column.min_value:g}'"))
+                        f"'value ''' || {text} || ''' is below the minimum {column.min_value:g}'"))
         if column.max_value is not None:
             out.append((name, f"{typed} > {column.max_value}",
-                        f"'value ''' || {raw} || ''' is above the maximum {column.max_value:g}'"))
+                        f"'value ''' || {text} || ''' is above the maximum {column.max_value:g}'"))
         if column.not_after_run_date:
             limit = self.future_limit.isoformat(sep=" ")
             out.append((name, f"{typed} > timestamp '{limit}'",
-                        f"'value ''' || {raw} || ''' is in the future: after {limit}, the end of the run date "
+                        f"'value ''' || {text} || ''' is in the future: after {limit}, the end of the run date "
                         f"{self.run_date} plus the tolerance of {self.future_tolerance_hours:g} h "
                         "(SEGMENT_MART_FUTURE_EVENT_TOLERANCE_HOURS)'"))
         return out
@@ -124,7 +130,8 @@ class RowChecks:
     # -- the two queries --------------------------------------------------------------------
 
     def _typed_columns(self) -> str:
-        return ", ".join(f"{typed_expr(c)} as {typed_name(c.name)}" for c in self.entity.columns)
+        return ", ".join(f"{typed_expr(c, c.name in self.typed_input)} as {typed_name(c.name)}"
+                         for c in self.entity.columns)
 
     def typed_sql(self, relation: str, with_nulls: set[str] | None = None) -> str:
         """Per row, in order: the typed non-text columns, BAD, KEY_HASH (``with_nulls``: see
@@ -137,7 +144,8 @@ class RowChecks:
 
     def record_sql(self) -> str:
         """The whole record as JSON text (file columns, as read and trimmed)."""
-        return "to_json(struct_pack(" + ", ".join(f"{q(c)} := {q(c)}" for c in self.file_columns) + "))::varchar"
+        return ("to_json(struct_pack(" + ", ".join(f"{q(c)} := {q(c)}::varchar" for c in self.file_columns)
+                + "))::varchar")
 
     def failures_sql(self, relation: str) -> str:
         """One row per failed check of the rows of ``relation``: line, column_name, value, reason, record."""
@@ -146,7 +154,7 @@ class RowChecks:
             for col, cond, reason in self._conditions()
         )
         value = "case __sm_f.column_name " + " ".join(
-            f"when {lit(c)} then {q(c)}" for c in self.file_columns
+            f"when {lit(c)} then {q(c)}::varchar" for c in self.file_columns
         ) + " end"
         return f"""
             select {LINE} as line, __sm_f.column_name as column_name, {value} as value,

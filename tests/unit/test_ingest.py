@@ -341,10 +341,14 @@ FILE_DEFECTS = {
 }
 
 
-def test_generated_row_defects_land_in_quarantine_where_the_generator_put_them(settings: Settings) -> None:
+@pytest.mark.parametrize("file_format", ["csv", "parquet", "jsonl"])
+def test_generated_row_defects_land_in_quarantine_where_the_generator_put_them(
+    settings: Settings, file_format: str
+) -> None:
     from pipelines.generate import generate
 
-    summary = generate(settings.landing, accounts=30, start_date=D1, days=10, drop_days=1, defects=ROW_DEFECTS)
+    summary = generate(settings.landing, accounts=30, start_date=D1, days=10, drop_days=1, defects=ROW_DEFECTS,
+                       file_format=file_format)
     run_date = dt.date.fromisoformat(str(summary.run_dates[-1]))
     ingest(settings, run_date)
     found = {(q[2], q[3], q[4]) for q in quarantine(settings)}

@@ -261,3 +261,19 @@ def test_sources_ingest_in_parallel_but_one_source_once(settings: Settings) -> N
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_json_lines_keep_their_line_numbers_across_blank_lines_and_crlf(settings: Settings) -> None:
+    drop = make_drop(settings.landing, D1)
+    (drop / "usage" / "events.csv").unlink()
+    lines = [json.dumps({k: (v or None) for k, v in r.items()}) for r in VALID_ROWS["usage/events"]]
+    bad = json.dumps(dict(VALID_ROWS["usage/events"][0], event_id="ev_9", occurred_at="soon"))
+    text = "\ufeff" + lines[0] + "\r\n\r\n" + lines[1] + "\r\n\n" + bad + "\n" + lines[2]  # no final newline
+    (drop / "usage" / "events.jsonl").write_bytes(text.encode())
+    (load,) = ingest_source(settings, D1, "usage")
+    assert (load.rows_read, load.rows_loaded, load.rows_quarantined) == (4, 3, 1)
+    assert quarantine(settings, "events") == [(5, "occurred_at", "soon", "unparseable timestamp value 'soon'")]
+    assert rows(settings, "select _source_line from raw.usage__events order by 1") == [(1,), (3,), (6,)]
+    (drop / "usage" / "events.jsonl").write_text(lines[0] + "\n[1, 2]\n")
+    with pytest.raises(SourceRejected, match="line 2 is not a JSON object"):
+        ingest_source(settings, D1, "usage")
