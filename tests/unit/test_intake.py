@@ -277,3 +277,20 @@ def test_json_lines_keep_their_line_numbers_across_blank_lines_and_crlf(settings
     (drop / "usage" / "events.jsonl").write_text(lines[0] + "\n[1, 2]\n")
     with pytest.raises(SourceRejected, match="line 2 is not a JSON object"):
         ingest_source(settings, D1, "usage")
+
+
+def test_freshness_names_a_missing_drop_and_a_partition_that_is_not_the_audited_one(settings: Settings) -> None:
+    drop = make_drop(settings.landing, D1)
+    ingest(settings, D1)
+    (drop / "crm" / "nps_responses.csv").write_bytes(b"")  # a rerun of crm is rejected: audit says failed
+    with pytest.raises(SourceRejected):
+        ingest_source(settings, D1, "crm")
+    # an ingest killed between two partition swaps: billing's partition is from another load
+    (path,) = lake.partition_files(settings.lake, get_entity("billing", "invoices"), D1)
+    path.rename(path.with_name(lake.part_file_name("20260105-interrupted", 0)))
+    checks = {c.source: c for c in run_intake_checks(settings, D1) if c.name == f"drop for {D1} loaded"}
+    assert checks["crm"].status == "failed" and "crm/nps_responses failed to load: is empty" in checks["crm"].message
+    assert checks["billing"].status == "failed"
+    assert "not the one the load audit recorded" in checks["billing"].message
+    assert f"segment-mart ingest --run-date {D1} --source billing" in checks["billing"].message
+    assert checks["usage"].status == "passed"
