@@ -148,13 +148,32 @@ def _size(path: Path) -> int:
 
 #: The core work of a full build, written by hand over the raw lake: usage per account-day,
 #: 30-day usage features as of the run date, MRR per account-month from the latest
-#: subscription snapshot. The floor a full rebuild is compared with.
+#: subscription snapshot. The floor a full rebuild is compared with. Distinct users and
+#: features are counted after a GROUP BY rather than with a grouped COUNT(DISTINCT): DuckDB
+#: must hold a grouped COUNT(DISTINCT)'s input almost whole (duckdb/duckdb#18826), which
+#: runs out of memory_limit at 100M events, while GROUP BY spills to disk.
 FLOOR_SQL = """
-create or replace table account_days as
-select trim(account_id) as account_id, cast(occurred_at as date) as activity_date, count(*) as event_count,
-    count(distinct trim(user_id)) as active_users, count(distinct nullif(lower(trim(feature)), '')) as features
+create or replace table account_day_users as
+select trim(account_id) as account_id, cast(occurred_at as date) as activity_date, trim(user_id) as user_id,
+    count(*) as event_count
 from {events} where _run_date <= $as_of and cast(occurred_at as date) <= $as_of
 group by all;
+
+create or replace table account_day_features as
+select distinct trim(account_id) as account_id, cast(occurred_at as date) as activity_date,
+    nullif(lower(trim(feature)), '') as feature
+from {events} where _run_date <= $as_of and cast(occurred_at as date) <= $as_of and nullif(trim(feature), '') is not null;
+
+create or replace table account_days as
+with users as (
+    select account_id, activity_date, sum(event_count) as event_count, count(*) as active_users
+    from account_day_users group by all
+),
+features as (
+    select account_id, activity_date, count(*) as features from account_day_features group by all
+)
+select users.*, coalesce(features.features, 0) as features
+from users left join features using (account_id, activity_date);
 
 create or replace table usage_30d as
 select account_id, sum(event_count) as events_30d, count(*) as active_days_30d, max(active_users) as peak_users_30d
