@@ -15,11 +15,15 @@ Run date
     ``airflow dags test segment_mart_nightly 2026-03-30`` processes the 2026-03-30 drop.
     Re-running (clearing) a date replaces that date's rows and re-publishes it.
 
-Warehouse
-    DuckDB admits one read-write process per file. Every task that opens the working
-    warehouse (ingest, quarantine check, dbt, gate, publish) runs in the one-slot pool
-    ``segment_mart_warehouse``; dbt runs as ONE ``dbt build`` subprocess. The per-model
-    tasks only read dbt's run_results.json, so they never touch the warehouse.
+Warehouse and raw lake
+    Ingestion writes the raw lake (Parquet partitions per source and night), never the
+    DuckDB warehouse, so the three ingest tasks run in parallel; the quarantine check reads
+    the lake only. DuckDB admits one read-write process per file: every task that opens the
+    working warehouse (dbt, gate, publish) runs in the one-slot pool ``segment_mart_warehouse``;
+    dbt runs as ONE ``dbt build`` subprocess. The per-model tasks only read dbt's
+    run_results.json. Every writing step also takes the pipeline home's run lock
+    (``pipelines/run_lock.py``): a manual run next to the DAG fails at once, and the task
+    that met it is retried.
 
 Failures
     Data problems (missing or unreadable extracts, too many quarantined rows, a failing
@@ -252,9 +256,9 @@ def segment_mart_nightly():
         _call(nightly.check_extracts, settings, run_date)
         return str(settings.drop_dir(run_date))
 
-    @task(pool=WAREHOUSE_POOL)
+    @task
     def ingest(source: str, **context) -> list[dict[str, Any]]:
-        """Load one source of the night's drop into the raw layer (replaces the date's rows)."""
+        """Load one source of the night's drop into the raw lake (replaces the date's partitions)."""
         from dataclasses import asdict
 
         from pipelines import nightly
@@ -262,9 +266,9 @@ def segment_mart_nightly():
         loads = _call(nightly.ingest, _settings(), _run_date(context), source)
         return [asdict(load) for load in loads]
 
-    @task(pool=WAREHOUSE_POOL)
+    @task
     def check_quarantine(**context) -> dict[str, Any]:
-        """Fail before dbt when a source's quarantined share exceeds the threshold."""
+        """Fail before dbt when an entity's quarantined share exceeds the threshold (or a snapshot is empty)."""
         from pipelines import nightly
 
         return _call(nightly.check_quarantine, _settings(), _run_date(context)).summary()

@@ -1,84 +1,359 @@
-"""Benchmarks that print figures (never timed tests): generate, ingest, dbt build.
+"""Benchmarks that print figures (never timed tests).
 
-    python -m pipelines.benchmark --accounts 10000 --days 365 [--drop-days 1] [--dbt]
+Quick profile (ingestion, optionally dbt)::
 
-Each phase runs as its own `segment-mart` subprocess so that its wall time and peak
-resident memory are measured alone. Output goes under --work (default /tmp).
+    python -m pipelines.benchmark --accounts 10000 --days 365 [--drop-days 2] [--format csv] [--dbt]
+
+Scale profile (issue 11): at the size users have, a year and a month of history::
+
+    python -m pipelines.benchmark --profile scale --accounts 100000 --work /work/bench/scale \\
+        [--landing-365 /work/bench/s100k/landing] [--history 36,365]
+
+For each history H (days of usage before the night, same accounts and seed): generate H days
+(the first drop holds the history, the last drop is one ordinary night), ingest the first
+drop, a full ``dbt build``, the floor (a hand-written DuckDB query doing the build's core
+work over the same lake: account-day usage, 30-day features, MRR per account-month), then
+one normal night phase by phase: check, ingest, dbt build, quality gate (audit), publish.
+Then the ratio night(H_max)/night(H_min) and full build / floor.
+
+Every phase runs as its own process tree (``segment-mart <command>``). Measured per phase:
+wall time, CPU time (user + system of the process and every descendant it waited for, dbt's
+subprocess included), and the peak resident memory of the whole tree (sampled every 0.1 s,
+all processes summed). Also printed: the load average before each phase (the machine may be
+shared) and rows per second of ingestion. The figures go to a table on stdout and to
+``--json`` (default ``<work>/benchmark.json``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
+import json
 import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 def _cli() -> str:
     return str(Path(sys.executable).parent / "segment-mart")
 
 
-# Runs one phase and reports the peak RSS of its largest process, dbt's subprocess
-# included (RUSAGE_CHILDREN covers every waited-for descendant).
-_PHASE = (
-    "import resource, subprocess, sys; "
-    "code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode; "
-    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(code)"
-)
+@dataclass
+class Phase:
+    """One measured phase."""
+
+    label: str
+    wall_seconds: float
+    cpu_seconds: float
+    peak_rss_mb: float
+    load_average: float
+    command: str
+    rows: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rows_per_second(self) -> float | None:
+        return self.rows / self.wall_seconds if self.rows and self.wall_seconds else None
+
+    def line(self) -> str:
+        rate = f"  {self.rows_per_second:>11,.0f} rows/s" if self.rows_per_second else ""
+        return (f"{self.label:<44} {self.wall_seconds:>8.1f} s {self.cpu_seconds:>8.1f} s cpu "
+                f"{self.peak_rss_mb:>8,.0f} MB   load {self.load_average:>5.2f}{rate}")
 
 
-def measure(label: str, args: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Run one phase; returns (seconds, peak RSS in MB of its largest process) and prints them."""
+def _tree_rss(pid: int) -> int:
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0
+    total = 0
+    for proc in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += proc.memory_info().rss
+    return total
+
+
+def measure(label: str, args: list[str], env: dict[str, str], rows: int | None = None) -> Phase:
+    """Run one phase as a process tree; wall, CPU (tree), peak RSS (tree, sampled). Prints it."""
+    load = os.getloadavg()[0]
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", _PHASE, *args], env=env, capture_output=True, text=True)
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, _tree_rss(proc.pid))
+            done.wait(0.1)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    stderr_tail: list[str] = []
+
+    def drain() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            stderr_tail.append(line)
+            del stderr_tail[:-60]
+
+    drainer = threading.Thread(target=drain, daemon=True)
+    drainer.start()
+    _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"{label} failed with exit code {done.returncode}:\n{done.stderr[-3000:]}")
-    peak_mb = int(done.stdout.split()[-1]) / 1024  # KiB on Linux
-    print(f"{label:<40} {seconds:>9.1f} s   peak RSS {peak_mb:>8.0f} MB   ({' '.join(args[1:])})", flush=True)
-    return seconds, peak_mb
+    done.set()
+    sampler.join()
+    drainer.join(timeout=5)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{label} failed with exit code {proc.returncode}:\n{''.join(stderr_tail)[-4000:]}")
+    phase = Phase(label, round(seconds, 2), round(usage.ru_utime + usage.ru_stime, 2),
+                  round(max(peak, usage.ru_maxrss * 1024) / 2**20, 1), round(load, 2), " ".join(args[1:]), rows)
+    print(phase.line(), flush=True)
+    return phase
+
+
+def _rows_read(home: Path, run_date: dt.date) -> int:
+    import duckdb
+
+    from pipelines import lake
+
+    con = duckdb.connect()
+    try:
+        return int(con.execute(f"select coalesce(sum(rows_read), 0) from {lake.audit_relation_sql(home / 'lake')} "
+                               "where run_date = ?", [run_date]).fetchall()[0][0])
+    finally:
+        con.close()
+
+
+def _drop_dates(start: dt.date, days: int, drop_days: int) -> list[dt.date]:
+    return [start + dt.timedelta(days=days - drop_days + i) for i in range(drop_days)]
+
+
+def _size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+# --------------------------------------------------------------------------- the floor
+
+#: The core work of a full build, written by hand over the raw lake: usage per account-day,
+#: 30-day usage features as of the run date, MRR per account-month from the latest
+#: subscription snapshot. The floor a full rebuild is compared with. Distinct users and
+#: features are counted after a GROUP BY rather than with a grouped COUNT(DISTINCT): DuckDB
+#: must hold a grouped COUNT(DISTINCT)'s input almost whole (duckdb/duckdb#18826), which
+#: runs out of memory_limit at 100M events, while GROUP BY spills to disk.
+FLOOR_SQL = """
+create or replace table account_day_users as
+select trim(account_id) as account_id, cast(occurred_at as date) as activity_date, trim(user_id) as user_id,
+    count(*) as event_count
+from {events} where _run_date <= $as_of and cast(occurred_at as date) <= $as_of
+group by all;
+
+create or replace table account_day_features as
+select distinct trim(account_id) as account_id, cast(occurred_at as date) as activity_date,
+    nullif(lower(trim(feature)), '') as feature
+from {events} where _run_date <= $as_of and cast(occurred_at as date) <= $as_of and nullif(trim(feature), '') is not null;
+
+create or replace table account_days as
+with users as (
+    select account_id, activity_date, sum(event_count) as event_count, count(*) as active_users
+    from account_day_users group by all
+),
+features as (
+    select account_id, activity_date, count(*) as features from account_day_features group by all
+)
+select users.*, coalesce(features.features, 0) as features
+from users left join features using (account_id, activity_date);
+
+create or replace table usage_30d as
+select account_id, sum(event_count) as events_30d, count(*) as active_days_30d, max(active_users) as peak_users_30d
+from account_days where activity_date > $as_of - 30
+group by all;
+
+create or replace table mrr_monthly as
+with subs as (
+    select trim(account_id) as account_id, start_date, end_date,
+        amount * case when is_per_seat then seats else 1 end
+            / case billing_interval when 'month' then 1 when 'quarter' then 3 else 12 end as mrr
+    from {subscriptions}
+    where _run_date = (select max(_run_date) from {subscriptions} where _run_date <= $as_of)
+),
+months as (
+    select unnest(generate_series(date_trunc('month', (select min(start_date) from subs)),
+                                  date_trunc('month', $as_of::date), interval 1 month))::date as month_start
+),
+ends as (
+    select month_start, least(month_start + interval 1 month - interval 1 day, $as_of::date)::date as ref_date
+    from months
+)
+select s.account_id, e.month_start, round(sum(s.mrr), 2) as mrr
+from subs s inner join ends e on s.start_date <= e.ref_date and (s.end_date is null or s.end_date > e.ref_date)
+group by all;
+"""
+
+
+def run_floor(home: Path, as_of: dt.date) -> None:
+    """The floor query over ``home``'s lake, written to a scratch DuckDB file (as dbt would)."""
+    from pipelines import duck, lake
+    from pipelines.contract import get_entity
+    from pipelines.settings import Settings
+
+    settings = Settings(home=home)
+    target = settings.temp / "floor.duckdb"
+    target.unlink(missing_ok=True)
+    import duckdb
+
+    con = duckdb.connect(str(target), config=duck.config(settings))
+    try:
+        sql = FLOOR_SQL.format(events=lake.relation_sql(settings.lake, get_entity("usage", "events")),
+                               subscriptions=lake.relation_sql(settings.lake, get_entity("billing", "subscriptions")))
+        for statement in (s for s in sql.split(";") if s.strip()):
+            con.execute(statement, {"as_of": as_of} if "$as_of" in statement else None)
+    finally:
+        con.close()
+        target.unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------- profiles
+
+
+def quick(opts: argparse.Namespace, env_base: dict[str, str]) -> list[Phase]:
+    shutil.rmtree(opts.work, ignore_errors=True)
+    landing, home = opts.work / "landing", opts.work / "var"
+    env = env_base | {"SEGMENT_MART_HOME": str(home), "SEGMENT_MART_LANDING_DIR": str(landing)}
+    start = dt.date.fromisoformat(opts.start_date)
+    dates = _drop_dates(start, opts.days, opts.drop_days)
+    phases = [measure("generate", [_cli(), "generate", "--out", str(landing), "--accounts", str(opts.accounts),
+                                   "--start-date", opts.start_date, "--days", str(opts.days),
+                                   "--drop-days", str(opts.drop_days), "--format", opts.format,
+                                   "--seed", str(opts.seed)], env)]
+    print(f"{'landing size':<44} {_size(landing) / 1e9:>8.2f} GB", flush=True)
+    for d in dates:
+        phase = measure(f"ingest {d}", [_cli(), "ingest", "--run-date", d.isoformat()], env)
+        phase.rows = _rows_read(home, d)
+        print(f"{'':<44} {phase.rows:,} rows read, {phase.rows_per_second or 0:,.0f} rows/s", flush=True)
+        phases.append(phase)
+    if opts.dbt:
+        phases.append(measure(f"dbt build {dates[0]} (full)", [_cli(), "build", "--run-date", dates[0].isoformat()], env))
+        later = dates[1] if len(dates) > 1 else dates[0]
+        phases.append(measure(f"dbt build {later} ({'incremental' if len(dates) > 1 else 'rerun'})",
+                              [_cli(), "build", "--run-date", later.isoformat()], env))
+    return phases
+
+
+def scale(opts: argparse.Namespace, env_base: dict[str, str]) -> tuple[list[Phase], dict[str, Any]]:
+    phases: list[Phase] = []
+    summary: dict[str, Any] = {"nights": {}, "full_build": {}, "floor": {}}
+    histories = sorted(int(h) for h in opts.history.split(","))
+    start = dt.date.fromisoformat(opts.start_date)
+    for history in histories:
+        work = opts.work / f"h{history}"
+        shutil.rmtree(work, ignore_errors=True)
+        home = work / "var"
+        reuse = opts.landing_365 if history == 365 and opts.landing_365 else None
+        landing = Path(reuse) if reuse else work / "landing"
+        env = env_base | {"SEGMENT_MART_HOME": str(home), "SEGMENT_MART_LANDING_DIR": str(landing)}
+        first, night = _drop_dates(start, history, 2)
+        tag = f"[{history:>3} d]"
+        if reuse:
+            print(f"{tag} reusing the extracts in {landing} (read-only)", flush=True)
+        else:
+            phases.append(measure(f"{tag} generate", [
+                _cli(), "generate", "--out", str(landing), "--accounts", str(opts.accounts), "--start-date",
+                opts.start_date, "--days", str(history), "--drop-days", "2", "--seed", str(opts.seed)], env))
+        print(f"{tag} landing size {_size(landing) / 1e9:.2f} GB", flush=True)
+        phase = measure(f"{tag} ingest first drop {first}", [_cli(), "ingest", "--run-date", first.isoformat()], env)
+        phase.rows = _rows_read(home, first)
+        print(f"{'':<44} {phase.rows:,} rows read, {phase.rows_per_second or 0:,.0f} rows/s", flush=True)
+        phases.append(phase)
+        if not opts.no_dbt:
+            full = measure(f"{tag} dbt build {first} (full)", [_cli(), "build", "--run-date", first.isoformat()], env)
+            phases.append(full)
+            summary["full_build"][history] = asdict(full)
+        floor = measure(f"{tag} floor query {first}", [sys.executable, "-m", "pipelines.benchmark", "floor",
+                                                        str(home), first.isoformat()], env)
+        phases.append(floor)
+        summary["floor"][history] = asdict(floor)
+        steps = [("check", "check"), ("ingest", "ingest")]
+        if not opts.no_dbt:
+            steps += [("dbt build", "build"), ("quality gate", "audit"), ("publish", "publish")]
+        night_phases = []
+        for label, command in steps:
+            phase = measure(f"{tag} night {night}: {label}", [_cli(), command, "--run-date", night.isoformat()], env)
+            if command == "ingest":
+                phase.rows = _rows_read(home, night)
+            night_phases.append(phase)
+        phases += night_phases
+        total = {k: round(sum(getattr(p, k) for p in night_phases), 2) for k in ("wall_seconds", "cpu_seconds")}
+        total["peak_rss_mb"] = max(p.peak_rss_mb for p in night_phases)
+        summary["nights"][history] = total
+        print(f"{tag} night {night} total: {total['wall_seconds']:.1f} s wall, {total['cpu_seconds']:.1f} s cpu, "
+              f"peak {total['peak_rss_mb']:,.0f} MB", flush=True)
+        if opts.clean:
+            shutil.rmtree(work, ignore_errors=True)
+    lo, hi = histories[0], histories[-1]
+    if lo != hi:
+        ratio = summary["nights"][hi]["wall_seconds"] / summary["nights"][lo]["wall_seconds"]
+        summary["night_ratio"] = {"histories": [lo, hi], "wall": round(ratio, 2)}
+        print(f"night({hi})/night({lo}) wall time: {ratio:.2f}", flush=True)
+    for history, full in summary["full_build"].items():
+        ratio = full["wall_seconds"] / summary["floor"][history]["wall_seconds"]
+        summary.setdefault("floor_ratio", {})[history] = round(ratio, 2)
+        print(f"[{history:>3} d] full build / floor query wall time: {ratio:.2f}", flush=True)
+    return phases, summary
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["floor"]:  # a phase of the scale profile, run in its own process
+        run_floor(Path(argv[1]), dt.date.fromisoformat(argv[2]))
+        return
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--profile", choices=("quick", "scale"), default="quick")
     parser.add_argument("--accounts", type=int, default=10_000)
-    parser.add_argument("--days", type=int, default=365)
-    parser.add_argument("--drop-days", type=int, default=1, help="nightly drops written at the end")
+    parser.add_argument("--days", type=int, default=365, help="quick profile: simulated days")
+    parser.add_argument("--drop-days", type=int, default=1, help="quick profile: nightly drops written at the end")
+    parser.add_argument("--history", default="36,365", help="scale profile: days of history, comma separated")
+    parser.add_argument("--landing-365", type=Path, help="scale profile: reuse these extracts (read-only) for 365 d")
     parser.add_argument("--start-date", default="2025-01-01")
+    parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--format", default="csv")
     parser.add_argument("--work", type=Path, default=Path("/tmp/segment-mart-benchmark"))
-    parser.add_argument("--dbt", action="store_true", help="also time dbt build (full, then incremental)")
+    parser.add_argument("--json", type=Path, help="where to write the figures (default <work>/benchmark.json)")
+    parser.add_argument("--dbt", action="store_true", help="quick profile: also time dbt build (full, incremental)")
+    parser.add_argument("--no-dbt", action="store_true", help="scale profile: ingestion and floor only")
+    parser.add_argument("--clean", action="store_true", help="scale profile: delete each history's work folder")
     opts = parser.parse_args(argv)
 
-    shutil.rmtree(opts.work, ignore_errors=True)
-    landing, home = opts.work / "landing", opts.work / "var"
-    env = os.environ | {"SEGMENT_MART_HOME": str(home), "SEGMENT_MART_LANDING_DIR": str(landing)}
-    start = dt.date.fromisoformat(opts.start_date)
-    dates = [start + dt.timedelta(days=opts.days - opts.drop_days + i) for i in range(opts.drop_days)]
-    print(f"segment-mart benchmark: {opts.accounts} accounts x {opts.days} days, "
-          f"{opts.drop_days} drop(s), {os.cpu_count()} cores", flush=True)
-
-    measure("generate", [_cli(), "generate", "--out", str(landing), "--accounts", str(opts.accounts),
-                         "--start-date", opts.start_date, "--days", str(opts.days),
-                         "--drop-days", str(opts.drop_days), "--format", opts.format], env)
-    size = sum(p.stat().st_size for p in landing.rglob("*") if p.is_file())
-    print(f"{'landing size':<40} {size / 1e9:>9.2f} GB", flush=True)
-    ingest_seconds = 0.0
-    for d in dates:
-        seconds, _ = measure(f"ingest {d}", [_cli(), "ingest", "--run-date", d.isoformat()], env)
-        ingest_seconds += seconds
-    if len(dates) > 1:
-        print(f"{'ingest, all drops':<40} {ingest_seconds:>9.1f} s", flush=True)
-    if opts.dbt:
-        measure(f"dbt build {dates[0]} (full)", [_cli(), "build", "--run-date", dates[0].isoformat()], env)
-        if len(dates) > 1:
-            measure(f"dbt build {dates[1]} (incremental)", [_cli(), "build", "--run-date", dates[1].isoformat()], env)
-        else:
-            measure(f"dbt build {dates[0]} (rerun)", [_cli(), "build", "--run-date", dates[0].isoformat()], env)
+    env = os.environ.copy()
+    print(f"segment-mart benchmark ({opts.profile}): {opts.accounts:,} accounts, {os.cpu_count()} cores, "
+          f"load average {os.getloadavg()[0]:.2f}", flush=True)
+    print(f"{'phase':<44} {'wall':>10} {'cpu':>12} {'peak RSS':>11}", flush=True)
+    opts.work.mkdir(parents=True, exist_ok=True)
+    summary: dict[str, Any] = {}
+    if opts.profile == "scale":
+        phases, summary = scale(opts, env)
+    else:
+        phases = quick(opts, env)
+    out = opts.json or opts.work / "benchmark.json"
+    out.write_text(json.dumps({
+        "profile": opts.profile, "accounts": opts.accounts, "cores": os.cpu_count(),
+        "arguments": {k: str(v) for k, v in vars(opts).items()},
+        "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "phases": [asdict(p) | {"rows_per_second": p.rows_per_second} for p in phases],
+        **summary,
+    }, indent=2, default=str))
+    print(f"figures written to {out}", flush=True)
 
 
 if __name__ == "__main__":

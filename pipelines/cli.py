@@ -95,7 +95,10 @@ def show_config(home: Home = None, landing: Landing = None, warehouse: Warehouse
     settings = _settings(home, landing, warehouse)
     values = settings.model_dump(mode="json") | {
         "landing (effective)": str(settings.landing),
+        "lake (effective)": str(settings.lake),
         "warehouse (effective)": str(settings.warehouse),
+        "temp (effective)": str(settings.temp),
+        "duckdb threads (effective)": str(settings.threads),
         "published (effective)": str(settings.published),
         "quality (effective)": str(settings.quality),
     }
@@ -158,13 +161,13 @@ def ingest(
     landing: Landing = None,
     warehouse: Warehouse = None,
 ) -> None:
-    """Load a night's drop into the raw layer (quarantining bad rows)."""
+    """Load a night's drop into the raw lake (quarantining bad rows)."""
     _setup_logging()
-    from pipelines.ingest import ingest as ingest_sources
+    from pipelines import nightly
 
     settings = _settings(home, landing, warehouse)
     try:
-        results = ingest_sources(settings, _run_date(settings, run_date), tuple(source or SOURCES))
+        results = nightly.ingest_sources(settings, _run_date(settings, run_date), tuple(source or SOURCES))
     except Exception as exc:
         _fail(exc)
     for r in results:

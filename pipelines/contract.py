@@ -38,6 +38,7 @@ class Column:
     max_value: float | None = None
     pattern: str | None = None  # regular expression the text value must match
     optional_column: bool = False  # the column itself may be absent from the file
+    not_after_run_date: bool = False  # a value after the run date (+ tolerance) is future-dated
 
 
 @dataclass(frozen=True)
@@ -233,7 +234,13 @@ ENTITIES: tuple[Entity, ...] = (
             Column("user_id", "string"),
             Column("event_name", "string"),
             Column("feature", "string", required=False),
-            Column("occurred_at", "timestamp", description="UTC."),
+            Column(
+                "occurred_at",
+                "timestamp",
+                not_after_run_date=True,
+                description="UTC. At most SEGMENT_MART_FUTURE_EVENT_TOLERANCE_HOURS (default 24) after "
+                "the end of the run date.",
+            ),
         ),
     ),
 )
@@ -247,6 +254,16 @@ LOAD_METADATA_COLUMNS: dict[str, str] = {
     "_source_line": "BIGINT",
     "_loaded_at": "TIMESTAMP",
 }
+
+
+#: Column names a file may not use: the loader's own (above) and its working names.
+RESERVED_PREFIX = "__sm_"
+
+
+def reserved_names(columns: tuple[str, ...] | list[str]) -> list[str]:
+    """The columns of a file that collide with the loader's own names (compared in lower case)."""
+    own = {n.lower() for n in LOAD_METADATA_COLUMNS}
+    return [c for c in columns if c.lower() in own or c.lower().startswith(RESERVED_PREFIX)]
 
 
 def entities_of(source: str) -> tuple[Entity, ...]:
@@ -265,7 +282,8 @@ def get_entity(source: str, name: str) -> Entity:
 
 def as_json() -> list[dict]:
     """The contract as plain data (``segment-mart contract``)."""
-    return [asdict(e) | {"raw_table": f"raw.{e.raw_table}"} for e in ENTITIES]
+    return [asdict(e) | {"raw_table": f"raw.{e.raw_table}", "lake_path": f"raw/{e.source}/{e.name}"}
+            for e in ENTITIES]
 
 
 def _rule(c: Column) -> str:
@@ -297,27 +315,47 @@ def as_markdown() -> str:
         "- CRM and billing files are **full snapshots** as of the run date.",
         "- Usage files hold that day's events and may hold **late events** of earlier days;",
         "  events are deduplicated on `event_id` across drops.",
-        "- CSV: UTF-8, comma separated, `\"` quoting, a header row; an empty field is null.",
-        "  Dates `YYYY-MM-DD`; timestamps `YYYY-MM-DD HH:MM:SS` in UTC (ISO 8601 with an offset",
-        "  is converted to UTC); booleans `true`/`false`.",
-        "- Columns beyond the contract are kept (loaded as text); column order does not matter.",
+        "- CSV: UTF-8 (a byte-order mark, as Excel's \"CSV UTF-8\" writes, is skipped), comma",
+        "  separated, `\"` quoting (a quoted value may span lines), a header row; lines may end in",
+        "  LF or CRLF, mixed; an empty field is null; blank lines are skipped. Dates `YYYY-MM-DD`;",
+        "  timestamps `YYYY-MM-DD HH:MM:SS` in UTC (ISO 8601 with an offset is converted to UTC);",
+        "  booleans `true`/`false`. JSON Lines: one object per line, UTF-8, blank lines skipped.",
+        "  Parquet: columns of a fitting type (an integer, a timestamp, ...) are cast, others read as text.",
+        "- Columns beyond the contract are kept (loaded as text); column order and letter case do not",
+        "  matter. A column may not be named like the loader's own (`_run_date`, `_source_file`,",
+        f"  `_source_line`, `_loaded_at`, or starting with `{RESERVED_PREFIX}`).",
+        "- A usage event that is re-delivered keeps its `occurred_at` (the loader finds earlier copies",
+        "  by time); events dated more than `SEGMENT_MART_FUTURE_EVENT_TOLERANCE_HOURS` (24) after the",
+        "  end of the run date are quarantined as future-dated.",
         "",
         "What the loader does with bad input:",
         "",
         "| defect | outcome |",
         "|---|---|",
         "| unparseable value, missing required value, value outside the allowed set or range, "
-        "cross-column rule broken, key repeated with different content inside one file, "
-        "malformed CSV record | the row goes to `raw._quarantine` with file, line, column, value, "
-        "reason and the whole record; the other rows load |",
-        "| a row repeated byte for byte inside one file, an event already loaded by an earlier drop "
-        "| loaded once; counted as `rows_deduplicated` in `raw._load_audit` |",
-        "| missing file, missing required column, empty file, not UTF-8, not the format its "
-        "extension says | the whole source is rejected: nothing of it is loaded, the error names the "
-        "file and what to do |",
+        "cross-column rule broken, future-dated event, a NUL byte in a value, key repeated with "
+        "different content inside one file, malformed CSV record | the row goes to the quarantine "
+        "(`raw._quarantine` in the raw lake) with file, line, column, value, reason and the whole "
+        "record; the other rows load |",
+        "| a row repeated with the same values inside one file, an event already loaded by another "
+        "drop | loaded once (under the earliest drop); counted as `rows_deduplicated` in the load "
+        "audit (`raw._load_audit`) |",
+        "| more than `SEGMENT_MART_MAX_QUARANTINE_SHARE` (2%) of one file's rows quarantined, a "
+        "snapshot file with no rows | the night stops at `check_quarantine`, before dbt |",
+        "| rows read above `SEGMENT_MART_VOLUME_SPIKE_FACTOR` (10) times the median of the previous "
+        "nights | a warning in the quarantine and quality reports |",
+        "| missing file, missing required column, empty file, not UTF-8 (UTF-16 is named as such), "
+        "not the format its extension says, a line that is not a JSON object, a column named like "
+        "the loader's own or twice | the whole source is rejected: nothing of it is loaded, the "
+        "error names the file (and line) and what to do |",
         "",
         "Line numbers count physical lines of the file (the CSV header is line 1, JSON Lines and",
-        "Parquet rows start at 1).",
+        "Parquet rows start at 1), also after quoted values that span lines and after malformed",
+        "records.",
+        "",
+        "Accepted rows land in the raw lake as Parquet, one partition per source, entity and run",
+        "date: `<lake>/raw/<source>/<entity>/_run_date=YYYY-MM-DD/` (layout and types:",
+        "`pipelines/lake.py`, docs/operations.md).",
         "",
     ]
     for e in ENTITIES:
@@ -341,9 +379,11 @@ def as_markdown() -> str:
     out += [
         "## Load metadata",
         "",
-        "Every raw row also carries `_run_date` (the drop), `_source_file`, `_source_line` and",
-        "`_loaded_at` (UTC). `raw._load_audit` holds, per run date, source and file: rows read,",
-        "loaded, quarantined and deduplicated, the duration, and the status or error.",
+        "Every raw row also carries `_run_date` (the drop: the partition folder), `_source_file`,",
+        "`_source_line` and `_loaded_at` (UTC). The load audit (`<lake>/raw/_load_audit/`, the view",
+        "`raw._load_audit` of `pipelines.lake.create_views`) holds, per run date, source and file:",
+        "rows read, loaded, quarantined and deduplicated, the duration, the status or error and the",
+        "load id.",
         "",
     ]
     return "\n".join(out)

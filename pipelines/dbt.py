@@ -19,6 +19,7 @@ import sys
 from collections import deque
 from pathlib import Path
 
+from pipelines import duck
 from pipelines.engine import check_engine, dbt_target
 from pipelines.settings import Settings
 
@@ -72,10 +73,9 @@ def _pyspark_error_log(line: str) -> str | None:
 
 def dbt_environment(settings: Settings) -> dict[str, str]:
     """What dbt_project/profiles.yml and the models read from the environment."""
-    return {
+    return duck.dbt_env(settings) | {
         "SEGMENT_MART_DBT_WAREHOUSE": str(settings.warehouse),
         "SEGMENT_MART_DBT_THREADS": str(settings.dbt_threads),
-        "SEGMENT_MART_DBT_LAKE_DIR": str(settings.lake),
         "SEGMENT_MART_DBT_SPARK_DIR": str(settings.spark_home),
         "SEGMENT_MART_DBT_SPARK_MASTER": settings.spark_master,
         "SEGMENT_MART_DBT_SPARK_DRIVER_MEMORY": settings.spark_driver_memory,

@@ -1,52 +1,71 @@
-"""Ingestion of one night's drop into the raw layer of the warehouse.
+"""Ingestion of one night's drop into the raw lake, in bounded memory.
 
-Per entity file: read every value as text, type it per the contract, send rows with
-row-level defects to ``raw._quarantine`` (file, line, column, reason, the row as
-JSON) and load the valid rows into ``raw.<source>__<entity>`` with load metadata.
-Re-ingesting a run date replaces that date's rows (one transaction per source), so
-reruns give identical tables. Usage events are deduplicated on ``event_id`` across
-drops: an event is kept once, under the earliest drop that held it, whatever order
-drops are ingested in. ``raw._load_audit`` records what happened to every file.
+Per landing file, streamed in batches (``pipelines/readers.py``): every value is read as
+text, typed and checked per the contract in DuckDB (``pipelines/row_checks.py``); rows with
+row-level defects go to the quarantine (file, line, column, value, reason, the whole record
+as JSON), valid rows are written as Parquet into the night's partition of the raw lake
+(``pipelines/lake.py``) with load metadata. Memory is bounded by one batch plus DuckDB's
+``memory_limit`` for the few whole-file steps (the duplicate-key scan, the dedup of usage
+events against other nights, a re-sort), which spill to ``temp_dir`` beyond it.
+
+* A key repeated inside one file with different content quarantines every copy; an exact
+  repeat (same typed values) is loaded once and counted as deduplicated.
+* Usage events are kept once across drops, under the earliest drop that held them,
+  whatever order the drops are ingested in. Only the partitions and row groups that can hold
+  the same events are read: an event is delivered on or after the day it occurred (a
+  future-dated one is quarantined beyond the tolerance), and a re-delivered event keeps its
+  ``occurred_at``, so the other nights' row groups outside this drop's time range are
+  skipped by their Parquet statistics.
+* Re-ingesting a run date replaces that date's partitions of the source, atomically, and the
+  load audit (``<lake>/raw/_load_audit``) records what happened to every file. Ingestion
+  never opens the DuckDB warehouse, so the sources of a night can load in parallel.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
+import queue
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
 
-import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
-from pipelines.contract import (
-    DUCKDB_TYPES,
-    LOAD_METADATA_COLUMNS,
-    SOURCES,
-    Column,
-    Entity,
-    entities_of,
-)
+from pipelines import duck, lake
+from pipelines.contract import SOURCES, Entity, entities_of
 from pipelines.landing import FileProblem, LandingFile, SourceRejected, find_files
+from pipelines.readers import LINE, FileUnreadable, TextReader, typed_columns
+from pipelines.row_checks import BAD, KEY_HASH, RowChecks, lit, q
 from pipelines.settings import Settings
-from pipelines.warehouse import connect
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
-AUDIT_TABLE = "raw._load_audit"
-QUARANTINE_TABLE = "raw._quarantine"
-
-_AUDIT_DDL = f"""
-create table if not exists {AUDIT_TABLE} (
-    run_date date, source varchar, entity varchar, file varchar,
-    rows_read bigint, rows_loaded bigint, rows_quarantined bigint, rows_deduplicated bigint,
-    duration_seconds double, status varchar, error varchar
-)"""
-_QUARANTINE_DDL = f"""
-create table if not exists {QUARANTINE_TABLE} (
-    run_date date, source varchar, entity varchar, file varchar, line bigint,
-    column_name varchar, value varchar, reason varchar, record varchar
-)"""
+#: Arrow type each contract type is written as (Parquet types Spark 4 reads).
+ARROW_TYPES: dict[str, pa.DataType] = {
+    "string": pa.string(),
+    "integer": pa.int64(),
+    "decimal": pa.decimal128(18, 2),
+    "boolean": pa.bool_(),
+    "date": pa.date32(),
+    "timestamp": pa.timestamp("us"),
+}
+#: Rows per Parquet file of a partition (a first drop of a year of events spans several).
+ROWS_PER_FILE = 16 << 20
+#: Re-sort an events partition whose row groups' time ranges add up to more than this many
+#: times the partition's whole range (an export in random order defeats the pruning).
+MAX_TIME_OVERLAP = 8.0
+_PARQUET_OPTIONS = {"compression": "zstd", "store_decimal_as_integer": True}
+#: Batches parsed ahead of the row checks (a reader thread keeps the second core busy).
+PREFETCH_BATCHES = 2
+_COPY_OPTIONS = f"format parquet, compression zstd, row_group_size {lake.EVENTS_ROW_GROUP}"
 
 
 @dataclass(frozen=True)
@@ -63,326 +82,486 @@ class EntityLoad:
     duration_seconds: float
 
 
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+def output_schema(entity: Entity, extra: list[str]) -> pa.Schema:
+    """Columns of an entity's lake files: contract (typed), extras (text), load metadata."""
+    fields = [(c.name, ARROW_TYPES[c.type]) for c in entity.columns]
+    fields += [(name, pa.string()) for name in extra]
+    fields += [("_source_file", pa.string()), ("_source_line", pa.int64()), ("_loaded_at", pa.timestamp("us"))]
+    return pa.schema(fields)
 
 
-def _lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+class _PartWriter:
+    """Parquet files of one partition, rolled every ROWS_PER_FILE rows."""
+
+    def __init__(self, directory: Path, schema: pa.Schema, load_id: str):
+        self.directory, self.schema, self.load_id = directory, schema, load_id
+        self.files: list[Path] = []
+        self._writer: pq.ParquetWriter | None = None
+        self._rows_in_file = 0
+
+    def write(self, table: pa.Table) -> None:
+        if table.num_rows == 0:
+            return
+        if self._writer is None or self._rows_in_file >= ROWS_PER_FILE:
+            self._open()
+        assert self._writer is not None
+        self._writer.write_table(table, row_group_size=1 << 20)
+        self._rows_in_file += table.num_rows
+
+    def _open(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        path = self.directory / lake.part_file_name(self.load_id, len(self.files))
+        self._writer = pq.ParquetWriter(path, self.schema, **_PARQUET_OPTIONS, **_encodings(self.schema))
+        self.files.append(path)
+        self._rows_in_file = 0
+
+    def close(self) -> list[Path]:
+        if self._writer is None:
+            self._open()  # an empty partition still says "this night delivered nothing"
+        assert self._writer is not None
+        self._writer.close()
+        return self.files
 
 
-# --- reading a file as text -------------------------------------------------------------
+def _encodings(schema: pa.Schema) -> dict[str, list[str]]:
+    """Dictionary-encode the text columns that repeat (not a key, not unique per row) and keep
+    min/max statistics on the typed columns: a dictionary attempt on a unique column or
+    statistics on long text cost a third of the write time and buy nothing."""
+    dictionary = [f.name for f in schema if pa.types.is_string(f.type) and not f.name.endswith("_id")]
+    dictionary += ["account_id", "user_id", "_loaded_at"]
+    dictionary = [n for n in dict.fromkeys(dictionary) if n in schema.names]
+    statistics = [f.name for f in schema if not pa.types.is_string(f.type)]
+    # Integers and timestamps (line numbers, event times) delta-encode smaller and faster.
+    delta = {f.name: "DELTA_BINARY_PACKED" for f in schema
+             if (pa.types.is_int64(f.type) or pa.types.is_timestamp(f.type)) and f.name not in dictionary}
+    return {"use_dictionary": dictionary, "write_statistics": statistics, "column_encoding": delta}
 
 
-def _read_as_text(con: duckdb.DuckDBPyConnection, lf: LandingFile) -> None:
-    """Create temp table ``_landing`` with every file column as VARCHAR plus ``_line``."""
-    path = _lit(str(lf.path))
-    for table in ("_landing", "_landing_text"):
-        con.execute(f"drop table if exists {table}")
-    if lf.file_format == "csv":
-        columns = "{" + ", ".join(f"{_lit(c)}: 'VARCHAR'" for c in lf.columns) + "}"
-        con.execute(
-            f"""create temp table _landing_text as
-            select * from read_csv({path}, header = true, auto_detect = false, columns = {columns},
-                delim = ',', quote = '"', escape = '"', store_rejects = true,
-                rejects_table = '_csv_rejects', rejects_scan = '_csv_reject_scans')"""
-        )
-        reject_lines = [r[0] for r in con.execute("select distinct line from _csv_rejects order by line").fetchall()]
-        # rowid counts accepted records in file order from a base (0, or a high offset
-        # inside a transaction): line = rowid - base + 2 behind the header, and every
-        # rejected record before a row shifts it one line further down.
-        base = con.execute("select coalesce(min(rowid), 0) from _landing_text").fetchall()[0][0]
-        shift = "0"
-        if reject_lines:
-            thresholds = ", ".join(str(line - 2 - i) for i, line in enumerate(reject_lines))
-            shift = f"len(list_filter([{thresholds}], lambda t: rowid - {base} >= t))"
-        con.execute(
-            f"create temp table _landing as select *, rowid - {base} + 2 + {shift} as _line from _landing_text"
-        )
-        con.execute("drop table _landing_text")
-        con.execute("create or replace temp table _malformed as select * from _csv_rejects")
-    elif lf.file_format == "jsonl":
-        extracts = ", ".join(
-            f"json ->> {_lit(f)} as {_q(c)}" for f, c in zip(lf.file_columns, lf.columns, strict=True)
-        )
-        con.execute(
-            f"""create temp table _landing as
-            select {extracts}, row_number() over (order by _ordinal) as _line
-            from (select json, row_number() over () as _ordinal
-                  from read_json_objects({path}, format = 'newline_delimited'))"""
-        )
-    else:
-        casts = ", ".join(
-            f"cast({_q(f)} as varchar) as {_q(c)}" for f, c in zip(lf.file_columns, lf.columns, strict=True)
-        )
-        con.execute(
-            f"""create temp table _landing as
-            select {casts}, file_row_number + 1 as _line
-            from read_parquet({path}, file_row_number = true)"""
-        )
-    for column in lf.entity.columns:  # optional columns absent from the file
-        if column.name not in lf.columns:
-            con.execute(f"alter table _landing add column {_q(column.name)} varchar")
+def _prefetch(items: Iterator[T], depth: int = PREFETCH_BATCHES) -> Iterator[T]:
+    """Iterate ``items`` in a background thread, ``depth`` ahead (pyarrow's parser and
+    DuckDB release the GIL, so reading and checking overlap on two cores)."""
+    done = object()
+    buffer: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        buffer.put(item, timeout=0.5)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            buffer.put(done)
+        except BaseException as exc:  # handed to the consumer
+            buffer.put(exc)
+
+    worker = threading.Thread(target=produce, name="segment-mart-reader", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = buffer.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=10)
 
 
-# --- typing and row-level checks ----------------------------------------------------------
+_WHITESPACE = np.array([9, 10, 11, 12, 13, 32], dtype=np.uint8)
 
 
-def _typed(column: Column) -> str:
-    raw = f"nullif(trim({_q(column.name)}), '')"
-    if column.type == "timestamp":
-        # Through timestamptz: an offset is converted to UTC (the session time zone is UTC),
-        # a value without one is read as UTC.
-        return f"try_cast(try_cast({raw} as timestamptz) as timestamp)"
-    if column.type == "boolean":
-        return f"try_cast(lower({raw}) as boolean)"
-    if column.type == "string":
-        return raw
-    return f"try_cast({raw} as {DUCKDB_TYPES[column.type]})"
+def _needs_trim(array: pa.Array) -> bool:
+    """Does any value start or end with ASCII whitespace? (Its first and last bytes, gathered
+    from the offsets: far cheaper than trimming every value.)"""
+    if array.null_count == len(array):
+        return False
+    _, offsets, data = array.buffers()
+    if data is None or offsets is None:
+        return False
+    ends = np.frombuffer(offsets, dtype=np.int32, count=len(array) + 1, offset=array.offset * 4)
+    starts, stops = ends[:-1], ends[1:]
+    filled = stops > starts
+    raw = np.frombuffer(data, dtype=np.uint8)
+    edges = np.concatenate((raw[starts[filled]], raw[stops[filled] - 1]))
+    return bool(np.isin(edges, _WHITESPACE).any())
 
 
-def _failure(column: str, condition: str, reason_sql: str) -> str:
-    return f"case when {condition} then {{'column_name': {_lit(column)}, 'reason': {reason_sql}}} end"
-
-
-def _column_checks(column: Column) -> list[str]:
-    name = column.name
-    raw = f"nullif(trim({_q(name)}), '')"
-    typed = f"_t_{name}"
-    checks: list[str] = []
-    if column.required:
-        checks.append(_failure(name, f"{raw} is null", _lit("missing required value")))
-    if column.type != "string":
-        checks.append(
-            _failure(
-                name,
-                f"{raw} is not null and {typed} is null",
-                f"'unparseable {column.type} value ''' || {raw} || ''''",
-            )
-        )
-    if column.allowed:
-        allowed = ", ".join(_lit(v) for v in column.allowed)
-        checks.append(
-            _failure(
-                name,
-                f"{raw} is not null and lower({raw}) not in ({allowed})",
-                f"'value ''' || {raw} || ''' is not one of: {', '.join(column.allowed)}'",
-            )
-        )
-    if column.pattern:
-        checks.append(
-            _failure(
-                name,
-                f"{raw} is not null and not regexp_full_match({raw}, {_lit(column.pattern)})",
-                f"'value ''' || {raw} || ''' does not match {column.pattern}'",
-            )
-        )
-    if column.min_value is not None:
-        checks.append(
-            _failure(name, f"{typed} < {column.min_value}", f"'value ''' || {raw} || ''' is below the minimum {column.min_value:g}'")
-        )
-    if column.max_value is not None:
-        checks.append(
-            _failure(name, f"{typed} > {column.max_value}", f"'value ''' || {raw} || ''' is above the maximum {column.max_value:g}'")
-        )
-    return checks
-
-
-def _check_rows(con: duckdb.DuckDBPyConnection, entity: Entity, file_columns: tuple[str, ...]) -> None:
-    """Temp view ``_checked``: typed columns ``_t_<name>``, ``_copy_number`` and ``_failures``.
-
-    A view, not a table: the loader reads it twice (valid rows, quarantine) instead of
-    holding a typed copy of a 100-million-row file in memory.
-    """
-    typed = ", ".join(f"{_typed(c)} as _t_{c.name}" for c in entity.columns)
-    checks = [check for c in entity.columns for check in _column_checks(c)]
-    names = {c.name for c in entity.columns}
-    for rc in entity.row_checks:
-        sql = re.sub(r"\b(\w+)\b", lambda m: f"_t_{m[1]}" if m[1] in names else m[1], rc.sql)
-        checks.append(_failure(rc.column, f"not coalesce({sql}, true)", _lit(rc.reason)))
-    key = f"trim({_q(entity.key)})"
-    row_hash = f"hash(row({', '.join(_q(c) for c in file_columns)}))"
-    # Keys seen more than once: a small table, so the big file is only hashed by key.
-    con.execute(
-        f"""create or replace temp table _duplicates as
-        with repeated as (
-            select {key} as _key from _landing where {key} is not null group by all having count(*) > 1
-        ),
-        copies as (
-            select l._line, {key} as _key, {row_hash} as _row_hash
-            from _landing l semi join repeated r on {key} = r._key
-        )
-        select _line,
-            count(distinct _row_hash) over (partition by _key) > 1 as _is_conflict,
-            min(_line) over (partition by _key) as _first_line,
-            row_number() over (partition by _key, _row_hash order by _line) as _copy_number
-        from copies"""
-    )
-    # A key repeated with different content cannot be resolved: every such row is
-    # quarantined. A row repeated byte for byte is loaded once (counted as deduplicated).
-    duplicate = _failure(
-        entity.key,
-        "coalesce(_is_conflict, false)",
-        f"'duplicate key {entity.key} ' || {key} || ' with different content in this file (first on line ' || _first_line || ')'",
-    )
-    con.execute(
-        f"""create or replace temp view _checked as
-        select *, list_filter([{", ".join([*checks, duplicate])}], lambda f: f is not null) as _failures
-        from (
-            select l.*, {typed}, d._is_conflict, d._first_line, coalesce(d._copy_number, 1) as _copy_number
-            from _landing l left join _duplicates d using (_line)
-        )"""
-    )
-
-
-# --- writing the raw layer ----------------------------------------------------------------
-
-
-def _ensure_raw_table(con: duckdb.DuckDBPyConnection, entity: Entity, extra: list[str]) -> str:
-    table = f"raw.{entity.raw_table}"
-    columns = [f"{_q(c.name)} {DUCKDB_TYPES[c.type]}" for c in entity.columns]
-    columns += [f"{name} {kind}" for name, kind in LOAD_METADATA_COLUMNS.items()]
-    con.execute(f"create table if not exists {table} ({', '.join(columns)})")
-    existing = {r[0] for r in con.execute(f"select column_name from (describe {table})").fetchall()}
-    for name in extra:
-        if name not in existing:
-            con.execute(f"alter table {table} add column {_q(name)} varchar")
+def _prepare(batch: pa.RecordBatch, names: tuple[str, ...], missing: list[str], skip_blank: bool) -> pa.Table:
+    """Text columns trimmed (ASCII whitespace), empty text as null, absent optional columns
+    as null; blank CSV records (every field empty) dropped."""
+    columns: dict[str, pa.Array] = {n: batch.column(n) for n in batch.schema.names if n != LINE}
+    for name in names:
+        array = batch.column(name)
+        if _needs_trim(array):
+            array = pc.ascii_trim_whitespace(array)
+        if array.null_count < len(array) and pc.min(pc.binary_length(array)).as_py() == 0:
+            array = pc.if_else(pc.equal(pc.binary_length(array), 0), pa.scalar(None, pa.string()), array)
+        columns[name] = array
+    n = batch.num_rows
+    for name in missing:
+        columns[name] = pa.nulls(n, pa.string())
+    columns[LINE] = batch.column(LINE)
+    table = pa.table(columns)
+    if skip_blank and names and columns[names[0]].null_count:
+        blank = pc.is_null(columns[names[0]])
+        for name in names[1:]:
+            blank = pc.and_(blank, pc.is_null(columns[name]))
+        if pc.any(blank).as_py():
+            table = table.filter(pc.invert(blank))
     return table
 
 
-def _load_entity(
-    con: duckdb.DuckDBPyConnection, lf: LandingFile, run_date: dt.date, loaded_at: dt.datetime
-) -> EntityLoad:
-    started = time.monotonic()
-    entity = lf.entity
-    try:
-        _read_as_text(con, lf)
-    except duckdb.Error as exc:  # e.g. a broken JSON line further down the file
-        problem = FileProblem(
-            lf.path,
-            f"could not be read as {lf.file_format.upper()} ({str(exc).splitlines()[0]})",
-            "Fix or re-export the file, then re-run the ingest.",
+def _scalar_column(value: object, kind: pa.DataType, n: int) -> pa.Array:
+    return pa.repeat(pa.scalar(value, kind), n)
+
+
+class _EntityLoader:
+    """Loads one landing file into a staged partition; the caller commits or discards it."""
+
+    def __init__(self, settings: Settings, con, lf: LandingFile, run_date: dt.date, load_id: str,
+                 loaded_at: dt.datetime, commit: lake.Commit, quarantine_dir: Path):
+        self.settings, self.con, self.lf = settings, con, lf
+        self.entity = lf.entity
+        self.run_date, self.load_id, self.loaded_at = run_date, load_id, loaded_at
+        self.commit = commit
+        contract = {c.name for c in self.entity.columns}
+        self.extra = [c for c in lf.columns if c not in contract]
+        self.missing = [c.name for c in self.entity.columns if c.name not in lf.columns]
+        self.schema = output_schema(self.entity, self.extra)
+        self.typed_input = typed_columns(lf)
+        self.checks = RowChecks(
+            self.entity, lf.columns, run_date=run_date,
+            future_tolerance_hours=settings.future_event_tolerance_hours, check_nul=lf.has_nul,
+            typed_input=self.typed_input,
         )
-        raise SourceRejected(entity.source, run_date, [problem]) from exc
-    _check_rows(con, entity, lf.columns)
-    contract_names = {c.name for c in entity.columns}
-    extra = [c for c in lf.columns if c not in contract_names]
-    table = _ensure_raw_table(con, entity, extra)
-    source_file = str(lf.path)
-    rd = _lit(run_date.isoformat())
+        self.partition = commit.stage(lake.partition_dir(settings.lake, self.entity, run_date), load_id)
+        self.quarantine_path = quarantine_dir / f"{self.entity.name}-{load_id}.parquet"
+        scratch = settings.temp / "ingest"
+        scratch.mkdir(parents=True, exist_ok=True)
+        self.keys_path = scratch / f"{load_id}-{self.entity.source}-{self.entity.name}-keys.parquet"
 
-    # Quarantine: one row per (line, column, reason), the whole record as JSON.
-    record = "to_json(struct_pack(" + ", ".join(f"{_q(c)} := {_q(c)}" for c in lf.columns) + "))"
-    con.execute(
-        f"""insert into {QUARANTINE_TABLE}
-        select {rd}::date, {_lit(entity.source)}, {_lit(entity.name)}, {_lit(source_file)}, _line,
-            f.column_name, {_value_of_failed_column(lf)}, f.reason, {record}
-        from (select *, unnest(_failures) as f from _checked where len(_failures) > 0)"""
-    )
-    if lf.file_format == "csv":
-        con.execute(
-            f"""insert into {QUARANTINE_TABLE}
-            select {rd}::date, {_lit(entity.source)}, {_lit(entity.name)}, {_lit(source_file)}, line,
-                coalesce(column_name, '(row)'), null, 'malformed CSV record: ' || error_message,
-                to_json(struct_pack(csv_line := csv_line))
-            from _malformed"""
+    # ---------------------------------------------------------------- pass 1: stream the file
+
+    def load(self) -> EntityLoad:
+        started = time.monotonic()
+        reader = TextReader(self.lf)
+        out = _PartWriter(self.partition, self.schema, self.load_id)
+        quarantine = pq.ParquetWriter(self.quarantine_path, lake.QUARANTINE_SCHEMA, compression="zstd")
+        keys = pq.ParquetWriter(self.keys_path, pa.schema([("h", pa.uint64()), ("line", pa.int64()),
+                                                           ("bad", pa.bool_())]), compression="none")
+        rows_read = 0
+        try:
+            try:
+                self.con.execute("set preserve_insertion_order = true")  # per batch: rows in batch order
+                skip_blank = self.lf.file_format == "csv"
+                text = tuple(c for c in self.lf.columns if c not in self.typed_input)
+                prepared = (_prepare(b, text, self.missing, skip_blank) for b in reader.batches(self.con.cursor()))
+                for table in _prefetch(prepared):
+                    rows_read += table.num_rows
+                    if table.num_rows:
+                        self._check_and_write(table, out, quarantine, keys)
+                    if rows_read and rows_read % (4 << 20) < table.num_rows:
+                        log.info("%s: %s rows read", self.lf.path, f"{rows_read:,}")
+                if reader.malformed:
+                    n = len(reader.malformed)
+                    quarantine.write_table(pa.table({
+                        "entity": [self.entity.name] * n, "file": [str(self.lf.path)] * n,
+                        "line": [m.line for m in reader.malformed], "column_name": ["(row)"] * n,
+                        "value": pa.nulls(n, pa.string()),
+                        "reason": [f"malformed CSV record: {m.message}" for m in reader.malformed],
+                        "record": [_json({"csv_line": m.text}) for m in reader.malformed],
+                    }, schema=lake.QUARANTINE_SCHEMA))
+                    rows_read += n
+            finally:
+                self.con.execute(
+                    f"set preserve_insertion_order = {str(self.settings.duckdb_preserve_insertion_order).lower()}"
+                )
+                out.close()
+                keys.close()
+                quarantine.close()
+            self._resolve_duplicates()
+            if self.entity.kind == "events":
+                self._dedup_across_drops()
+                self._cluster_by_time()
+        finally:
+            self.keys_path.unlink(missing_ok=True)
+        loaded = sum(pq.ParquetFile(p).metadata.num_rows for p in self.partition.glob("*.parquet"))
+        quarantined = self.con.execute(
+            f"select count(distinct line) from read_parquet({lit(str(self.quarantine_path))})"
+        ).fetchall()[0][0]
+        return EntityLoad(self.entity.source, self.entity.name, str(self.lf.path), rows_read, loaded,
+                          quarantined, rows_read - loaded - quarantined, round(time.monotonic() - started, 3))
+
+    def _check_and_write(self, table: pa.Table, out: _PartWriter, quarantine: pq.ParquetWriter,
+                         keys: pq.ParquetWriter) -> None:
+        self.con.register("__sm_batch", table)
+        try:
+            with_nulls = {name for name in table.column_names if table.column(name).null_count}
+            typed = self.con.sql(self.checks.typed_sql("__sm_batch", with_nulls)).to_arrow_table()
+            bad = typed.column(BAD)
+            has_bad = bad.true_count if hasattr(bad, "true_count") else pc.sum(bad).as_py()
+            if has_bad:
+                self.con.register("__sm_bad_rows", table.filter(bad))
+                failures = self.con.sql(self.checks.failures_sql("__sm_bad_rows")).to_arrow_table()
+                self.con.unregister("__sm_bad_rows")
+                n = failures.num_rows
+                quarantine.write_table(pa.table({
+                    "entity": _scalar_column(self.entity.name, pa.string(), n),
+                    "file": _scalar_column(str(self.lf.path), pa.string(), n),
+                    "line": failures.column("line"), "column_name": failures.column("column_name"),
+                    "value": failures.column("value"), "reason": failures.column("reason"),
+                    "record": failures.column("record"),
+                }, schema=lake.QUARANTINE_SCHEMA))
+        finally:
+            self.con.unregister("__sm_batch")
+        hashes = typed.column(KEY_HASH)
+        key_rows = pa.table({"h": hashes, "line": table.column(LINE), "bad": bad})
+        keys.write_table(key_rows.filter(pc.is_valid(hashes)) if hashes.null_count else key_rows)
+        n = table.num_rows
+        arrays = [table.column(c.name) if c.type == "string" else typed.column(c.name) for c in self.entity.columns]
+        arrays += [table.column(name) for name in self.extra]
+        arrays += [
+            _scalar_column(str(self.lf.path), pa.string(), n),
+            table.column(LINE),
+            _scalar_column(self.loaded_at, pa.timestamp("us"), n),
+        ]
+        rows = pa.Table.from_arrays([a.cast(f.type) for a, f in zip(arrays, self.schema, strict=True)],
+                                    schema=self.schema)
+        if has_bad:
+            rows = rows.filter(pc.invert(bad))
+        out.write(rows)
+
+    # ---------------------------------------------------------------- pass 2: whole-file steps
+
+    def _files(self) -> list[Path]:
+        return sorted(self.partition.glob("*.parquet"))
+
+    def _rewrite(self, select_sql: str) -> None:
+        """Replace the staged partition's files by the rows of ``select_sql`` (over ``__sm_part``)."""
+        files = self._files()
+        target = self.partition / lake.part_file_name(self.load_id, 90_000 + len(files))
+        self.con.execute(
+            f"copy (select * from (select * from read_parquet({lake.files_sql(files)})) as __sm_part "
+            f"{select_sql}) to {lit(str(target))} ({_COPY_OPTIONS})"
         )
-        malformed = con.execute("select count(distinct line) from _malformed").fetchall()[0][0]
-    else:
-        malformed = 0
+        for path in files:
+            path.unlink()
+        final = self.partition / lake.part_file_name(self.load_id, 0)
+        target.rename(final)
 
-    selected = ", ".join(f"_t_{c.name} as {_q(c.name)}" for c in entity.columns)
-    selected += "".join(f", {_q(c)}" for c in extra)
-    selected += f", {rd}::date as _run_date, {_lit(source_file)} as _source_file, _line as _source_line, "
-    selected += f"{_lit(loaded_at.isoformat(sep=' '))}::timestamp as _loaded_at"
-    valid = f"select {selected} from _checked where len(_failures) = 0 and _copy_number = 1"
-
-    con.execute(f"delete from {table} where _run_date = {rd}::date")
-    if entity.kind == "events":
-        key = _q(entity.key)
-        # Keep each event under the earliest drop holding it, whatever the ingest order.
-        con.execute(
-            f"""delete from {table} where _run_date > {rd}::date
-            and {key} in (select trim({key}) from _landing)"""
+    def _resolve_duplicates(self) -> None:
+        keys = lit(str(self.keys_path))
+        self.con.execute(
+            f"create or replace temp table __sm_candidates as "
+            f"select h from read_parquet({keys}) group by h having count(*) > 1"
         )
-        con.execute(
-            f"""insert into {table} by name
-            select * from ({valid}) v where not exists (select 1 from {table} t where t.{key} = v.{key})"""
-        )
-    else:
-        con.execute(f"insert into {table} by name {valid}")
+        if not self.con.execute("select count(*) from __sm_candidates").fetchall()[0][0]:
+            return
+        key = q(self.entity.key)
+        content = "hash(row(" + ", ".join(q(c.name) for c in self.entity.columns) + "".join(
+            f", {q(e)}" for e in self.extra) + "))"
+        record = "to_json(struct_pack(" + ", ".join(
+            f"{q(c)} := {q(c)}" for c in self.lf.columns) + "))::varchar"
+        files = lake.files_sql(self._files())
+        qpath = lit(str(self.quarantine_path))
+        self.con.execute(f"""
+            create or replace temp table __sm_copies as
+            select _source_line as line, {key} as key, {content} as content, false as bad, {record} as record
+            from read_parquet({files}) where hash({key}) in (select h from __sm_candidates)
+            union all
+            select distinct line, json_extract_string(record, {lit('$.' + _json(self.entity.key))}),
+                null::ubigint, true, record
+            from read_parquet({qpath})
+            where line in (select line from read_parquet({keys}) where bad and h in (select h from __sm_candidates))
+        """)
+        self.con.execute("""
+            create or replace temp table __sm_dups as
+            with keyed as (
+                select key, count(distinct content) > 1 or bool_or(bad) as is_conflict, min(line) as first_line
+                from __sm_copies group by key having count(*) > 1
+            )
+            select c.line, c.key, c.bad, c.record, k.is_conflict, k.first_line,
+                row_number() over (partition by c.key, c.content order by c.line) as copy_number
+            from __sm_copies c inner join keyed k using (key)
+        """)
+        reason = (f"'duplicate key {self.entity.key} ' || key || ' with different content in this file "
+                  f"(first on line ' || first_line || ')'")
+        extra = self.con.sql(f"""
+            select {lit(self.entity.name)} as entity, {lit(str(self.lf.path))} as file, line,
+                {lit(self.entity.key)} as column_name, key as value, {reason} as reason, record
+            from __sm_dups where is_conflict
+        """).to_arrow_table()
+        if extra.num_rows:
+            existing = pq.read_table(self.quarantine_path)
+            pq.write_table(pa.concat_tables([existing, extra.cast(lake.QUARANTINE_SCHEMA)]),
+                           self.quarantine_path, compression="zstd")
+        drop = "select line from __sm_dups where not bad and (is_conflict or copy_number > 1)"
+        if self.con.execute(f"select count(*) from ({drop})").fetchall()[0][0]:
+            self._rewrite(f"where _source_line not in ({drop})")
 
-    rows_read = con.execute("select count(*) from _landing").fetchall()[0][0] + malformed
-    loaded = con.execute(f"select count(*) from {table} where _run_date = {rd}::date").fetchall()[0][0]
-    quarantined = con.execute(
-        f"select count(distinct line) from {QUARANTINE_TABLE} where run_date = {rd}::date "
-        f"and entity = {_lit(entity.name)} and source = {_lit(entity.source)}"
-    ).fetchall()[0][0]
-    deduplicated = rows_read - loaded - quarantined
-    return EntityLoad(
-        entity.source,
-        entity.name,
-        source_file,
-        rows_read,
-        loaded,
-        quarantined,
-        deduplicated,
-        round(time.monotonic() - started, 3),
-    )
+    def _time_range(self) -> tuple[dt.datetime, dt.datetime] | None:
+        lo = hi = None
+        for path in self._files():
+            meta = pq.ParquetFile(path).metadata
+            index = meta.schema.to_arrow_schema().get_field_index("occurred_at")
+            for g in range(meta.num_row_groups):
+                stats = meta.row_group(g).column(index).statistics
+                if stats is None or not stats.has_min_max:
+                    return None
+                lo = stats.min if lo is None else min(lo, stats.min)
+                hi = stats.max if hi is None else max(hi, stats.max)
+        return None if lo is None else (lo, hi)
+
+    def _dedup_across_drops(self) -> None:
+        span = self._time_range()
+        if span is None:
+            return
+        lo, hi = span
+        key = q(self.entity.key)
+        # An event is delivered on or after the day it occurred (less the future tolerance).
+        slack = dt.timedelta(hours=self.settings.future_event_tolerance_hours) + dt.timedelta(days=1)
+        earliest = (lo - slack).date()
+        dates = lake.partition_dates(self.settings.lake, self.entity)
+        window = f"occurred_at between {lit(lo.isoformat(sep=' '))}::timestamp and {lit(hi.isoformat(sep=' '))}::timestamp"
+        new = lake.files_sql(self._files())
+        earlier = [f for d in dates if earliest <= d < self.run_date
+                   for f in lake.partition_files(self.settings.lake, self.entity, d)]
+        if earlier:
+            self.con.execute(f"""
+                create or replace temp table __sm_seen as
+                select {key} as key from read_parquet({lake.files_sql(earlier)}) where {window}
+                intersect
+                select {key} from read_parquet({new})
+            """)
+            count = self.con.execute("select count(*) from __sm_seen").fetchall()[0][0]
+            if count:
+                log.info("%s: %d events were delivered by an earlier drop", self.lf.path, count)
+                self._rewrite(f"where {key} not in (select key from __sm_seen)")
+        for later in (d for d in dates if d > self.run_date):
+            files = lake.partition_files(self.settings.lake, self.entity, later)
+            if not files:
+                continue
+            self.con.execute(f"""
+                create or replace temp table __sm_later as
+                select {key} as key from read_parquet({lake.files_sql(files)}) where {window}
+                intersect
+                select {key} from read_parquet({lake.files_sql(self._files())})
+            """)
+            count = self.con.execute("select count(*) from __sm_later").fetchall()[0][0]
+            if not count:
+                continue
+            log.info("%s: %d events move from the drop of %s to this earlier drop", self.lf.path, count, later)
+            target = lake.partition_dir(self.settings.lake, self.entity, later)
+            staged = self.commit.stage(target, self.load_id)
+            keep_id = lake.load_id_of(files[0]) or self.load_id  # the later load stays that load
+            self.con.execute(
+                f"copy (select * from read_parquet({lake.files_sql(files)}) "
+                f"where {key} not in (select key from __sm_later)) "
+                f"to {lit(str(staged / lake.part_file_name(keep_id, 0)))} ({_COPY_OPTIONS})"
+            )
+
+    def _cluster_by_time(self) -> None:
+        """Re-sort the partition by occurred_at when its row groups' time ranges overlap a lot."""
+        spans: list[tuple[dt.datetime, dt.datetime]] = []
+        for path in self._files():
+            meta = pq.ParquetFile(path).metadata
+            index = meta.schema.to_arrow_schema().get_field_index("occurred_at")
+            for g in range(meta.num_row_groups):
+                stats = meta.row_group(g).column(index).statistics
+                if stats is not None and stats.has_min_max:
+                    spans.append((stats.min, stats.max))
+        if len(spans) < 4:
+            return
+        whole = (max(s[1] for s in spans) - min(s[0] for s in spans)).total_seconds()
+        covered = sum((s[1] - s[0]).total_seconds() for s in spans)
+        if whole <= 0 or covered / whole <= MAX_TIME_OVERLAP:
+            return
+        log.info("%s: events are not in time order (row groups overlap %.0fx); sorting the partition",
+                 self.lf.path, covered / whole)
+        self._rewrite("order by occurred_at")
 
 
-def _value_of_failed_column(lf: LandingFile) -> str:
-    cases = " ".join(f"when {_lit(c)} then {_q(c)}" for c in lf.columns)
-    return f"case f.column_name {cases} end"
+def _json(value: object) -> str:
+    import json
+
+    return json.dumps(value)
+
+
+def _write_audit(settings: Settings, run_date: dt.date, source: str, rows: list[dict], load_id: str,
+                 commit: lake.Commit) -> None:
+    directory = commit.stage(lake.audit_dir(settings.lake, run_date, source), load_id)
+    pq.write_table(pa.Table.from_pylist(rows, schema=lake.AUDIT_SCHEMA), directory / f"audit-{load_id}.parquet", compression="zstd")
+
+
+def _failed_rows(problems: list[FileProblem], load_id: str, loaded_at: dt.datetime) -> list[dict]:
+    return [
+        {"entity": p.path.name.split(".")[0], "file": str(p.path), "rows_read": 0, "rows_loaded": 0,
+         "rows_quarantined": 0, "rows_deduplicated": 0, "duration_seconds": 0.0, "status": "failed",
+         "error": f"{p.problem}. {p.action}", "load_id": load_id, "loaded_at": loaded_at}
+        for p in problems
+    ]
+
+
+def _reject(settings: Settings, run_date: dt.date, source: str, problems: list[FileProblem],
+            load_id: str, loaded_at: dt.datetime) -> SourceRejected:
+    """Record the failed files in the audit (the source's data partitions stay as they were)."""
+    commit = lake.Commit()
+    with commit.atomically():
+        _write_audit(settings, run_date, source, _failed_rows(problems, load_id, loaded_at), load_id, commit)
+        commit.commit()
+    return SourceRejected(source, run_date, problems)
 
 
 def ingest_source(settings: Settings, run_date: dt.date, source: str) -> list[EntityLoad]:
-    """Load one source of one night's drop; replaces that run date's rows of the source.
+    """Load one source of one night's drop into the raw lake; replaces that run date's
+    partitions of the source (atomically, per partition; the audit last).
 
     Raises SourceRejected (and changes nothing but the audit) on file-level defects.
+    Callers that may run concurrently take the source's lock (``pipelines/nightly.py``).
     """
-    drop_dir = settings.drop_dir(run_date)
-    files, problems = find_files(drop_dir, source)
+    lake.recover_source(settings.lake, source)
+    files, problems = find_files(settings.drop_dir(run_date), source)
     loaded_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
-    with connect(settings.warehouse) as con:
-        con.execute("create schema if not exists raw")
-        con.execute(_AUDIT_DDL)
-        con.execute(_QUARANTINE_DDL)
-        if problems:
-            con.execute("begin")
-            con.execute(f"delete from {AUDIT_TABLE} where run_date = ? and source = ?", [run_date, source])
-            con.executemany(
-                f"insert into {AUDIT_TABLE} values (?, ?, ?, ?, 0, 0, 0, 0, 0, 'failed', ?)",
-                [
-                    (run_date, source, p.path.stem.split(".")[0], str(p.path), f"{p.problem}. {p.action}")
-                    for p in problems
-                ],
-            )
-            con.execute("commit")
-            raise SourceRejected(source, run_date, problems)
-        results: list[EntityLoad] = []
-        con.execute("begin")
-        try:
-            con.execute(f"delete from {AUDIT_TABLE} where run_date = ? and source = ?", [run_date, source])
-            con.execute(f"delete from {QUARANTINE_TABLE} where run_date = ? and source = ?", [run_date, source])
+    load_id = lake.new_load_id(run_date)
+    if problems:
+        raise _reject(settings, run_date, source, problems, load_id, loaded_at)
+    results: list[EntityLoad] = []
+    commit = lake.Commit()
+    con = duck.connect(settings)
+    try:
+        with commit.atomically():
+            qdir = commit.stage(lake.quarantine_dir(settings.lake, run_date, source), load_id)
             for lf in files:
-                result = _load_entity(con, lf, run_date, loaded_at)
+                try:
+                    result = _EntityLoader(settings, con, lf, run_date, load_id, loaded_at, commit, qdir).load()
+                except FileUnreadable as exc:
+                    problem = FileProblem(lf.path, str(exc), "Fix or re-export the file, then re-run the ingest.")
+                    raise _reject(settings, run_date, source, [problem], load_id, loaded_at) from exc
                 log.info(
                     "%s/%s %s: read %d, loaded %d, quarantined %d, deduplicated %d in %.1fs",
                     result.source, result.entity, run_date, result.rows_read, result.rows_loaded,
                     result.rows_quarantined, result.rows_deduplicated, result.duration_seconds,
                 )
-                con.execute(
-                    f"insert into {AUDIT_TABLE} values (?, ?, ?, ?, ?, ?, ?, ?, ?, 'loaded', null)",
-                    [run_date, result.source, result.entity, result.file, result.rows_read,
-                     result.rows_loaded, result.rows_quarantined, result.rows_deduplicated,
-                     result.duration_seconds],
-                )
                 results.append(result)
-            con.execute("commit")
-        except BaseException:
-            con.execute("rollback")
-            raise
+            rows = [
+                {"entity": r.entity, "file": r.file, "rows_read": r.rows_read, "rows_loaded": r.rows_loaded,
+                 "rows_quarantined": r.rows_quarantined, "rows_deduplicated": r.rows_deduplicated,
+                 "duration_seconds": r.duration_seconds, "status": "loaded", "error": None,
+                 "load_id": load_id, "loaded_at": loaded_at}
+                for r in results
+            ]
+            _write_audit(settings, run_date, source, rows, load_id, commit)  # staged last: commits last
+            commit.commit()
+    finally:
+        con.close()
     return results
 
 
@@ -402,3 +581,4 @@ def ingest(settings: Settings, run_date: dt.date, sources: tuple[str, ...] = SOU
             ",".join(r.source for r in rejected), run_date, [p for r in rejected for p in r.problems]
         )
     return results
+

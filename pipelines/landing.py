@@ -1,8 +1,9 @@
 """The landing zone: finding a night's extract files and the file-level checks.
 
 A file-level defect (missing file, missing required column, empty file, wrong
-encoding, a file that is not the format its name says) stops the whole source: the
-loader loads nothing of it and the error names the file and what to do.
+encoding, a file that is not the format its name says, a column named like the loader's
+own) stops the whole source: the loader loads nothing of it and the error names the file
+and what to do. A UTF-8 byte-order mark is skipped; CRLF and LF line ends may be mixed.
 """
 
 from __future__ import annotations
@@ -15,7 +16,14 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.contract import FILE_FORMATS, Entity, entities_of
+from pipelines.contract import (
+    FILE_FORMATS,
+    LOAD_METADATA_COLUMNS,
+    RESERVED_PREFIX,
+    Entity,
+    entities_of,
+    reserved_names,
+)
 
 PARQUET_MAGIC = b"PAR1"
 _CHUNK = 16 * 1024 * 1024
@@ -43,7 +51,7 @@ class SourceRejected(RuntimeError):
         lines = "\n".join(f"  - {p}" for p in problems)
         super().__init__(
             f"Source '{source}' for run date {run_date} was not loaded "
-            f"({len(problems)} file problem(s)); nothing of it was changed in the warehouse:\n{lines}"
+            f"({len(problems)} file problem(s)); nothing of it was changed in the raw lake:\n{lines}"
         )
 
 
@@ -53,6 +61,7 @@ class LandingFile:
     path: Path
     file_format: str
     file_columns: tuple[str, ...]  # as spelled in the file
+    has_nul: bool = False  # a NUL byte somewhere in a text file (its rows are quarantined)
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -65,55 +74,113 @@ def candidate_paths(drop_dir: Path, entity: Entity) -> list[Path]:
     return [drop_dir / entity.source / f"{entity.name}.{ext}" for ext in FILE_FORMATS]
 
 
-def _check_utf8(path: Path) -> FileProblem | None:
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    line = 1
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            try:
-                decoder.decode(chunk)
-            except UnicodeDecodeError as exc:
-                bad_line = line + chunk[: exc.start].count(b"\n")
-                return FileProblem(
-                    path,
-                    f"is not valid UTF-8 (first bad byte {chunk[exc.start:exc.start + 1]!r} on line {bad_line})",
-                    "Re-export the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`) and re-run the ingest.",
-                )
-            line += chunk.count(b"\n")
-        try:
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            return FileProblem(path, "ends in a truncated UTF-8 sequence", "Re-export the file as UTF-8.")
+def _utf16_byte_order(head: bytes) -> str | None:
+    """'LE'/'BE' when the text looks UTF-16 (a byte-order mark, or NULs in every other byte)."""
+    if head.startswith(codecs.BOM_UTF16_LE):
+        return "LE"
+    if head.startswith(codecs.BOM_UTF16_BE):
+        return "BE"
+    sample = head[:4096]
+    if len(sample) >= 8:
+        even, odd = sample[0::2], sample[1::2]
+        if odd.count(0) > 0.4 * len(odd) and even.count(0) < 0.05 * len(even):
+            return "LE"
+        if even.count(0) > 0.4 * len(even) and odd.count(0) < 0.05 * len(odd):
+            return "BE"
     return None
 
 
-def _text_columns(path: Path, file_format: str) -> tuple[tuple[str, ...] | None, FileProblem | None]:
+def _scan_text(path: Path) -> tuple[FileProblem | None, bool]:
+    """Whole-file scan: the first invalid UTF-8 byte (with its line), and whether a NUL occurs.
+
+    One reused buffer; ASCII chunks skip the decoder (``isascii`` and the NUL search run at
+    memory speed), so a 10 GB file costs a few seconds of CPU. Lines are counted only to
+    name the line of a bad byte. A NUL byte is not a file problem: the rows holding one are
+    quarantined with their line (``pipelines/row_checks.py``), wherever it is in the file.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    has_nul = False
+    offset = 0
+    buffer = bytearray(_CHUNK)
+    with path.open("rb", buffering=0) as fh:
+        while size := fh.readinto(buffer):  # type: ignore[attr-defined]
+            chunk = memoryview(buffer)[:size]
+            has_nul = has_nul or buffer.find(b"\x00", 0, size) >= 0
+            ascii_only = buffer.isascii() if size == _CHUNK else bytes(chunk).isascii()
+            if not ascii_only or decoder.getstate()[0]:
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError as exc:
+                    return _bad_utf8(path, offset + exc.start), has_nul
+            offset += size
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return FileProblem(path, "ends in a truncated UTF-8 sequence", "Re-export the file as UTF-8."), has_nul
+    return None, has_nul
+
+
+def _bad_utf8(path: Path, position: int) -> FileProblem:
+    """The problem of an invalid UTF-8 byte at ``position``, naming its line."""
+    line = 1
+    with path.open("rb") as fh:
+        remaining = position
+        while remaining > 0 and (chunk := fh.read(min(_CHUNK, remaining))):
+            line += chunk.count(b"\n")
+            remaining -= len(chunk)
+        bad = fh.read(1)
+    return FileProblem(
+        path,
+        f"is not valid UTF-8 (first bad byte {bad!r} on line {line})",
+        "Re-export the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`) and re-run the ingest.",
+    )
+
+
+def _first_line(head: bytes) -> str:
+    text = head.split(b"\n", 1)[0].rstrip(b"\r")
+    if text.startswith(codecs.BOM_UTF8):  # Excel's "CSV UTF-8"
+        text = text[len(codecs.BOM_UTF8):]
+    return text.decode("utf-8", errors="replace")
+
+
+def _text_columns(path: Path, file_format: str) -> tuple[tuple[str, ...] | None, FileProblem | None, bool]:
     with path.open("rb") as fh:
         head = fh.read(64 * 1024)
-    if head.startswith(PARQUET_MAGIC) or b"\x00" in head:
+    order = _utf16_byte_order(head)
+    if order:
+        return None, FileProblem(
+            path,
+            f"is UTF-16 ({order}) text, not UTF-8",
+            f"Re-export it as UTF-8 (e.g. `iconv -f UTF-16{order} -t UTF-8 {path.name} > fixed.{file_format}`, "
+            "or Excel's \"CSV UTF-8\"), then re-run the ingest.",
+        ), False
+    if head.startswith(PARQUET_MAGIC) or head.count(0) > max(16, len(head) // 10):
         return None, FileProblem(
             path,
             f"looks binary, not {file_format.upper()} text",
             f"Export it as {file_format.upper()} or give it the extension of its real format.",
-        )
-    problem = _check_utf8(path)
+        ), False
+    problem, has_nul = _scan_text(path)
     if problem:
-        return None, problem
-    first_line = head.decode("utf-8", errors="replace").splitlines()[0] if head.strip() else ""
+        return None, problem, has_nul
+    first_line = _first_line(head)
     if not first_line.strip():
-        return None, FileProblem(path, "has no header line", "Export the file with a header row.")
+        return None, FileProblem(path, "has no header line", "Export the file with a header row."), has_nul
+    if "\x00" in first_line:
+        return None, FileProblem(path, "has a NUL byte in its header (line 1)",
+                                 "Re-export the file without it."), has_nul
     if file_format == "csv":
         header = next(csv.reader(io.StringIO(first_line)))
-        return tuple(h.strip() for h in header), None
+        return tuple(h.strip() for h in header), None, has_nul
     try:
         record = json.loads(first_line)
     except json.JSONDecodeError as exc:
         return None, FileProblem(
             path, f"line 1 is not a JSON object ({exc.msg})", "Write one JSON object per line (JSON Lines)."
-        )
+        ), has_nul
     if not isinstance(record, dict):
-        return None, FileProblem(path, "line 1 is not a JSON object", "Write one JSON object per line.")
-    return tuple(record), None
+        return None, FileProblem(path, "line 1 is not a JSON object", "Write one JSON object per line."), has_nul
+    return tuple(record), None, has_nul
 
 
 def _parquet_columns(path: Path) -> tuple[tuple[str, ...] | None, FileProblem | None]:
@@ -141,13 +208,27 @@ def inspect_file(entity: Entity, path: Path) -> tuple[LandingFile | None, list[F
     file_format = path.suffix.lstrip(".")
     if path.stat().st_size == 0:
         return None, [FileProblem(path, "is empty (0 bytes)", "Check the export job; re-deliver the file.")]
+    has_nul = False
     if file_format == "parquet":
         columns, problem = _parquet_columns(path)
     else:
-        columns, problem = _text_columns(path, file_format)
+        columns, problem, has_nul = _text_columns(path, file_format)
     if problem:
         return None, [problem]
     assert columns is not None
+    folded = [c.lower() for c in columns]
+    repeated = sorted({c for c in columns if folded.count(c.lower()) > 1})
+    if repeated:
+        return None, [FileProblem(path, f"has column(s) {', '.join(repeated)} more than once (letter case "
+                                  "does not count)", "Give every column its own name in the export.")]
+    reserved = reserved_names(columns)
+    if reserved:
+        return None, [FileProblem(
+            path,
+            f"has column(s) {', '.join(reserved)} whose names the loader uses itself "
+            f"({', '.join(LOAD_METADATA_COLUMNS)}, and names starting with {RESERVED_PREFIX})",
+            "Rename or drop them in the export (they would override the load metadata).",
+        )]
     present = {c.lower() for c in columns}
     missing = [
         c.name for c in entity.columns if not c.optional_column and c.name.lower() not in present
@@ -160,7 +241,7 @@ def inspect_file(entity: Entity, path: Path) -> tuple[LandingFile | None, list[F
                 f"Add them to the export (see docs/extract-contract.md, {entity.qualified}).",
             )
         ]
-    return LandingFile(entity, path, file_format, columns), []
+    return LandingFile(entity, path, file_format, columns, has_nul), []
 
 
 def find_files(drop_dir: Path, source: str) -> tuple[list[LandingFile], list[FileProblem]]:

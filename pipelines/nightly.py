@@ -2,6 +2,11 @@
 
 check_extracts -> ingest (per source) -> check_quarantine -> build (dbt) -> quality gate -> publish.
 Each step is keyed on the run date and idempotent: re-running a date replaces.
+
+Every step that writes takes the pipeline home's run lock (``pipelines/run_lock.py``): ingest
+shares it with the other sources' ingests (they write separate lake partitions), dbt, the
+gate, publish and a whole night hold it alone. A second writer fails at once with
+``RunInProgress`` ("another run of this night is in progress (pid N)").
 """
 
 from __future__ import annotations
@@ -10,12 +15,17 @@ import datetime as dt
 import logging
 from collections.abc import Iterable
 
-from pipelines.contract import SOURCES
+from pipelines import run_lock
+from pipelines.contract import SOURCES, entities_of
 from pipelines.dbt import run_dbt, run_results_path
 from pipelines.engine import check_engine
 from pipelines.ingest import EntityLoad, ingest_source
 from pipelines.landing import SourceRejected, check_drop
+from pipelines.run_lock import RunInProgress
 from pipelines.settings import Settings
+
+__all__ = ["RunInProgress", "build", "check_extracts", "check_quarantine", "ingest", "ingest_sources",
+           "publish", "quality_gate", "run_night"]
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +42,27 @@ def check_extracts(settings: Settings, run_date: dt.date, sources: Iterable[str]
 
 
 def ingest(settings: Settings, run_date: dt.date, source: str) -> list[EntityLoad]:
-    return ingest_source(settings, run_date, source)
+    """Load one source of the night's drop into the raw lake (replaces the date's partitions)."""
+    entities_of(source)  # validates the name
+    with run_lock.ingesting(settings.home, run_date, source):
+        return ingest_source(settings, run_date, source)
+
+
+def ingest_sources(settings: Settings, run_date: dt.date, sources: Iterable[str] = SOURCES) -> list[EntityLoad]:
+    """Ingest several sources; every source is tried, then all rejections are raised together."""
+    results: list[EntityLoad] = []
+    rejected: list[SourceRejected] = []
+    for source in sources:
+        try:
+            results.extend(ingest(settings, run_date, source))
+        except SourceRejected as exc:
+            log.error("%s", exc)
+            rejected.append(exc)
+    if rejected:
+        raise SourceRejected(
+            ",".join(r.source for r in rejected), run_date, [p for r in rejected for p in r.problems]
+        )
+    return results
 
 
 def check_quarantine(settings: Settings, run_date: dt.date):
@@ -52,8 +82,9 @@ def build(settings: Settings, run_date: dt.date) -> str:
     """
     from pipelines.preflight import require_raw_data
 
-    require_raw_data(settings, run_date)
-    return str(run_dbt(settings, run_date, "build"))
+    with run_lock.exclusive(settings.home, run_date, "build"):
+        require_raw_data(settings, run_date)
+        return str(run_dbt(settings, run_date, "build"))
 
 
 def quality_gate(settings: Settings, run_date: dt.date):
@@ -61,7 +92,8 @@ def quality_gate(settings: Settings, run_date: dt.date):
     from pipelines.quality import QualityGateFailed, run_quality_gate
 
     # Always the night's path: a build that left no results fails the gate, never skips it.
-    gate = run_quality_gate(settings, run_date, dbt_run_results=run_results_path(settings, run_date))
+    with run_lock.exclusive(settings.home, run_date, "quality_gate"):
+        gate = run_quality_gate(settings, run_date, dbt_run_results=run_results_path(settings, run_date))
     if not gate.passed:
         raise QualityGateFailed(gate)
     return gate
@@ -81,7 +113,8 @@ def publish(settings: Settings, run_date: dt.date, gate=None):
         raise PublishRefused(
             f"no quality gate result for {run_date} under {settings.quality / run_date.isoformat()}: "
             f"run the gate first (`segment-mart audit --run-date {run_date}`), then publish")
-    return publish_marts(settings, run_date, gate)
+    with run_lock.exclusive(settings.home, run_date, "publish"):
+        return publish_marts(settings, run_date, gate)
 
 
 def run_night(settings: Settings, run_date: dt.date, sources: Iterable[str] = SOURCES):
@@ -90,13 +123,14 @@ def run_night(settings: Settings, run_date: dt.date, sources: Iterable[str] = SO
     from pipelines.preflight import check_night_order
 
     sources = tuple(sources)
-    check_night_order(settings, run_date)
-    check_extracts(settings, run_date, sources)
-    for source in sources:
-        ingest(settings, run_date, source)
-    check_quarantine(settings, run_date)
-    build(settings, run_date)
-    return publish(settings, run_date, quality_gate(settings, run_date))
+    with run_lock.exclusive(settings.home, run_date, "run"):
+        check_night_order(settings, run_date)
+        check_extracts(settings, run_date, sources)
+        for source in sources:
+            ingest(settings, run_date, source)
+        check_quarantine(settings, run_date)
+        build(settings, run_date)
+        return publish(settings, run_date, quality_gate(settings, run_date))
 
 
 def replay_nights(settings: Settings, run_dates: Iterable[dt.date], progress=log.info):
@@ -110,10 +144,11 @@ def replay_nights(settings: Settings, run_dates: Iterable[dt.date], progress=log
     dates = sorted(run_dates)
     for i, run_date in enumerate(dates, 1):
         progress(f"replay night {i} of {len(dates)}: {run_date}")
-        check_night_order(settings, run_date, replaying=True)
-        check_extracts(settings, run_date)
-        for source in SOURCES:
-            ingest(settings, run_date, source)
-        check_quarantine(settings, run_date)
-        build(settings, run_date)
+        with run_lock.exclusive(settings.home, run_date, "replay"):
+            check_night_order(settings, run_date, replaying=True)
+            check_extracts(settings, run_date)
+            for source in SOURCES:
+                ingest(settings, run_date, source)
+            check_quarantine(settings, run_date)
+            build(settings, run_date)
     return publish(settings, dates[-1], quality_gate(settings, dates[-1]))

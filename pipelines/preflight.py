@@ -5,8 +5,7 @@
 * ``check_night_order``: is this night after every night the warehouse already holds? (An
   out-of-order night used to build, then fail the quality gate with 9 ``as_of_date`` failures.)
 
-``raw_sources_missing`` is the one function that knows where the raw layer lives; re-point it
-when the raw layer moves.
+``raw_sources_missing`` reads the raw lake's load audit (pipelines/lake.py).
 """
 
 from __future__ import annotations
@@ -30,18 +29,20 @@ class NightOutOfOrder(RuntimeError):
 
 
 def raw_sources_missing(settings: Settings, run_date: dt.date, sources: Iterable[str] = SOURCES) -> list[str]:
-    """The sources with no successful load for ``run_date`` in the raw layer (empty: all there)."""
-    from pipelines.warehouse import connect, table_exists
+    """The sources with no successful load for ``run_date`` in the raw lake (empty: all there)."""
+    from pipelines import duck, lake
 
     wanted = list(sources)
-    if not settings.warehouse.exists():
+    if not lake.has_audit(settings.lake):
         return wanted
-    with connect(settings.warehouse, read_only=True) as con:
-        if not table_exists(con, "raw", "_load_audit"):
-            return wanted
+    con = duck.connect(settings)
+    try:
         loaded = {row[0] for row in con.execute(
-            "select distinct source from raw._load_audit where run_date = ? and status = 'loaded'", [run_date],
+            f"select distinct source from {lake.audit_relation_sql(settings.lake)} "
+            "where run_date = ? and status = 'loaded'", [run_date],
         ).fetchall()}
+    finally:
+        con.close()
     return [s for s in wanted if s not in loaded]
 
 
@@ -51,7 +52,7 @@ def require_raw_data(settings: Settings, run_date: dt.date) -> None:
         day = run_date.isoformat()
         raise NightNotReady(
             f"No raw data for {day}: {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not ingested "
-            f"(warehouse {settings.warehouse}). Ingest the night first:\n"
+            f"(raw lake {settings.lake}). Ingest the night first:\n"
             f"    segment-mart ingest --run-date {day}\n"
             f"or run every step of it:  segment-mart run --run-date {day}"
         )

@@ -9,6 +9,7 @@ here: they live in the dbt project (``dbt_project/dbt_project.yml`` vars and see
 from __future__ import annotations
 
 import datetime as dt
+import os
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -31,8 +32,16 @@ class Settings(BaseSettings):
     landing_dir: Path | None = Field(
         default=None, description="Where extracts land: <landing>/<run_date>/<source>/<entity>.<ext>."
     )
+    lake_dir: Path | None = Field(
+        default=None,
+        description="The raw lake: the night's accepted rows as Parquet, plus the load audit and "
+        "quarantine (<lake>/raw/..., layout in pipelines/lake.py). Read by dbt on any engine.",
+    )
     warehouse_path: Path | None = Field(
-        default=None, description="The working DuckDB warehouse (raw layer and dbt models)."
+        default=None, description="The working DuckDB warehouse (dbt models; the raw layer is the lake)."
+    )
+    temp_dir: Path | None = Field(
+        default=None, description="Scratch space: DuckDB spill files, ingestion staging (default <home>/tmp)."
     )
     published_dir: Path | None = Field(
         default=None, description="Where the last good publish lives (DuckDB file, Parquet, manifest)."
@@ -49,12 +58,33 @@ class Settings(BaseSettings):
         default=0.02,
         ge=0.0,
         le=1.0,
-        description="Share of a source's rows that may be quarantined before the night fails.",
+        description="Share of an entity's rows (per file) that may be quarantined before the night fails.",
     )
     max_event_lag_hours: float = Field(
         default=48.0,
         gt=0,
         description="Freshness: the newest usage event may be at most this old at the end of the run date.",
+    )
+    future_event_tolerance_hours: float = Field(
+        default=24.0,
+        ge=0,
+        description="Events dated more than this after the end of the run date are quarantined as future-dated.",
+    )
+    volume_spike_factor: float = Field(
+        default=10.0,
+        gt=1,
+        description="Warn when an entity's rows read exceed this multiple of the median of recent nights.",
+    )
+    duckdb_memory_limit: str = Field(
+        default="2GB",
+        description="DuckDB memory_limit for ingestion, intake checks and dbt (spills to temp_dir beyond it).",
+    )
+    duckdb_threads: int | None = Field(
+        default=None, ge=1, description="DuckDB threads for ingestion and dbt (default: the machine's cores)."
+    )
+    duckdb_preserve_insertion_order: bool = Field(
+        default=False,
+        description="DuckDB preserve_insertion_order; off lets DuckDB stream large results in bounded memory.",
     )
     keep_releases: int = Field(default=7, ge=1, description="Published releases kept for rollback.")
     quality_batch_rows: int = Field(
@@ -67,10 +97,6 @@ class Settings(BaseSettings):
         "(BI tools bundle 1.x drivers).",
     )
     dbt_threads: int = Field(default=1, ge=1, description="dbt threads (DuckDB: one writer).")
-    lake_dir: Path | None = Field(
-        default=None,
-        description="The raw lake: <lake>/raw/<source>/<entity>/_run_date=YYYY-MM-DD/*.parquet.",
-    )
     engine: Literal["duckdb", "spark"] = Field(
         default="duckdb",
         description="Where dbt builds the night: the embedded DuckDB warehouse or Apache Spark "
@@ -89,8 +115,8 @@ class Settings(BaseSettings):
     )
 
     @field_validator(
-        "home", "landing_dir", "warehouse_path", "published_dir", "quality_dir",
-        "dbt_project_dir", "expectations_dir", "lake_dir",
+        "home", "landing_dir", "lake_dir", "warehouse_path", "temp_dir", "published_dir", "quality_dir",
+        "dbt_project_dir", "expectations_dir",
     )
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
@@ -103,6 +129,24 @@ class Settings(BaseSettings):
         return self.landing_dir or self.home / "landing"
 
     @cached_property
+    def lake(self) -> Path:
+        return self.lake_dir or self.home / "lake"
+
+    @cached_property
+    def temp(self) -> Path:
+        return self.temp_dir or self.home / "tmp"
+
+    @cached_property
+    def threads(self) -> int:
+        """DuckDB threads: the setting, else the cores this process may use."""
+        if self.duckdb_threads:
+            return self.duckdb_threads
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:  # not Linux
+            return max(1, os.cpu_count() or 1)
+
+    @cached_property
     def warehouse(self) -> Path:
         return self.warehouse_path or self.home / "warehouse" / "segment_mart.duckdb"
 
@@ -113,10 +157,6 @@ class Settings(BaseSettings):
     @cached_property
     def quality(self) -> Path:
         return self.quality_dir or self.home / "quality"
-
-    @cached_property
-    def lake(self) -> Path:
-        return self.lake_dir or self.home / "lake"
 
     @cached_property
     def spark_home(self) -> Path:

@@ -324,6 +324,8 @@ def generate(
                 f"{events_total + pending:,} usage events written, "
                 f"{time.perf_counter() - started:.1f}s")
 
+    # Defects real exports carry, applied to the last drop's written CSV text (defects.py).
+    run.applied += dfx.apply_text_defects(run.drop_dir(run.last), wanted, file_format, seed)
     return GenerateSummary(
         out_dir=out_dir,
         run_dates=[window.date(i) for i in range(first_drop, days)],

@@ -1,10 +1,10 @@
 """The quality gate: everything that must hold before a night's marts are published.
 
-* quarantine: share of quarantined rows per source (``raw._load_audit``) against
-  ``settings.max_quarantine_share``; also usable alone right after ingestion
-  (:func:`check_quarantine`);
-* freshness: every entity of every source loaded a drop for the run date, and the newest usage
-  event is recent enough;
+* intake (``pipelines/quality/intake.py``, from the raw lake's load audit and quarantine):
+  quarantined share per entity against ``settings.max_quarantine_share``, empty snapshots and
+  volume spikes (also run alone right after ingestion: :func:`check_quarantine`); freshness:
+  every entity of every source loaded a drop for the run date, and the newest usage event
+  of the night is recent enough and not in the future;
 * dbt: the build's test results and node errors from ``run_results.json``;
 * marts: one Great Expectations suite per mart (``expectations/<mart>.yml``), validated on pandas
   DataFrames read through a read-only DuckDB connection, plus SQL reconciliations and the schema
@@ -26,9 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipelines.quality.db import (
     WarehouseUnavailable,
-    connect_read_only,
     quote_ident,
-    table_exists,
 )
 from pipelines.quality.model import EXAMPLE_ROWS, Check, GateResult, jsonable
 from pipelines.quality.suites import INDEX_META, MartSuite, SuiteError, build_gx_suite, load_suites
@@ -42,8 +40,6 @@ log = logging.getLogger(__name__)
 
 #: Schema of the working warehouse holding the published marts.
 MARTS_SCHEMA = "marts"
-#: Source whose event recency is checked, and its timestamp column.
-EVENTS_TABLE, EVENTS_TIME_COLUMN = "raw.usage__events", "occurred_at"
 
 
 def _now() -> str:
@@ -57,121 +53,9 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None, limit: i
     return [jsonable(dict(zip(names, r, strict=True))) for r in fetched]
 
 
-# --------------------------------------------------------------------------- quarantine
-
-
-def _quarantine_checks(
-    con: duckdb.DuckDBPyConnection,
-    run_date: dt.date,
-    max_share: float,
-    overrides: dict[str, float] | None = None,
-) -> list[Check]:
-    if not table_exists(con, "raw", "_load_audit"):
-        return [Check("load audit present", "quarantine", "failed",
-                      "raw._load_audit does not exist: ingestion has not run on this warehouse")]
-    per_source = con.execute(
-        """
-        select source, sum(rows_read), sum(rows_quarantined), count(*)
-        from raw._load_audit where run_date = ? group by source order by source
-        """,
-        [run_date],
-    ).fetchall()
-    if not per_source:
-        return [Check("load audit present", "quarantine", "failed",
-                      f"raw._load_audit has no rows for run date {run_date}: ingestion did not run "
-                      "for this date (run `segment-mart ingest` for it first)")]
-    has_quarantine = table_exists(con, "raw", "_quarantine")
-    checks = []
-    for source, read, quarantined, _ in per_source:
-        read, quarantined = int(read or 0), int(quarantined or 0)
-        share = quarantined / read if read else 0.0
-        limit = (overrides or {}).get(source, max_share)
-        details: dict[str, Any] = {"rows_read": read, "rows_quarantined": quarantined,
-                                   "share": share, "threshold": limit}
-        examples: list[dict[str, Any]] = []
-        if quarantined and has_quarantine:
-            details["by_reason"] = _rows(con, """
-                select entity, column_name, reason, count(*) as rows
-                from raw._quarantine where run_date = ? and source = ?
-                group by all order by rows desc, entity, column_name limit 20
-                """, [run_date, source])
-            examples = _rows(con, """
-                select entity, file, line, column_name, value, reason, record
-                from raw._quarantine where run_date = ? and source = ?
-                order by entity, file, line, column_name
-                """, [run_date, source], limit=EXAMPLE_ROWS)
-        failed = share > limit
-        msg = (f"{quarantined} of {read} rows quarantined ({share:.2%}); threshold {limit:.2%}"
-               + (" - above the threshold: the night fails. See the quarantined rows in "
-                  "raw._quarantine and fix the extract or the contract" if failed else ""))
-        checks.append(Check(f"quarantine share of {source}", "quarantine",
-                            "failed" if failed else "passed", msg, source=source, observed=share,
-                            example_rows=examples, details=details))
-    return checks
-
-
-# --------------------------------------------------------------------------- freshness
-
-
-def _freshness_checks(con: duckdb.DuckDBPyConnection, run_date: dt.date, max_lag_hours: float) -> list[Check]:
-    from pipelines.contract import ENTITIES, SOURCES
-
-    if not table_exists(con, "raw", "_load_audit"):
-        return [Check("load audit present", "freshness", "failed",
-                      "raw._load_audit does not exist: ingestion has not run on this warehouse")]
-    audit = {
-        (s, e): (n, loaded, failed, err)
-        for s, e, n, loaded, failed, err in con.execute(
-            """
-            select source, entity, count(*), coalesce(sum(rows_loaded), 0),
-                   count(*) filter (where status <> 'loaded'), string_agg(distinct error, '; ')
-            from raw._load_audit where run_date = ? group by source, entity
-            """,
-            [run_date],
-        ).fetchall()
-    }
-    checks = []
-    for source in SOURCES:
-        problems, notes = [], []
-        for ent in (e for e in ENTITIES if e.source == source):
-            got = audit.get((source, ent.name))
-            if got is None:
-                problems.append(f"no drop loaded for {ent.qualified} on {run_date}")
-            elif got[2]:
-                problems.append(f"{ent.qualified} failed to load: {got[3] or 'no error text'}")
-            elif not got[1]:
-                notes.append(f"{ent.qualified} loaded 0 rows")
-        if problems:
-            checks.append(Check(f"drop for {run_date} loaded", "freshness", "failed",
-                                "; ".join(problems), source=source))
-        else:
-            status = "warning" if notes else "passed"
-            msg = "; ".join(notes) if notes else f"every entity of {source} loaded a drop for {run_date}"
-            checks.append(Check(f"drop for {run_date} loaded", "freshness", status, msg, source=source))
-
-    schema, table = EVENTS_TABLE.split(".")
-    if table_exists(con, schema, table):
-        newest = con.execute(
-            f"select max({EVENTS_TIME_COLUMN}) from {EVENTS_TABLE} where _run_date <= ?", [run_date]
-        ).fetchone()[0]  # type: ignore[index]
-        end_of_day = dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time())
-        if newest is None:
-            checks.append(Check("usage events recent", "freshness", "failed",
-                                f"{EVENTS_TABLE} has no events up to {run_date}", source="usage"))
-        else:
-            newest = newest.replace(tzinfo=None) if isinstance(newest, dt.datetime) else newest
-            lag_h = (end_of_day - newest).total_seconds() / 3600
-            ok = lag_h <= max_lag_hours
-            checks.append(Check(
-                "usage events recent", "freshness", "passed" if ok else "failed",
-                f"newest event at {newest.isoformat()} is {lag_h:.1f} h before the end of {run_date} "
-                f"(allowed: {max_lag_hours:g} h)" + ("" if ok else ": the usage extract is stale"),
-                source="usage", observed=lag_h, details={"newest_event": newest, "max_lag_hours": max_lag_hours},
-            ))
-    else:
-        checks.append(Check("usage events recent", "freshness", "failed",
-                            f"{EVENTS_TABLE} does not exist", source="usage"))
-    return checks
+# --------------------------------------------------------------------------- intake
+# Quarantine shares, empty snapshots, volume and freshness read the raw lake, not the
+# warehouse: pipelines/quality/intake.py (also behind check_quarantine, before dbt).
 
 
 # --------------------------------------------------------------------------- dbt
@@ -584,21 +468,14 @@ def check_quarantine(
     settings: Settings, run_date: dt.date, *, thresholds: dict[str, float] | None = None,
     write_report: bool = True,
 ) -> GateResult:
-    """Quarantine shares per source for ``run_date``, against ``settings.max_quarantine_share``
-    (``thresholds`` overrides it per source). Meant to run right after ingestion; writes
-    ``<quality>/<run_date>/quarantine_report.{json,html}``. Call ``.raise_if_failed()`` on it.
-    """
+    """Intake checks for ``run_date`` right after ingestion (quarantined share per entity,
+    empty snapshots, volume); writes ``<quality>/<run_date>/quarantine_report.{json,html}``.
+    Call ``.raise_if_failed()`` on it. See :mod:`pipelines.quality.intake`."""
+    from pipelines.quality import intake
+
     started = _now()
-    try:
-        con = connect_read_only(Path(settings.warehouse))
-    except WarehouseUnavailable as exc:
-        return _finish(settings, run_date, [Check("open warehouse", "warehouse", "failed", str(exc))],
-                       "quarantine", started, write_report=write_report)
-    try:
-        checks = _quarantine_checks(con, run_date, settings.max_quarantine_share, thresholds)
-    finally:
-        con.close()
-    return _finish(settings, run_date, checks, "quarantine", started, write_report=write_report)
+    return _finish(settings, run_date, intake.run_quarantine_checks(settings, run_date, thresholds),
+                   "quarantine", started, write_report=write_report)
 
 
 def run_quality_gate(
@@ -621,10 +498,12 @@ def run_quality_gate(
     from pipelines.marts import open_marts
 
     started = _now()
-    max_lag = settings.max_event_lag_hours
     previous = _previous_manifest(settings)
     checks: list[Check] = []
     counts: dict[str, int] = {}
+    from pipelines.quality import intake
+
+    checks += intake.run_intake_checks(settings, run_date, quarantine_thresholds)
     try:
         con = open_marts(settings)
     except WarehouseUnavailable as exc:
@@ -632,8 +511,6 @@ def run_quality_gate(
         return _finish(settings, run_date, checks + _dbt_checks(dbt_run_results, run_date), "gate",
                        started, write_report=write_report)
     try:
-        checks += _quarantine_checks(con, run_date, settings.max_quarantine_share, quarantine_thresholds)
-        checks += _freshness_checks(con, run_date, max_lag)
         checks += _dbt_checks(dbt_run_results, run_date)
         mart_checks, counts, fingerprint, validated = _mart_checks(
             con, Path(settings.expectations_dir), run_date, previous, settings.quality_batch_rows)

@@ -18,7 +18,9 @@ DAGS = PROJECT_ROOT / "dags"
 DAG_FILE = DAGS / "segment_mart_nightly.py"
 DAG_ID = "segment_mart_nightly"
 POOL = "segment_mart_warehouse"
-WAREHOUSE_TASKS = {"ingest_crm", "ingest_billing", "ingest_usage", "check_quarantine", "dbt_build", "quality_gate", "publish"}
+WAREHOUSE_TASKS = {"dbt_build", "quality_gate", "publish"}
+#: Tasks that read or write the raw lake only: they run in parallel, outside the warehouse pool.
+LAKE_TASKS = {"ingest_crm", "ingest_billing", "ingest_usage", "check_quarantine"}
 HEAVY = ("pandas", "duckdb", "great_expectations", "dbt", "pyarrow", "numpy")
 
 
@@ -84,6 +86,8 @@ def test_every_warehouse_task_is_in_the_one_slot_pool(dag):
     for task_id in WAREHOUSE_TASKS:
         assert dag.task_dict[task_id].pool == POOL, task_id
     assert dag.task_dict["check_extracts"].pool != POOL
+    for task_id in LAKE_TASKS:
+        assert dag.task_dict[task_id].pool != POOL, f"{task_id} never opens the warehouse"
     assert dag.task_dict["notify"].pool != POOL
 
 

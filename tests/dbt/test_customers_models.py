@@ -19,6 +19,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from pipelines import lake
+from pipelines.contract import get_entity
 from pipelines.dbt import run_dbt
 from pipelines.generate import generate
 from pipelines.ingest import ingest
@@ -159,10 +161,11 @@ def test_incremental_usage_equals_full_recomputation(nights: dict, con: duckdb.D
         select account_id, activity_date, event_count, active_user_count, feature_count
         from intermediate.int_usage_account_days_aggregated order by all
     """).fetchall()
-    full = con.execute("""
+    events = lake.relation_sql(nights["settings"].lake, get_entity("usage", "events"))
+    full = con.execute(f"""
         select trim(account_id), cast(occurred_at as date), count(*), count(distinct trim(user_id)),
                count(distinct nullif(lower(trim(feature)), ''))
-        from raw.usage__events
+        from {events}
         where _run_date <= ? and cast(occurred_at as date) <= ?
         group by all order by all
     """, [last, last]).fetchall()

@@ -34,7 +34,6 @@ from pipelines.generate import generate
 from pipelines.ingest import ingest
 from pipelines.settings import Settings
 from pipelines.spark_marts import attach_spark_relations
-from tests.lake_export import export_raw_lake
 
 #: the module's fixture builds two nights on Spark: 38 min on this 2-core machine at load
 #: 11 (docs/spark.md), beyond the suite's default per-test timeout
@@ -131,7 +130,6 @@ def nights(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     compared: dict[dt.date, dict[str, int]] = {}
     for i, run_date in enumerate(run_dates):
         ingest(duck, run_date)
-        export_raw_lake(duck.warehouse, duck.lake)
         last = i == len(run_dates) - 1
         run_dbt(duck, run_date, "build")
         run_dbt(spark, run_date, "build", *(() if last else MODELS_ONLY))

@@ -28,7 +28,8 @@ def test_check_and_ingest_a_drop(env: Path) -> None:
     result = runner.invoke(app, ["ingest", "--run-date", "2026-01-05", "--source", "usage"])
     assert result.exit_code == 0, result.output
     assert "usage/events: read 3, loaded 3, quarantined 0, deduplicated 0" in result.output
-    assert (env / "var" / "warehouse" / "segment_mart.duckdb").exists()
+    assert list((env / "var" / "lake" / "raw" / "usage" / "events" / "_run_date=2026-01-05").glob("*.parquet"))
+    assert not (env / "var" / "warehouse").exists(), "ingestion writes the lake, never the warehouse"
 
 
 def test_missing_drop_fails_with_the_files_named(env: Path) -> None:

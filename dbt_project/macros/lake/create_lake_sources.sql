@@ -1,6 +1,6 @@
 {#- The raw layer on Spark: one table per `raw` source over its folder of the raw lake
     (<lake>/raw/<source>/<entity>/_run_date=YYYY-MM-DD/*.parquet, written by ingestion;
-    <lake> = setting lake_dir, passed as SEGMENT_MART_DBT_LAKE_DIR). Called by
+    <lake> = setting lake_dir, passed as SEGMENT_MART_DBT_LAKE). Called by
     on-run-start, so every run re-creates them and sees the partitions written since.
     Creating the table infers the partition column from the folders (_run_date, typed
     DATE by partition type inference) but registers no partition in the metastore: a
@@ -19,7 +19,7 @@
 
 {% macro spark__create_lake_sources() -%}
     {%- if execute -%}
-        {%- set lake = env_var('SEGMENT_MART_DBT_LAKE_DIR', '../var/lake') -%}
+        {%- set lake = env_var('SEGMENT_MART_DBT_LAKE', '../var/lake') -%}
         {%- set schemas = [] -%}
         {%- for source in graph.sources.values() if source.source_name == 'raw' -%}
             {%- set parts = source.name.split('__') -%}

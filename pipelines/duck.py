@@ -1,0 +1,60 @@
+"""DuckDB in bounded memory: the one place that turns settings into DuckDB configuration.
+
+Ingestion, the intake checks and dbt (through ``dbt_project/profiles.yml``, which
+``pipelines/dbt.py`` feeds from :func:`dbt_env`) run DuckDB with the same knobs:
+
+* ``memory_limit`` (``SEGMENT_MART_DUCKDB_MEMORY_LIMIT``): DuckDB's buffer manager stays under
+  it and spills sorts, joins and aggregates to ``temp_directory`` beyond it. Without it DuckDB
+  takes 80% of the machine's RAM, which is what made a year of usage events grow past 14 GB.
+* ``temp_directory`` (``<SEGMENT_MART_TEMP_DIR>/duckdb``): where the spill files go.
+* ``threads`` (``SEGMENT_MART_DUCKDB_THREADS``, default: the cores this process may use).
+* ``preserve_insertion_order`` (``SEGMENT_MART_DUCKDB_PRESERVE_INSERTION_ORDER``, default
+  false): with it on, DuckDB must buffer results to keep their order, which defeats streaming.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from pipelines.settings import Settings
+
+
+def spill_dir(settings: Settings) -> Path:
+    return settings.temp / "duckdb"
+
+
+def config(settings: Settings) -> dict[str, Any]:
+    """DuckDB configuration for one process of the pipeline."""
+    return {
+        "memory_limit": settings.duckdb_memory_limit,
+        "threads": settings.threads,
+        "temp_directory": str(spill_dir(settings)),
+        "preserve_insertion_order": settings.duckdb_preserve_insertion_order,
+    }
+
+
+def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with the pipeline's limits, UTC session time zone."""
+    import duckdb
+
+    spill_dir(settings).mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(":memory:", config=config(settings))
+    con.execute("set TimeZone = 'UTC'")
+    con.execute("set enable_progress_bar = false")
+    return con
+
+
+def dbt_env(settings: Settings) -> dict[str, str]:
+    """Environment variables ``dbt_project/profiles.yml`` reads (DuckDB settings, lake root)."""
+    spill_dir(settings).mkdir(parents=True, exist_ok=True)
+    return {
+        "SEGMENT_MART_DBT_LAKE": str(settings.lake),
+        "SEGMENT_MART_DBT_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
+        "SEGMENT_MART_DBT_DUCKDB_THREADS": str(settings.threads),
+        "SEGMENT_MART_DBT_DUCKDB_TEMP_DIR": str(spill_dir(settings)),
+        "SEGMENT_MART_DBT_DUCKDB_PRESERVE_INSERTION_ORDER": str(settings.duckdb_preserve_insertion_order).lower(),
+    }

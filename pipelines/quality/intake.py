@@ -1,0 +1,243 @@
+"""Intake checks: what ingestion delivered for a night, read from the raw lake.
+
+They never open the DuckDB warehouse (ingestion does not write it), so ``check_quarantine``
+can run right after the parallel ingest tasks, before dbt. The full quality gate
+(``pipelines/quality/gate.py``) runs the same checks again.
+
+* quarantine share per **entity** (one landing file), against
+  ``settings.max_quarantine_share`` or an override (``thresholds={"crm": .., "crm/accounts": ..}``);
+  measured per source, 10 bad accounts among 200 would hide behind thousands of good
+  activities;
+* a snapshot entity that delivered no rows fails the night: dbt would otherwise build the
+  night on zero accounts (or, before the lake, silently on the previous day's snapshot);
+* a volume spike (rows read above ``settings.volume_spike_factor`` times the median of the
+  previous nights) is a warning;
+* freshness: every entity of every source loaded a drop for the run date, its partition is
+  the one the audit recorded (not a half-finished rerun), and the newest usage event of the
+  night's drop is neither older than ``max_event_lag_hours`` before the end of the run date
+  nor later than ``future_event_tolerance_hours`` after it (bounded on both sides).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+from typing import TYPE_CHECKING, Any
+
+from pipelines import lake
+from pipelines.contract import ENTITIES, SOURCES, get_entity
+from pipelines.quality.model import EXAMPLE_ROWS, Check, jsonable
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from pipelines.settings import Settings
+
+#: Previous nights whose median volume is the baseline of the spike warning.
+VOLUME_BASELINE_NIGHTS = 7
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None, limit: int | None = None) -> list[dict[str, Any]]:
+    cur = con.execute(sql, params) if params is not None else con.execute(sql)
+    names = [d[0] for d in cur.description or []]
+    fetched = cur.fetchmany(limit) if limit is not None else cur.fetchall()
+    return [jsonable(dict(zip(names, r, strict=True))) for r in fetched]
+
+
+def _no_audit(settings: Settings, kind: str) -> Check:
+    return Check("load audit present", kind, "failed",  # type: ignore[arg-type]
+                 f"no load audit in {lake.raw_dir(settings.lake) / lake.AUDIT}: ingestion has not run for "
+                 "this pipeline home (run `segment-mart ingest` first)")
+
+
+def _audit(con: duckdb.DuckDBPyConnection, settings: Settings, run_date: dt.date) -> list[dict[str, Any]]:
+    return _rows(con, f"""
+        select source, entity, file, rows_read, rows_loaded, rows_quarantined, rows_deduplicated,
+            status, error, load_id
+        from {lake.audit_relation_sql(settings.lake)}
+        where run_date = ? order by source, entity
+    """, [run_date])
+
+
+def _threshold(thresholds: dict[str, float] | None, source: str, entity: str, default: float) -> float:
+    overrides = thresholds or {}
+    return overrides.get(f"{source}/{entity}", overrides.get(source, default))
+
+
+def quarantine_checks(
+    con: duckdb.DuckDBPyConnection, settings: Settings, run_date: dt.date,
+    thresholds: dict[str, float] | None = None,
+) -> list[Check]:
+    """Quarantine share per entity, empty snapshots, volume spikes (see the module doc)."""
+    if not lake.has_audit(settings.lake):
+        return [_no_audit(settings, "quarantine")]
+    audit = _audit(con, settings, run_date)
+    if not audit:
+        return [Check("load audit present", "quarantine", "failed",
+                      f"the load audit has no rows for run date {run_date}: ingestion did not run for "
+                      "this date (run `segment-mart ingest` for it first)")]
+    has_quarantine = lake.has_quarantine(settings.lake)
+    history = _volume_history(con, settings, run_date)
+    checks: list[Check] = []
+    for row in audit:
+        if row["status"] != "loaded":
+            continue  # a rejected file: the freshness check names it
+        source, entity = row["source"], row["entity"]
+        qualified = f"{source}/{entity}"
+        read, quarantined = int(row["rows_read"] or 0), int(row["rows_quarantined"] or 0)
+        share = quarantined / read if read else 0.0
+        limit = _threshold(thresholds, source, entity, settings.max_quarantine_share)
+        details: dict[str, Any] = {"entity": qualified, "file": row["file"], "rows_read": read,
+                                   "rows_quarantined": quarantined, "share": share, "threshold": limit}
+        examples: list[dict[str, Any]] = []
+        if quarantined and has_quarantine:
+            where = "run_date = ? and source = ? and entity = ?"
+            details["by_reason"] = _rows(con, f"""
+                select column_name, reason, count(*) as rows
+                from {lake.quarantine_relation_sql(settings.lake)} where {where}
+                group by all order by rows desc, column_name limit 20
+            """, [run_date, source, entity])
+            examples = _rows(con, f"""
+                select entity, file, line, column_name, value, reason, record
+                from {lake.quarantine_relation_sql(settings.lake)} where {where}
+                order by line, column_name
+            """, [run_date, source, entity], limit=EXAMPLE_ROWS)
+        failed = share > limit
+        msg = (f"{qualified}: {quarantined} of {read} rows quarantined ({share:.2%}); threshold {limit:.2%}"
+               + (" - above the threshold: the night fails. See the quarantined rows in the quarantine "
+                  "report and fix the extract or the contract" if failed else ""))
+        checks.append(Check(f"quarantine share of {qualified}", "quarantine", "failed" if failed else "passed",
+                            msg, source=source, observed=share, example_rows=examples, details=details))
+        if get_entity(source, entity).kind == "snapshot" and not int(row["rows_loaded"] or 0):
+            checks.append(Check(
+                f"snapshot {qualified} has rows", "quarantine", "failed",
+                f"{qualified} loaded no rows for {run_date} ({read} read): a full snapshot with no rows "
+                "would make the night's marts lose every account. The night fails; check the export "
+                f"({row['file']}) and re-deliver it", source=source, observed=0,
+            ))
+        checks += _volume_check(source, entity, read, history.get((source, entity), []), settings)
+    return checks
+
+
+def _volume_history(con: duckdb.DuckDBPyConnection, settings: Settings,
+                    run_date: dt.date) -> dict[tuple[str, str], list[int]]:
+    rows = con.execute(f"""
+        select source, entity, rows_read from (
+            select source, entity, rows_read,
+                row_number() over (partition by source, entity order by run_date desc) as recency
+            from {lake.audit_relation_sql(settings.lake)}
+            where run_date < ? and status = 'loaded'
+        ) where recency <= {VOLUME_BASELINE_NIGHTS}
+    """, [run_date]).fetchall()
+    history: dict[tuple[str, str], list[int]] = {}
+    for source, entity, read in rows:
+        history.setdefault((source, entity), []).append(int(read or 0))
+    return history
+
+
+def _volume_check(source: str, entity: str, read: int, previous: list[int], settings: Settings) -> list[Check]:
+    if not previous:
+        return []
+    baseline = statistics.median(previous)
+    factor = settings.volume_spike_factor
+    if baseline <= 0 or read <= factor * baseline:
+        return []
+    return [Check(
+        f"volume of {source}/{entity}", "quarantine", "warning",
+        f"{source}/{entity} read {read:,} rows, {read / baseline:.1f}x the median of the previous "
+        f"{len(previous)} night(s) ({baseline:,.0f}); above the spike factor {factor:g} "
+        "(SEGMENT_MART_VOLUME_SPIKE_FACTOR). Check the export for re-sent history or duplicates",
+        source=source, severity="warning", observed=read / baseline,
+        details={"rows_read": read, "baseline_median": baseline, "previous_nights": previous},
+    )]
+
+
+def freshness_checks(con: duckdb.DuckDBPyConnection, settings: Settings, run_date: dt.date) -> list[Check]:
+    """Every entity loaded a drop for the run date, as recorded; usage events recent, not future."""
+    if not lake.has_audit(settings.lake):
+        return [_no_audit(settings, "freshness")]
+    audit = {(r["source"], r["entity"]): r for r in _audit(con, settings, run_date)}
+    checks: list[Check] = []
+    for source in SOURCES:
+        problems = []
+        for entity in (e for e in ENTITIES if e.source == source):
+            row = audit.get((source, entity.name))
+            if row is None:
+                problems.append(f"no drop loaded for {entity.qualified} on {run_date}")
+            elif row["status"] != "loaded":
+                problems.append(f"{entity.qualified} failed to load: {row['error'] or 'no error text'}")
+            else:
+                ids = {lake.load_id_of(p) for p in lake.partition_files(settings.lake, entity, run_date)}
+                if ids != {row["load_id"]}:
+                    problems.append(
+                        f"the raw lake partition of {entity.qualified} for {run_date} is not the one the load "
+                        f"audit recorded (load {row['load_id']}; found {sorted(i or '?' for i in ids) or 'none'}): "
+                        f"an ingest was interrupted. Re-run `segment-mart ingest --run-date {run_date} "
+                        f"--source {source}`")
+        if problems:
+            checks.append(Check(f"drop for {run_date} loaded", "freshness", "failed", "; ".join(problems),
+                                source=source))
+        else:
+            checks.append(Check(f"drop for {run_date} loaded", "freshness", "passed",
+                                f"every entity of {source} loaded a drop for {run_date}", source=source))
+    checks.append(_events_recent(settings, run_date))
+    return checks
+
+
+def _events_recent(settings: Settings, run_date: dt.date) -> Check:
+    import pyarrow.parquet as pq
+
+    events = get_entity("usage", "events")
+    newest: dt.datetime | None = None
+    for path in lake.partition_files(settings.lake, events, run_date):
+        meta = pq.ParquetFile(path).metadata
+        index = meta.schema.to_arrow_schema().get_field_index("occurred_at")
+        for g in range(meta.num_row_groups):
+            stats = meta.row_group(g).column(index).statistics
+            if stats is not None and stats.has_min_max and meta.row_group(g).num_rows:
+                newest = stats.max if newest is None else max(newest, stats.max)
+    if newest is None:
+        return Check("usage events recent", "freshness", "failed",
+                     f"the usage drop for {run_date} added no events (none delivered, or all already "
+                     "delivered by earlier drops): the usage extract is stale", source="usage")
+    end_of_day = dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time())
+    lag_h = (end_of_day - newest).total_seconds() / 3600
+    max_lag, tolerance = settings.max_event_lag_hours, settings.future_event_tolerance_hours
+    if lag_h > max_lag:
+        status, why = "failed", ": the usage extract is stale"
+    elif -lag_h > tolerance:
+        status, why = "failed", (f": after the end of the run date by more than the tolerance of "
+                                 f"{tolerance:g} h (future-dated events)")
+    else:
+        status, why = "passed", ""
+    return Check(
+        "usage events recent", "freshness", status,
+        f"newest event of the drop for {run_date} at {newest.isoformat()} is {lag_h:.1f} h before the end of "
+        f"the run date (allowed: {-tolerance:g} to {max_lag:g} h){why}",
+        source="usage", observed=lag_h,
+        details={"newest_event": newest, "max_lag_hours": max_lag, "future_tolerance_hours": tolerance},
+    )
+
+
+def run_quarantine_checks(settings: Settings, run_date: dt.date,
+                          thresholds: dict[str, float] | None = None) -> list[Check]:
+    """:func:`quarantine_checks` on its own in-memory DuckDB connection (reads Parquet only)."""
+    from pipelines import duck
+
+    con = duck.connect(settings)
+    try:
+        return quarantine_checks(con, settings, run_date, thresholds)
+    finally:
+        con.close()
+
+
+def run_intake_checks(settings: Settings, run_date: dt.date,
+                      thresholds: dict[str, float] | None = None) -> list[Check]:
+    """Quarantine and freshness checks for the full gate."""
+    from pipelines import duck
+
+    con = duck.connect(settings)
+    try:
+        return quarantine_checks(con, settings, run_date, thresholds) + freshness_checks(con, settings, run_date)
+    finally:
+        con.close()

@@ -1,0 +1,37 @@
+"""The benchmark instrument at a tiny size (a smoke test: figures are measured, never asserted)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+
+from pipelines import benchmark
+from pipelines.ingest import ingest
+from pipelines.settings import Settings
+from tests.drops import make_drop
+
+
+def test_measure_sees_the_whole_process_tree(tmp_path: Path) -> None:
+    # the child allocates 300 MB in a grandchild: the tree's peak and CPU time include it
+    code = ("import subprocess, sys; subprocess.run([sys.executable, '-c', "
+            "'x = bytearray(300 * 2**20); import time; time.sleep(0.5)'], check=True)")
+    phase = benchmark.measure("tree", [sys.executable, "-c", code], {})
+    assert phase.peak_rss_mb > 300 and phase.cpu_seconds > 0 and phase.wall_seconds >= 0.5
+
+
+def test_floor_query_runs_over_the_lake(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path / "var", landing_dir=tmp_path / "landing")
+    make_drop(settings.landing, dt.date(2026, 1, 5))
+    ingest(settings, dt.date(2026, 1, 5))
+    benchmark.run_floor(settings.home, dt.date(2026, 1, 5))
+    assert not (settings.temp / "floor.duckdb").exists()
+
+
+def test_quick_profile_writes_its_figures(tmp_path: Path) -> None:
+    benchmark.main(["--accounts", "10", "--days", "5", "--work", str(tmp_path / "bench")])
+    figures = json.loads((tmp_path / "bench" / "benchmark.json").read_text())
+    labels = [p["label"] for p in figures["phases"]]
+    assert labels == ["generate", "ingest 2025-01-05"]
+    assert figures["phases"][1]["rows"] > 0 and figures["phases"][1]["peak_rss_mb"] > 0
