@@ -111,8 +111,14 @@ def test_published_columns_for_revenue_reporting(con: duckdb.DuckDBPyConnection)
             "select column_name from information_schema.columns where table_schema = 'marts' and table_name = ?",
             [mart]).fetchall()}
         assert wanted <= columns, (mart, wanted - columns)
-    tiers = {r[0] for r in con.execute("select distinct assigned_tier from marts.fct_account_tiers_daily").fetchall()}
+    tiers = {r[0] for r in con.execute(
+        "select distinct assigned_tier from marts.fct_account_tiers_daily where account_status = 'live'").fetchall()}
     assert tiers <= {"Strategic", "Core", "Scale", "Tech-touch"}
+    # churned accounts and prospects have no tier (never Tech-touch)
+    without = con.execute(
+        "select count(*), count(assigned_tier) from marts.fct_account_tiers_daily where account_status <> 'live'"
+    ).fetchone()
+    assert without[0] > 0 and without[1] == 0
     bad = con.execute("""
         select count(*) from marts.fct_account_tiers_daily
         where tier_number <> case assigned_tier when 'Strategic' then 1 when 'Core' then 2
