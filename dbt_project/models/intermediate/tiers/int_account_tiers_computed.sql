@@ -103,7 +103,7 @@ rules_applied as (
             when account_status <> 'live' then 'no_live_subscription'
             when arr_reporting {{ op }} {{ var('tier1_min_arr') }}
                  and {{ tier_in_list("coalesce(growth_potential, 'unknown')", var('tier1_arr_rule_growth_potentials')) }}
-                then 'tier1_arr_with_room'
+                then 'tier1_arr'
             {%- if var('tier1_min_arr_without_growth') is not none %}
             when arr_reporting {{ op }} {{ var('tier1_min_arr_without_growth') }} and not is_high_churn_risk
                 then 'tier1_large_account'
@@ -156,7 +156,7 @@ tiered as (
                     when 'churned' then 'no tier: no live subscription (churned)'
                     else 'no tier: never subscribed (prospect)'
                 end
-            when 'tier1_arr_with_room' then
+            when 'tier1_arr' then
                 'ARR ' || arr_text || ' {{ op }} {{ var("tier1_min_arr") }} with '
                 || coalesce(growth_potential, 'unknown') || ' growth potential'
             when 'tier1_large_account' then
