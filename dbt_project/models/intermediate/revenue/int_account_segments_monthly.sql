@@ -1,8 +1,9 @@
 {#- The segment each account was in at the start of each month, for every reporting
     dimension (long format), so that a period's figures never shift when accounts later
     move. Rules (doc block revenue_segment_membership):
-    - history: only days on which the account was live (account_status 'live': a
-      subscription live that day) count. For an account that was a customer at the
+    - history: for tier, health, value band, plan and adoption stage only days on which
+      the account was live (account_status 'live': a subscription live that day) count;
+      firmographics come from every day. For an account that was a customer at the
       month start (was_active_customer), the latest such row of the daily account marts
       (fct_account_tiers_daily, fct_account_health_daily, fct_account_segments_daily) on
       or before the month start and at most var revenue_segment_history_lookback_days
@@ -37,8 +38,10 @@ segments_daily as (
 ),
 
 history_unfiltered as (
-    {#- only days on which the account was live: a churned account has no tier, no
-        health and no segment worth reporting a period under -#}
+    {#- tier, health, value band, plan and adoption stage only from days on which the
+        account was live (a churned account has no tier or health, and its ARR-based
+        segments describe it after the churn); firmographics (company size, industry,
+        region) from every day -#}
     select account_id, as_of_date, 'tier' as segment_dimension, cast(assigned_tier as {{ dbt.type_string() }}) as segment_value
     from tiers_daily
     where account_status = 'live'
@@ -50,7 +53,9 @@ history_unfiltered as (
     union all
     select account_id, as_of_date, '{{ "plan" if dimension == "plan_name" else dimension }}', cast({{ dimension }} as {{ dbt.type_string() }})
     from segments_daily
+    {%- if dimension in ['value_band', 'plan_name', 'adoption_stage'] %}
     where account_status = 'live'
+    {%- endif %}
     {%- endfor %}
 ),
 
