@@ -36,12 +36,14 @@ Two pipeline homes, to keep the number of dbt builds small:
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
+import duckdb
 import pytest
 import yaml
 
@@ -477,17 +479,13 @@ def test_upgrade_at_once_downgrade_after_the_renewal(default_home: Settings) -> 
 def test_the_gate_reports_the_suspicious_inputs_as_warnings(literal_home) -> None:
     settings, manifest = literal_home
     assert manifest.run_date == N1  # published: warnings never fail the night
-    import json
-
     report = json.loads((settings.quality / N1.isoformat() / "quality_report.json").read_text())
-    warned = {c["name"]: c for c in report["checks"] if c["status"] == "warning" and c["kind"] == "dbt_test"}
+    warned = {c["name"]: c for c in report["results"] if c["status"] == "warning" and c["kind"] == "dbt_test"}
     for test in ("assert_marts_revenue_accounts_in_dim_accounts", "assert_usage_events_for_known_accounts",
                  "assert_billing_subscriptions_do_not_overlap"):
         assert test in warned, sorted(warned)
         assert warned[test]["observed"] == 1
     # the rows are kept in the warehouse: the operator sees which account and which ids
-    import duckdb
-
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         audit = {r[0]: r[1] for r in con.execute("""
             select table_name, table_schema from information_schema.tables
@@ -517,8 +515,6 @@ def test_a_currency_without_fx_rate_stops_the_night_and_keeps_the_publish(defaul
     assert "assert_revenue_currencies_have_fx_rates" in str(failed.value)
     after = read_manifest(default_home)
     assert after is not None and before is not None and after.release_id == before.release_id
-    import duckdb
-
     with duckdb.connect(str(default_home.warehouse), read_only=True) as con:
         (schema,) = con.execute("""select table_schema from information_schema.tables
                                    where table_name = 'assert_revenue_currencies_have_fx_rates'""").fetchone()
