@@ -31,8 +31,9 @@ final as (
     where tiers.account_id is null
        or health.account_id is null
        or segments.account_id is null
-       or dim_accounts.assigned_tier <> tiers.assigned_tier
-       or dim_accounts.tier_number <> tiers.tier_number
+       or coalesce(dim_accounts.assigned_tier, '-') <> coalesce(tiers.assigned_tier, '-')
+       or coalesce(dim_accounts.tier_number, 0) <> coalesce(tiers.tier_number, 0)
+       or dim_accounts.account_status <> tiers.account_status
        or coalesce(dim_accounts.health_status, '-') <> coalesce(health.health_status, '-')
        or dim_accounts.adoption_stage <> segments.adoption_stage
        or dim_accounts.value_band <> segments.value_band

@@ -1,7 +1,8 @@
 {#- The SCD2 tier history agrees with the daily tier rows exactly:
-    1. every daily row falls in exactly one history period, with the same tier;
-    2. the history's period starts are exactly the daily rows where the account's tier
-       differs from its previous daily row (or the account's first row).
+    1. every daily row with a tier falls in exactly one history period, with the same
+       tier; a daily row without a tier (no live subscription) falls in none;
+    2. the history's period starts are exactly the daily rows with a tier where the
+       account's tier differs from its previous daily row (or the account's first row).
     Returns the offending rows. -#}
 with daily as (
     select
@@ -37,15 +38,15 @@ coverage_errors as (
         as_of_date,
         'daily row not covered by exactly one period of the same tier' as failure
     from coverage
-    where covering_periods <> 1
-       or history_tier_number <> tier_number
+    where (tier_number is not null and (covering_periods <> 1 or history_tier_number <> tier_number))
+       or (tier_number is null and covering_periods <> 0)
 ),
 
 daily_changes as (
     select account_id, as_of_date as change_date
     from daily
-    where previous_daily_tier_number is null
-       or previous_daily_tier_number <> tier_number
+    where tier_number is not null
+      and (previous_daily_tier_number is null or previous_daily_tier_number <> tier_number)
 ),
 
 history_changes as (

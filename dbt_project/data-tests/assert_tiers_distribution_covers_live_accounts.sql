@@ -1,6 +1,6 @@
-{#- The tier distribution accounts for every counted account exactly once: its account
-    counts add up to the accounts of the run date in fct_account_tiers_daily (live
-    subscription only when var tier_distribution_active_only), and its shares add up to 1. -#}
+{#- The tier distribution accounts for every live account exactly once: its account
+    counts add up to the live accounts of the run date in fct_account_tiers_daily (the
+    accounts with a tier; doc block account_status), and its shares add up to 1. -#}
 with distribution as (
     select * from {{ ref('rpt_tier_distribution') }}
 ),
@@ -20,9 +20,8 @@ counted as (
     from tiers
     inner join segments
         on tiers.account_id = segments.account_id
-    {%- if var('tier_distribution_active_only') %}
     where segments.has_active_subscription
-    {%- endif %}
+      and tiers.tier_number is not null
 ),
 
 totals as (

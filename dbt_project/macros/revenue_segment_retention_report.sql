@@ -1,7 +1,8 @@
 {#- The body of rpt_segment_retention_monthly / _quarterly: one row per period, segment
     dimension and segment value, with flows, ratios, trailing retention and the gap to
-    the segment's targets (seed revenue_segment_targets). Definitions: doc blocks in
-    models/marts/revenue/_revenue__docs.md. -#}
+    the segment's targets (seed revenue_segment_targets), whether the period is complete
+    (not the one holding the as-of date) and whether its membership is backcast, and a
+    sort key for BI. Definitions: doc blocks in models/marts/revenue/_revenue__docs.md. -#}
 {% macro revenue_segment_retention_report(period_type) -%}
 with segment_periods as (
     select * from {{ ref('int_segment_retention_periods') }}
@@ -12,13 +13,27 @@ targets as (
     select * from {{ ref('revenue_segment_targets') }}
 ),
 
+tier_targets as (
+    select * from {{ ref('tier_targets') }}
+),
+
 final as (
     select
         cast(segment_periods.period_start_date as date) as period_start_date,
         cast(segment_periods.last_month_in_period as date) as period_last_month,
+        cast(
+            {{ revenue_is_period_complete('segment_periods.period_start_date', 1 if period_type == 'month' else 3) }}
+            as boolean
+        ) as is_period_complete,
         cast(segment_periods.segment_dimension as {{ dbt.type_string() }}) as segment_dimension,
         cast(segment_periods.segment_value as {{ dbt.type_string() }}) as segment_value,
+        cast(
+            {{ revenue_segment_sort_key(
+                'segment_periods.segment_dimension', 'segment_periods.segment_value', 'tier_targets.tier_number'
+            ) }} as integer
+        ) as segment_sort_key,
         cast(segment_periods.segment_source as {{ dbt.type_string() }}) as segment_source,
+        cast(segment_periods.backcast_accounts > 0 as boolean) as is_backcast,
         cast(segment_periods.backcast_accounts as integer) as backcast_accounts,
         cast('{{ var("reporting_currency") }}' as {{ dbt.type_string() }}) as reporting_currency,
         cast(segment_periods.starting_mrr_reporting as decimal(18, 2)) as starting_mrr_reporting,
@@ -69,7 +84,36 @@ final as (
     left join targets
         on targets.segment_dimension = segment_periods.segment_dimension
         and targets.segment_value = segment_periods.segment_value
+    left join tier_targets
+        on segment_periods.segment_dimension = 'tier'
+        and tier_targets.tier_name = segment_periods.segment_value
 )
 
 select * from final
+{%- endmacro %}
+
+{#- Integer sort key of a reporting segment, for BI tools (doc block
+    revenue_segment_sort_key): 0 for the total; tiers by tier number (seed tier_targets,
+    joined by the caller as `tier_number_sql`); value and company-size bands Enterprise,
+    Mid-market, SMB; health healthy, at-risk, critical; adoption early, growth, mature;
+    other dimensions alphabetical; 'unknown' (and any value outside a known order) last. -#}
+{% macro revenue_segment_sort_key(dimension, value, tier_number_sql) -%}
+    case
+        when {{ dimension }} = 'total' then 0
+        when {{ value }} = 'unknown' then 999
+        when {{ dimension }} = 'tier' then coalesce({{ tier_number_sql }}, 999)
+        when {{ dimension }} in ('value_band', 'company_size_band') then
+            case {{ value }} when 'Enterprise' then 1 when 'Mid-market' then 2 when 'SMB' then 3 else 999 end
+        when {{ dimension }} = 'health_status' then
+            case {{ value }} when 'healthy' then 1 when 'at-risk' then 2 when 'critical' then 3 else 999 end
+        when {{ dimension }} = 'adoption_stage' then
+            case {{ value }} when 'early' then 1 when 'growth' then 2 when 'mature' then 3 else 999 end
+        else dense_rank() over (partition by {{ dimension }} order by {{ value }})
+    end
+{%- endmacro %}
+
+{#- True unless the period holds the as-of date: the period in progress is never
+    complete (its MRR is measured on the as-of date, not on its last day). -#}
+{% macro revenue_is_period_complete(period_start_sql, period_months) -%}
+    (cast({{ dbt.dateadd('month', period_months, period_start_sql) }} as date) <= {{ as_of_date() }})
 {%- endmacro %}

@@ -276,6 +276,54 @@ class _AccountSim:
         return churn
 
 
+#: Scripted tier moves at the end of the window, so that every generated data set shows the
+#: migration rules at work (issue 12): (kind, ARR before, ARR after) in USD. Tier thresholds
+#: of the defaults: Core from $25K, Scale below; the ARRs keep a wide margin around them.
+TIER_MOVES: tuple[tuple[str, float, float], ...] = (
+    ("upgrade", 15_000.0, 60_000.0),  # Scale -> Core on the last run date: upgraded at once
+    ("held_downgrade", 60_000.0, 15_000.0),  # Core -> Scale on the last run date, renewal 60 days later: held
+    ("downgrade_after_renewal", 60_000.0, 15_000.0),  # contracts 2 days before the last run date,
+    # its term renews on the last run date: held for two nights, then downgraded
+)
+HELD_RENEWAL_DAYS = 60
+
+
+def tier_move_accounts(acc: Accounts, window: Window) -> dict[int, int]:
+    """Accounts (index -> index into TIER_MOVES) whose subscriptions are scripted: the first
+    paid-first accounts that started at least 90 days before the last run date."""
+    eligible = np.flatnonzero((acc.kind == 0) & (acc.first_start <= window.last - 90))
+    return {int(a): k for k, a in enumerate(eligible[: len(TIER_MOVES)])}
+
+
+def _script_tier_move(sim: _AccountSim, start: int, move: int, last: int) -> None:
+    """Core-line subscriptions of one scripted account (monthly, flat amounts, no churn)."""
+    kind, before, after = TIER_MOVES[move]
+    growth = (STARTER if before < CORE_ARR else GROWTH, STARTER if after < CORE_ARR else GROWTH)
+
+    def seats(arr: float, plan: int) -> int:
+        return max(1, round(arr / catalog.PRICE_PER_SEAT_YEAR_USD[plan]))
+
+    def add(plan: int, arr: float, begin: int, end: int, known: int) -> None:
+        if begin > last:
+            return  # starts after the simulated window (like _AccountSim.add)
+        sim.seq += 1
+        cents = _amount_cents(plan, seats(arr, plan), _MONTH, False, 0.0, sim.currency)
+        sim.b.period(sim.acct, sim.seq, plan, CORE_LINE, begin, end, min(known, end), _MONTH, cents, sim.currency,
+                     seats(arr, plan), False)
+
+    if kind == "upgrade":
+        add(growth[0], before, start, last, last)
+        add(growth[1], after, last, NO_END, NO_END)
+    elif kind == "held_downgrade":
+        add(growth[0], before, start, last, last)
+        add(growth[1], after, last, last + HELD_RENEWAL_DAYS, last)  # the contracted term, renewing later
+        add(growth[1], after, last + HELD_RENEWAL_DAYS, NO_END, NO_END)
+    else:  # downgrade_after_renewal
+        add(growth[0], before, start, last - 2, last - 2)
+        add(growth[1], after, last - 2, last, last - 2)  # the contracted term, renewing on the last run date
+        add(growth[1], after, last, NO_END, NO_END)
+
+
 def simulate_lifecycles(acc: Accounts, window: Window, seed: int) -> Lifecycle:
     """Subscription periods of every account up to the last run date (plus scheduled ends)."""
     n = acc.n
@@ -287,6 +335,7 @@ def simulate_lifecycles(acc: Accounts, window: Window, seed: int) -> Lifecycle:
     expansions = np.full((n, MAX_EXPANSIONS), NO_END, dtype=np.int64)
     kinds, starts = acc.kind.tolist(), acc.first_start.tolist()
     arrs, currencies, risks = acc.arr_usd.tolist(), acc.currency.tolist(), acc.risk.tolist()
+    scripted = tier_move_accounts(acc, window)
 
     for a in range(n):
         t = starts[a]
@@ -294,6 +343,10 @@ def simulate_lifecycles(acc: Accounts, window: Window, seed: int) -> Lifecycle:
             continue  # a prospect: created in the CRM, nothing bought yet
         d = _Draws(uniforms[a].tolist(), (seed, a))
         sim = _AccountSim(b, a, d, currencies[a], risks[a])
+        if a in scripted:
+            _script_tier_move(sim, t, scripted[a], last)
+            b.stints.append((a, t, NO_END, TIER_MOVES[scripted[a]][2]))
+            continue
         arr, stint_start = arrs[a], t
         if kinds[a] == TRIAL_FIRST:
             length = (14, 14, 21, 30)[int(d.u() * 4)]

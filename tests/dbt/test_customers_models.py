@@ -113,8 +113,14 @@ def test_published_columns_for_revenue_reporting(con: duckdb.DuckDBPyConnection)
             "select column_name from information_schema.columns where table_schema = 'marts' and table_name = ?",
             [mart]).fetchall()}
         assert wanted <= columns, (mart, wanted - columns)
-    tiers = {r[0] for r in con.execute("select distinct assigned_tier from marts.fct_account_tiers_daily").fetchall()}
+    tiers = {r[0] for r in con.execute(
+        "select distinct assigned_tier from marts.fct_account_tiers_daily where account_status = 'live'").fetchall()}
     assert tiers <= {"Strategic", "Core", "Scale", "Tech-touch"}
+    # churned accounts and prospects have no tier (never Tech-touch)
+    without = con.execute(
+        "select count(*), count(assigned_tier) from marts.fct_account_tiers_daily where account_status <> 'live'"
+    ).fetchone()
+    assert without[0] > 0 and without[1] == 0
     bad = con.execute("""
         select count(*) from marts.fct_account_tiers_daily
         where tier_number <> case assigned_tier when 'Strategic' then 1 when 'Core' then 2
@@ -130,20 +136,46 @@ def test_tier_history_reconciles_with_daily_tiers(con: duckdb.DuckDBPyConnection
     history = con.execute(
         "select account_id, valid_from, valid_to, tier_number, is_current from marts.dim_account_tier_history"
     ).fetchall()
-    # every daily row in exactly one period of the same tier
+    # every daily row with a tier in exactly one period of the same tier; a day without a tier
+    # (no live subscription) in none
     for account_id, as_of_date, tier in daily:
         covering = [h for h in history if h[0] == account_id and h[1] <= as_of_date and (h[2] is None or as_of_date < h[2])]
-        assert len(covering) == 1 and covering[0][3] == tier, (account_id, as_of_date)
-    # periods start exactly where the daily tier changes
+        if tier is None:
+            assert covering == [], (account_id, as_of_date)
+        else:
+            assert len(covering) == 1 and covering[0][3] == tier, (account_id, as_of_date)
+    # periods start exactly where the daily tier changes to a tier
     changes, previous = set(), {}
     for account_id, as_of_date, tier in daily:
-        if previous.get(account_id) != tier:
+        if tier is not None and previous.get(account_id, "none") != tier:
             changes.add((account_id, as_of_date))
         previous[account_id] = tier
     assert changes == {(h[0], h[1]) for h in history}
     # at most one current period per account
     current = [h[0] for h in history if h[4]]
     assert len(current) == len(set(current))
+
+
+def test_generated_nights_move_tiers(nights: dict, con: duckdb.DuckDBPyConnection) -> None:
+    """The generator scripts tier moves on the last nights (pipelines.generate.billing.TIER_MOVES),
+    so the migration and SCD2 tests above see real changes: an upgrade at once, a downgrade held
+    until the renewal, and a downgrade once the renewal has passed."""
+    last = nights["run_dates"][-1]
+    actions = dict(con.execute(
+        "select migration_action, count(*) from marts.fct_account_tiers_daily where as_of_date = ? group by 1",
+        [last]).fetchall())
+    assert actions.get("upgrade", 0) >= 1 and actions.get("held", 0) >= 1 and actions.get("downgrade", 0) >= 1, actions
+    # the account downgraded on the last night was held on the nights before, until its renewal
+    held_then_down = con.execute("""
+        select d.account_id, d.previous_tier_number, d.tier_number, h.pending_downgrade_date
+        from marts.fct_account_tiers_daily as d
+        inner join marts.fct_account_tiers_daily as h
+            on h.account_id = d.account_id and h.as_of_date = d.as_of_date - 1
+        where d.as_of_date = ? and d.migration_action = 'downgrade' and h.migration_action = 'held'
+    """, [last]).fetchall()
+    assert held_then_down and all(r[3] == last and r[2] > r[1] for r in held_then_down), held_then_down
+    changes = {r[0] for r in con.execute("select distinct change_type from marts.dim_account_tier_history").fetchall()}
+    assert {"initial", "upgrade", "downgrade"} <= changes, changes
 
 
 def test_tier_distribution_exists(con: duckdb.DuckDBPyConnection) -> None:

@@ -119,7 +119,7 @@ FAILURES = {
     # name: (how to break the night, task that must fail, text the message must contain)
     "missing_file": (lambda n: _use_generated_defect(n, "missing_file"), {"check_extracts"}, "is missing"),
     "mass_quarantine": (lambda n: _use_generated_defect(n, "mass_quarantine"), {"check_quarantine"}, "quarantine"),
-    "mart_check": (_unknown_currency, {"dbt_build"}, r"not_null_\w+fx_rate_to_reporting.*fail"),
+    "mart_check": (_unknown_currency, {"dbt_build"}, r"assert_revenue_currencies_have_fx_rates.*fail"),
     "expectation": (_expectation_the_marts_break, {"quality_gate"},
                     r"\[expectation: fct_account_tiers_daily\] expect_column_values_to_be_in_set\(assigned_tier\)"),
 }

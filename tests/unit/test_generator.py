@@ -611,3 +611,35 @@ def test_fx_rates_match_the_dbt_seed() -> None:
     rates = {r["currency_code"]: float(r.get("rate") or r["rate_to_reporting"]) for r in rows}
     for code, rate in FX_TO_USD.items():
         assert rates[code] == pytest.approx(rate)
+
+
+def test_scripted_tier_moves_cross_the_tier_thresholds(tmp_path: Path) -> None:
+    """Every data set shows the migration rules at work (issue 12): on the last run date one
+    account moves up across $25K ARR, one moves down with its renewal 60 days ahead (held),
+    and one moved down two days earlier with its term renewing on the last run date."""
+    summary = generate(tmp_path, accounts=40, start_date=START, days=120, drop_days=4, seed=3)
+    last = summary.run_dates[-1]
+    subs = pd.read_csv(tmp_path / last.isoformat() / "billing" / "subscriptions.csv",
+                       parse_dates=["start_date", "end_date"])
+    subs["arr_usd"] = (subs.amount * np.where(subs.is_per_seat, subs.seats, 1)
+                       * subs.currency.map(FX_TO_USD) * 12)  # every scripted plan is monthly
+    day = pd.Timestamp(last)
+
+    def arr_on(account: str, when: pd.Timestamp) -> float:
+        live = subs[(subs.account_id == account) & (subs.start_date <= when)
+                    & (subs.end_date.isna() | (subs.end_date > when))]
+        return float(live.arr_usd.sum())
+
+    moved = {a for a in subs.account_id.unique()
+             if (arr_on(a, day - pd.Timedelta(days=3)) >= 25_000) != (arr_on(a, day) >= 25_000)}
+    up = [a for a in moved if arr_on(a, day) >= 25_000]
+    down = [a for a in moved if arr_on(a, day) < 25_000]
+    assert len(up) == 1 and len(down) == 2, (up, down)
+    renewals = {a: subs[(subs.account_id == a) & (subs.start_date <= day) & (subs.end_date > day)].end_date.min()
+                for a in down}
+    held = [a for a, r in renewals.items() if r == day + pd.Timedelta(days=60)]
+    assert len(held) == 1, renewals
+    (after_renewal,) = set(down) - set(held)
+    # contracted two days before the last run date, on a term that ends on it
+    assert arr_on(after_renewal, day - pd.Timedelta(days=2)) < 25_000 <= arr_on(after_renewal, day - pd.Timedelta(days=3))
+    assert (subs[(subs.account_id == after_renewal)].end_date == day).any()

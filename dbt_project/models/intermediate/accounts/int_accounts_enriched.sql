@@ -1,6 +1,7 @@
 {#- The conformed account dimension as of the run date: one row per CRM account with
-    its attributes, commercial summary and the conformed bands (value, company size,
-    industry group, region, tenure). See doc block account_dimensions. -#}
+    its attributes, commercial summary, status (live / churned / prospect: doc block
+    account_status) and the conformed bands (value, company size, industry group,
+    region, tenure). See doc block account_dimensions. -#}
 with accounts as (
     select * from {{ ref('stg_crm__accounts') }}
 ),
@@ -55,6 +56,11 @@ joined as (
         accounts.is_partner,
         coalesce(subscription_summary.customer_since_date, accounts.created_date) as customer_since_date,
         coalesce(subscription_summary.has_active_subscription, false) as has_active_subscription,
+        case
+            when subscription_summary.has_active_subscription then 'live'
+            when subscription_summary.account_id is not null then 'churned'
+            else 'prospect'
+        end as account_status,
         coalesce(subscription_summary.arr_reporting, 0) as arr_reporting,
         coalesce(subscription_summary.mrr_reporting, 0) as mrr_reporting,
         coalesce(subscription_summary.licensed_seats, 0) as licensed_seats,

@@ -16,6 +16,7 @@ active_subscriptions as (
         billing_interval_months,
         seats,
         mrr_reporting,
+        arr_reporting,
         cast(
             floor(
                 {#- parenthesised: a macro's expansion may be a sum (dbt-spark's was) -#}
@@ -59,7 +60,7 @@ active_summary as (
     select
         account_id,
         count(*) as active_subscription_count,
-        cast(12 * sum(mrr_reporting) as decimal(18, 2)) as arr_reporting,
+        cast(sum(arr_reporting) as decimal(18, 2)) as arr_reporting,
         cast(sum(mrr_reporting) as decimal(18, 2)) as mrr_reporting,
         max(seats) as licensed_seats,
         count(distinct product_line) as product_lines_owned,

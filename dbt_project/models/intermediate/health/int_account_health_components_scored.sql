@@ -96,6 +96,7 @@ measures as (
     select
         accounts.account_id,
         accounts.as_of_date,
+        accounts.account_status,
         accounts.licensed_seats,
         usage_features.account_id is not null as has_usage_data,
         coalesce(usage_features.monthly_active_users, 0) as monthly_active_users,

@@ -1,7 +1,8 @@
 {#- Account health, one row per account per as-of date (a daily history). Incremental:
     each run replaces the rows of its as-of date, so a backfill can rebuild any date;
-    changes vs 7 and 30 days earlier are read from this model's own history. See doc
-    block health_score. -#}
+    changes vs 7 and 30 days earlier are read from this model's own history. Only live
+    accounts are scored (doc block account_status): a churned account or a prospect
+    keeps its row with every score null, never "critical". See doc block health_score. -#}
 {{ config(date_partitioned_incremental('as_of_date')) }}
 
 {%- set weights = var('health_weights') %}
@@ -62,6 +63,7 @@ scored as (
     select
         components.account_id,
         components.as_of_date,
+        components.account_status,
         {%- for component in components %}
         components.{{ component }}_score,
         {%- endfor %}
@@ -97,10 +99,27 @@ history as (
 ),
 {% endif %}
 
+live_scored as (
+    {#- only live accounts are scored: the others keep their row, with nulls -#}
+    select
+        account_id,
+        as_of_date,
+        account_status,
+        case when account_status = 'live' then health_score end as health_score,
+        {%- for component in components %}
+        case when account_status = 'live' then {{ component }}_score end as {{ component }}_score,
+        {%- endfor %}
+        case when account_status = 'live' then missing_component_count end as missing_component_count,
+        case when account_status = 'live' then missing_components end as missing_components,
+        case when account_status = 'live' then weakest_component end as weakest_component
+    from scored
+),
+
 final as (
     select
         scored.account_id,
         scored.as_of_date,
+        scored.account_status,
         scored.health_score as health_score,
         case
             when scored.health_score >= {{ var('health_healthy_min_score') }} then 'healthy'
@@ -120,7 +139,7 @@ final as (
         cast(null as decimal(5, 1)) as health_score_change_7d,
         cast(null as decimal(5, 1)) as health_score_change_30d
         {% endif %}
-    from scored
+    from live_scored as scored
     {% if is_incremental() %}
     left join history as history_7d
         on scored.account_id = history_7d.account_id

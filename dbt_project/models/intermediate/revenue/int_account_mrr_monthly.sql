@@ -5,6 +5,9 @@
     - The MRR of a month is the MRR active on the month's last day, or on the as-of date
       for the current month (mrr_reference_date); end dates are exclusive.
     - Concurrent subscriptions are summed; the sum is rounded to the cent once, here.
+      ARR is the sum of the subscriptions' exact ARR (interval amount x 12 / months in
+      the interval), never 12 x the rounded MRR: two annual 20,000 plans are 40,000.00
+      ARR, not 12 x 3,333.33.
     - Trials (unless var revenue_count_trials_as_customers), $0 accounts (unless var
       revenue_count_zero_mrr_as_customers) and accounts suspended by a past-due invoice
       (int_invoices_past_due) are not customers that month and carry no MRR.
@@ -73,6 +76,7 @@ subscriptions_on_reference_date as (
         subscriptions.start_date,
         subscriptions.is_trial,
         subscriptions.mrr_reporting,
+        subscriptions.arr_reporting,
         {% if var('revenue_count_trials_as_customers') -%}
         true as is_counted
         {%- else -%}
@@ -104,7 +108,8 @@ account_month_subscriptions as (
         sum(case when is_counted then seats else 0 end) as seats,
         max(case when is_trial then 1 else 0 end) = 1 as is_on_trial,
         max(case when plan_rank = 1 then plan_name end) as plan_name,
-        cast(sum(case when is_counted then mrr_reporting else 0 end) as decimal(18, 2)) as subscribed_mrr_reporting
+        cast(sum(case when is_counted then mrr_reporting else 0 end) as decimal(18, 2)) as subscribed_mrr_reporting,
+        cast(sum(case when is_counted then arr_reporting else 0 end) as decimal(18, 2)) as subscribed_arr_reporting
     from ranked_subscriptions
     group by account_id, month_start_date
 ),
@@ -137,7 +142,8 @@ states as (
         coalesce(account_month_subscriptions.is_on_trial, false) as is_on_trial,
         suspended_account_months.account_id is not null
         and coalesce(account_month_subscriptions.active_subscription_count, 0) > 0 as is_past_due_suspended,
-        coalesce(account_month_subscriptions.subscribed_mrr_reporting, 0) as subscribed_mrr_reporting
+        coalesce(account_month_subscriptions.subscribed_mrr_reporting, 0) as subscribed_mrr_reporting,
+        coalesce(account_month_subscriptions.subscribed_arr_reporting, 0) as subscribed_arr_reporting
     from account_months
     left join account_month_subscriptions
         on account_month_subscriptions.account_id = account_months.account_id
@@ -190,7 +196,11 @@ statuses as (
         case
             when is_paying_state then subscribed_mrr_reporting
             else cast(0 as decimal(18, 2))
-        end as mrr_reporting
+        end as mrr_reporting,
+        case
+            when is_paying_state then subscribed_arr_reporting
+            else cast(0 as decimal(18, 2))
+        end as arr_reporting
     from bridged
 ),
 
@@ -249,7 +259,7 @@ final as (
         subscribed_mrr_reporting,
         previous_mrr_reporting,
         mrr_reporting,
-        cast(mrr_reporting * 12 as decimal(18, 2)) as arr_reporting,
+        arr_reporting,
         movement_type,
         {{ revenue_movement_amounts('movement_type', 'previous_mrr_reporting', 'mrr_reporting') }}
     from classified

@@ -50,6 +50,7 @@ with_states as (
         coalesce(period_start.plan_name, period_end.plan_name) as starting_plan_name,
         period_end.is_active_customer,
         period_end.mrr_reporting as ending_mrr_reporting,
+        period_end.arr_reporting as ending_arr_reporting,
         period_end.first_active_month
     from account_periods
     inner join monthly as period_end
@@ -86,7 +87,8 @@ final as (
         movement_type,
         starting_mrr_reporting,
         {{ revenue_movement_amounts('movement_type', 'starting_mrr_reporting', 'ending_mrr_reporting') }},
-        ending_mrr_reporting
+        ending_mrr_reporting,
+        ending_arr_reporting
     from classified
 )
 

@@ -1,10 +1,17 @@
 {#- The segment each account was in at the start of each month, for every reporting
     dimension (long format), so that a period's figures never shift when accounts later
     move. Rules (doc block revenue_segment_membership):
-    - history: the latest row of the daily account marts (fct_account_tiers_daily,
-      fct_account_health_daily, fct_account_segments_daily) on or before the month start
-      and at most var revenue_segment_history_lookback_days before it; for an account
-      entering during the month, its first row in the month.
+    - history: for tier, health, value band, plan and adoption stage only days on which
+      the account was live (account_status 'live': a subscription live that day) count;
+      firmographics come from every day. For an account that was a customer at the
+      month start (was_active_customer), the latest such row of the daily account marts
+      (fct_account_tiers_daily, fct_account_health_daily, fct_account_segments_daily) on
+      or before the month start and at most var revenue_segment_history_lookback_days
+      before it - never a later row: the first month of the daily history, which starts
+      after the month start, is backcast rather than filed under a later tier (an
+      account that churned before the history began would otherwise sit in its
+      post-churn state). For an account entering during the month, the same, else its
+      first live row in the month (on entry).
     - otherwise (before the daily history starts, or an account missing from it):
       'backcast', derived from billing at the month start (ARR = 12 x MRR then, or on
       entry): value band with the value-band vars; tier with the tier rule of thumb on
@@ -12,8 +19,7 @@
       from tenure (segment_early_stage_days, segment_mature_min_days). Firmographics
       (company-size band, industry group, region) take the latest value before the month
       start, else the earliest known one; health status only the latest value before,
-      else 'unknown' - never a later value projected back, which would file the accounts
-      that churned before the history began under their post-churn state.
+      else 'unknown' - never a later value projected back.
     - dimension 'total' (value 'All') for every account-month. -#}
 with account_months as (
     select * from {{ ref('int_account_mrr_monthly') }}
@@ -32,15 +38,24 @@ segments_daily as (
 ),
 
 history_unfiltered as (
+    {#- tier, health, value band, plan and adoption stage only from days on which the
+        account was live (a churned account has no tier or health, and its ARR-based
+        segments describe it after the churn); firmographics (company size, industry,
+        region) from every day -#}
     select account_id, as_of_date, 'tier' as segment_dimension, cast(assigned_tier as {{ dbt.type_string() }}) as segment_value
     from tiers_daily
+    where account_status = 'live'
     union all
     select account_id, as_of_date, 'health_status', cast(health_status as {{ dbt.type_string() }})
     from health_daily
+    where account_status = 'live'
     {%- for dimension in ['value_band', 'company_size_band', 'industry_group', 'region', 'plan_name', 'adoption_stage'] %}
     union all
     select account_id, as_of_date, '{{ "plan" if dimension == "plan_name" else dimension }}', cast({{ dimension }} as {{ dbt.type_string() }})
     from segments_daily
+    {%- if dimension in ['value_band', 'plan_name', 'adoption_stage'] %}
+    where account_status = 'live'
+    {%- endif %}
     {%- endfor %}
 ),
 
@@ -75,6 +90,7 @@ account_month_dimensions as (
         account_months_with_previous.plan_name,
         account_months_with_previous.first_subscription_date,
         account_months_with_previous.previous_plan_name,
+        account_months_with_previous.was_active_customer,
         dimensions.segment_dimension
     from account_months_with_previous
     cross join dimensions
@@ -125,7 +141,11 @@ history_candidates as (
         on history.account_id = account_month_dimensions.account_id
         and history.segment_dimension = account_month_dimensions.segment_dimension
         and history.month_start_date = account_month_dimensions.month_start_date
-    where history.as_of_date >= cast({{ dbt.dateadd(
+    where history.as_of_date <= account_month_dimensions.month_end_date
+        {# a row after the month start only places an account entering during the month #}
+        and (history.as_of_date <= account_month_dimensions.month_start_date
+             or not account_month_dimensions.was_active_customer)
+        and history.as_of_date >= cast({{ dbt.dateadd(
             'day',
             -1 * lookback_days,
             'account_month_dimensions.month_start_date'

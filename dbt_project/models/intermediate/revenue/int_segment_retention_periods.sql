@@ -4,8 +4,11 @@
     (int_account_segments_monthly at the account's first month in the period).
     Trailing retention: the cohort of customers at the end of the month var
     revenue_trailing_window_months before the period's last month, in the segment each
-    was in at the start of that window. Definitions: doc blocks in
-    models/marts/revenue/_revenue__docs.md. -#}
+    was in at the start of that window. Every period has a 'total' row, also one in which
+    no account was a customer or moved (zeros), so a period series never skips a month.
+    Whether reactivation counts in NRR and in the quick ratio: vars
+    revenue_nrr_includes_reactivation, revenue_quick_ratio_includes_reactivation.
+    Definitions: doc blocks in models/marts/revenue/_revenue__docs.md. -#}
 {%- set window = var('revenue_trailing_window_months') | int -%}
 with account_periods as (
     select * from {{ ref('int_account_mrr_periods') }}
@@ -53,6 +56,7 @@ flows as (
         sum(churned_mrr_reporting) as churned_mrr_reporting,
         sum(reactivation_mrr_reporting) as reactivation_mrr_reporting,
         sum(ending_mrr_reporting) as ending_mrr_reporting,
+        sum(ending_arr_reporting) as ending_arr_reporting,
         sum(case when is_starting_customer then 1 else 0 end) as starting_logos,
         sum(case when movement_type = 'new' then 1 else 0 end) as new_logos,
         sum(case when movement_type = 'churn' then 1 else 0 end) as churned_logos,
@@ -129,12 +133,22 @@ cohort_retention as (
         segments.segment_value
 ),
 
+row_keys as (
+    {#- every segment row with flows or a trailing cohort, and a 'total' row for every
+        period (zeros when no account was a customer or moved that period) -#}
+    select period_type, period_start_date, segment_dimension, segment_value from flows
+    union
+    select period_type, period_start_date, segment_dimension, segment_value from cohort_retention
+    union
+    select period_type, period_start_date, 'total' as segment_dimension, 'All' as segment_value from periods
+),
+
 combined as (
     select
-        coalesce(flows.period_type, cohort_retention.period_type) as period_type,
-        coalesce(flows.period_start_date, cohort_retention.period_start_date) as period_start_date,
-        coalesce(flows.segment_dimension, cohort_retention.segment_dimension) as segment_dimension,
-        coalesce(flows.segment_value, cohort_retention.segment_value) as segment_value,
+        row_keys.period_type,
+        row_keys.period_start_date,
+        row_keys.segment_dimension,
+        row_keys.segment_value,
         coalesce(flows.starting_mrr_reporting, 0) as starting_mrr_reporting,
         coalesce(flows.new_mrr_reporting, 0) as new_mrr_reporting,
         coalesce(flows.expansion_mrr_reporting, 0) as expansion_mrr_reporting,
@@ -142,6 +156,7 @@ combined as (
         coalesce(flows.churned_mrr_reporting, 0) as churned_mrr_reporting,
         coalesce(flows.reactivation_mrr_reporting, 0) as reactivation_mrr_reporting,
         coalesce(flows.ending_mrr_reporting, 0) as ending_mrr_reporting,
+        coalesce(flows.ending_arr_reporting, 0) as ending_arr_reporting,
         coalesce(flows.starting_logos, 0) as starting_logos,
         coalesce(flows.new_logos, 0) as new_logos,
         coalesce(flows.churned_logos, 0) as churned_logos,
@@ -154,12 +169,17 @@ combined as (
         coalesce(cohort_retention.trailing_gross_retained_mrr, 0) as trailing_gross_retained_mrr,
         coalesce(cohort_retention.trailing_expansion_mrr, 0) as trailing_expansion_mrr,
         coalesce(cohort_retention.trailing_cohort_ending_mrr, 0) as trailing_cohort_ending_mrr
-    from flows
-    full outer join cohort_retention
-        on cohort_retention.period_type = flows.period_type
-        and cohort_retention.period_start_date = flows.period_start_date
-        and cohort_retention.segment_dimension = flows.segment_dimension
-        and cohort_retention.segment_value = flows.segment_value
+    from row_keys
+    left join flows
+        on flows.period_type = row_keys.period_type
+        and flows.period_start_date = row_keys.period_start_date
+        and flows.segment_dimension = row_keys.segment_dimension
+        and flows.segment_value = row_keys.segment_value
+    left join cohort_retention
+        on cohort_retention.period_type = row_keys.period_type
+        and cohort_retention.period_start_date = row_keys.period_start_date
+        and cohort_retention.segment_dimension = row_keys.segment_dimension
+        and cohort_retention.segment_value = row_keys.segment_value
 ),
 
 final as (
@@ -176,6 +196,7 @@ final as (
             when starting_mrr_reporting > 0
                 then cast(1 as double) * (
                     starting_mrr_reporting + expansion_mrr_reporting
+                    {%- if var('revenue_nrr_includes_reactivation') %} + reactivation_mrr_reporting{% endif %}
                     - contraction_mrr_reporting - churned_mrr_reporting
                 ) / starting_mrr_reporting
         end as net_revenue_retention,
@@ -187,8 +208,10 @@ final as (
         end as expansion_rate,
         case
             when contraction_mrr_reporting + churned_mrr_reporting > 0
-                then cast(1 as double) * (new_mrr_reporting + expansion_mrr_reporting + reactivation_mrr_reporting)
-                    / (contraction_mrr_reporting + churned_mrr_reporting)
+                then cast(1 as double) * (
+                    new_mrr_reporting + expansion_mrr_reporting
+                    {%- if var('revenue_quick_ratio_includes_reactivation') %} + reactivation_mrr_reporting{% endif %}
+                ) / (contraction_mrr_reporting + churned_mrr_reporting)
         end as quick_ratio,
         case
             when trailing_cohort_starting_mrr > 0

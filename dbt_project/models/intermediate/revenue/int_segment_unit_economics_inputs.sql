@@ -1,5 +1,6 @@
 {#- The measured inputs of segment unit economics per month, segment dimension and
-    value: ARPA at the month's end, trailing logo retention and NRR, new logos and (when
+    value: ARPA and ACV at the month's end (ACV from the exact ARR of the subscriptions,
+    never 12 x a rounded MRR), trailing logo retention and NRR, new logos and (when
     seed revenue_acquisition_spend holds rows) acquisition spend over the trailing
     window (var revenue_trailing_window_months), converted to the reporting currency at
     the rate valid on the spend month. -#}
@@ -75,6 +76,11 @@ final as (
             when segment_months.ending_logos > 0
                 then cast(1 as double) * segment_months.ending_mrr_reporting / segment_months.ending_logos
         end as arpa_reporting,
+        segment_months.ending_arr_reporting,
+        case
+            when segment_months.ending_logos > 0
+                then cast(1 as double) * segment_months.ending_arr_reporting / segment_months.ending_logos
+        end as acv_reporting,
         segment_months.trailing_cohort_logos,
         segment_months.trailing_logo_retention,
         segment_months.trailing_net_revenue_retention,

@@ -24,6 +24,7 @@ joined as (
         accounts.plan_name,
         accounts.arr_reporting,
         accounts.has_active_subscription,
+        accounts.account_status,
         accounts.tenure_days,
         accounts.licensed_seats,
         accounts.employee_count,

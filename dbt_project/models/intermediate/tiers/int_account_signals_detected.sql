@@ -78,8 +78,16 @@ signals as (
     union all
     select
         'tier_changed' as signal_type, 'tier' as signal_category,
-        'Tier changed from ' || cast(previous_tier_number as {{ dbt.type_string() }}) || ' to '
-            || cast(assigned_tier_number as {{ dbt.type_string() }}) || ' (' || assigned_tier || ')' as signal_detail,
+        case
+            when assigned_tier_number is null
+                then 'Tier ' || cast(previous_tier_number as {{ dbt.type_string() }})
+                    || ' ended: no live subscription'
+            when previous_tier_number is null
+                then 'Tier ' || cast(assigned_tier_number as {{ dbt.type_string() }}) || ' (' || assigned_tier
+                    || ') assigned on a live subscription'
+            else 'Tier changed from ' || cast(previous_tier_number as {{ dbt.type_string() }}) || ' to '
+                || cast(assigned_tier_number as {{ dbt.type_string() }}) || ' (' || assigned_tier || ')'
+        end as signal_detail,
         compared.*
     from compared
     where is_tier_changed

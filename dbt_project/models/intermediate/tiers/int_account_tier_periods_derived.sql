@@ -1,6 +1,8 @@
 {#- Tier history as SCD type 2, derived from the daily assigned tiers (never from the
     wall clock): consecutive as-of dates with the same assigned tier form one period.
-    valid_to is the first as-of date of the next period (exclusive). The last period
+    Days without a tier (no live subscription: churned, prospect) form no period: they
+    only close the tier period before them. valid_to is the first as-of date of the
+    next period or of the first day without a tier (exclusive). The last period
     is current when the account has a row on the latest as-of date of the daily
     history; otherwise it closes the day after the account's last daily row. Rebuilt
     in full on every run, so a rerun or a backfill always agrees with the daily rows. -#}
@@ -20,8 +22,11 @@ flagged as (
         assigned_tier,
         migration_action,
         tier_reason,
+        {#- a day without a tier (null) starts a stretch of its own, dropped below -#}
         case
-            when lag(assigned_tier_number) over (partition by account_id order by as_of_date) = assigned_tier_number
+            when coalesce(lag(assigned_tier_number) over (partition by account_id order by as_of_date), 0)
+                = coalesce(assigned_tier_number, 0)
+                and row_number() over (partition by account_id order by as_of_date) > 1
                 then 0
             else 1
         end as is_period_start
@@ -60,7 +65,7 @@ period_starts as (
     where numbered.is_period_start = 1
 ),
 
-bounded as (
+stretches as (
     select
         periods.account_id,
         periods.period_number,
@@ -70,7 +75,7 @@ bounded as (
         lead(periods.valid_from) over (partition by periods.account_id order by periods.valid_from) as next_valid_from,
         lag(period_starts.assigned_tier_number) over (
             partition by periods.account_id order by periods.valid_from
-        ) as previous_tier_number,
+        ) as preceding_tier_number,
         period_starts.assigned_tier_number,
         period_starts.assigned_tier,
         period_starts.migration_action,
@@ -79,6 +84,15 @@ bounded as (
     inner join period_starts
         on periods.account_id = period_starts.account_id
         and periods.period_number = period_starts.period_number
+),
+
+bounded as (
+    {#- tier periods only; previous_tier_number is the tier of the previous tier period -#}
+    select
+        *,
+        lag(assigned_tier_number) over (partition by account_id order by valid_from) as previous_tier_number
+    from stretches
+    where assigned_tier_number is not null
 ),
 
 final as (
@@ -100,6 +114,7 @@ final as (
             and bounded.last_observed_date = latest_run.latest_as_of_date as is_current,
         case
             when bounded.previous_tier_number is null then 'initial'
+            when bounded.preceding_tier_number is null then 'reactivated'
             when bounded.assigned_tier_number < bounded.previous_tier_number then 'upgrade'
             else 'downgrade'
         end as change_type,

@@ -1,9 +1,11 @@
 {#- The assigned tier per account per as-of date, applying the migration rules to
     the computed tier: upward at once; downward only once the account's next renewal
     (captured when the downgrade became pending) has passed and it still qualifies
-    lower. The previous assignment is read from this model's own history (the latest
-    row before the as-of date), so re-running a date gives the same rows and a
-    backfill rebuilds one date from the dates before it. Doc block tier_migration. -#}
+    lower. An account without a live subscription has no tier (its tier ends at once,
+    'churned'); a new or returning account gets its computed tier at once ('initial').
+    The previous assignment is read from this model's own history (the latest row
+    before the as-of date), so re-running a date gives the same rows and a backfill
+    rebuilds one date from the dates before it. Doc block tier_migration. -#}
 {{ config(date_partitioned_incremental('as_of_date')) }}
 
 {%- set cadence = var('tier_review_cadence_months') %}
@@ -69,6 +71,10 @@ migrated as (
     select
         *,
         case
+            when computed_tier_number is null and previous_tier_number is null then 'no_tier'
+            {#- no live subscription: the tier ends at once (nothing to renew) -#}
+            when computed_tier_number is null then 'churned'
+            {#- a first tier, or a tier again after days without one: at once -#}
             when previous_tier_number is null then 'initial'
             when computed_tier_number < previous_tier_number then 'upgrade'
             when computed_tier_number = previous_tier_number then 'confirmed'
@@ -102,12 +108,15 @@ assigned as (
 reviewed as (
     select
         *,
-        previous_tier_number is not null and assigned_tier_number <> previous_tier_number as is_tier_changed,
+        previous_as_of_date is not null
+            and coalesce(assigned_tier_number, 0) <> coalesce(previous_tier_number, 0) as is_tier_changed,
         case
-            when previous_tier_number is null or assigned_tier_number <> previous_tier_number then as_of_date
+            when previous_as_of_date is null
+                 or coalesce(assigned_tier_number, 0) <> coalesce(previous_tier_number, 0) then as_of_date
             else previous_assigned_since_date
         end as assigned_since_date,
         case
+            when assigned_tier_number is null then null
             when previous_tier_number is null
                  or assigned_tier_number <> previous_tier_number
                  or (migration_action = 'held' and not previous_is_downgrade_pending)
@@ -146,6 +155,7 @@ final as (
         reviewed.arr_reporting,
         reviewed.plan_name,
         reviewed.has_active_subscription,
+        reviewed.account_status,
         reviewed.growth_potential,
         reviewed.complexity_segment,
         reviewed.health_status,
@@ -169,7 +179,12 @@ final as (
             end as date
         ) as next_tier_review_date,
         case reviewed.migration_action
-            when 'initial' then 'First assessment: ' || reviewed.computed_tier || ' (' || reviewed.computed_tier_reason || ')'
+            when 'initial' then
+                case
+                    when reviewed.previous_as_of_date is null then 'First assessment: '
+                    else 'Live subscription (again), tier assigned at once: '
+                end
+                || reviewed.computed_tier || ' (' || reviewed.computed_tier_reason || ')'
             when 'upgrade' then 'Upgraded at once to ' || reviewed.computed_tier || ': ' || reviewed.computed_tier_reason
             when 'confirmed' then reviewed.computed_tier || ': ' || reviewed.computed_tier_reason
             when 'downgrade' then 'Downgraded to ' || reviewed.computed_tier
@@ -179,6 +194,9 @@ final as (
                     else ' (no renewal ahead to wait for)'
                 end
                 || ': ' || reviewed.computed_tier_reason
+            when 'churned' then 'No tier since ' || cast(reviewed.as_of_date as {{ dbt.type_string() }})
+                || ': no live subscription (was ' || previous_tiers.tier_name || ')'
+            when 'no_tier' then 'No tier: ' || reviewed.computed_tier_reason
             when 'held' then 'Kept ' || assigned_tiers.tier_name || ' until renewal on '
                 || cast(
                     case
@@ -193,6 +211,8 @@ final as (
         on reviewed.assigned_tier_number = assigned_tiers.tier_number
     left join tier_targets as pending_tiers
         on reviewed.pending_downgrade_tier_number = pending_tiers.tier_number
+    left join tier_targets as previous_tiers
+        on reviewed.previous_tier_number = previous_tiers.tier_number
 )
 
 select * from final

@@ -2,8 +2,11 @@
     rules and the weighted scorecard (var tier_method picks the one that counts).
     Carries every criterion, each scorecard contribution and a plain-language
     reason. The assigned tier (with migration rules) is int_account_tiers_assigned.
+    Only live accounts (a subscription live on the as-of date) have a tier: churned
+    accounts and prospects get none (doc block account_status).
     Rules: doc blocks tier_rules and tier_scorecard. -#}
 {%- set sw = var('scorecard_weights') %}
+{%- set op = tier1_arr_operator() | trim %}
 {%- set sp = var('strategic_points') %}
 {%- set min_scores = var('scorecard_tier_min_scores') %}
 
@@ -32,6 +35,7 @@ criteria as (
         accounts.arr_reporting,
         accounts.plan_name,
         accounts.has_active_subscription,
+        accounts.account_status,
         accounts.next_renewal_date,
         accounts.is_marquee_logo,
         accounts.is_partner,
@@ -42,7 +46,8 @@ criteria as (
         segments.usage_trend,
         health.health_score,
         health.health_status,
-        coalesce(health.health_status in {{ customers_in_list(var('high_churn_risk_health_statuses')) }}, false)
+        {#- unknown health (no component scored) is 'unknown' in every health list var -#}
+        {{ tier_in_list("coalesce(health.health_status, 'unknown')", var('high_churn_risk_health_statuses')) }}
             as is_high_churn_risk,
         least(
             100,
@@ -95,19 +100,30 @@ rules_applied as (
             + {{ sw['strategic'] }} * strategic_points
             + {{ sw['complexity_health'] }} * complexity_health_points as tier_score,
         case
-            when not has_active_subscription then 'tech_touch_no_subscription'
-            when arr_reporting >= {{ var('tier1_min_arr') }}
-                 and growth_potential in {{ customers_in_list(var('tier1_arr_rule_growth_potentials')) }}
-                then 'tier1_arr_with_room'
-            when arr_reporting >= {{ var('tier1_min_arr_without_growth') }} and not is_high_churn_risk
+            when account_status <> 'live' then 'no_live_subscription'
+            when arr_reporting {{ op }} {{ var('tier1_min_arr') }}
+                 and {{ tier_in_list("coalesce(growth_potential, 'unknown')", var('tier1_arr_rule_growth_potentials')) }}
+                then 'tier1_arr'
+            {%- if var('tier1_min_arr_without_growth') is not none %}
+            when arr_reporting {{ op }} {{ var('tier1_min_arr_without_growth') }} and not is_high_churn_risk
                 then 'tier1_large_account'
-            when arr_reporting >= {{ var('tier1_strategic_min_arr') }} and is_strategic_account
+            {%- endif %}
+            when arr_reporting {{ op }} {{ var('tier1_strategic_min_arr') }} and is_strategic_account
                 then 'tier1_strategic'
-            when arr_reporting >= {{ var('tier1_growth_min_arr') }}
-                 and growth_potential = 'high'
-                 and health_status in {{ customers_in_list(var('tier1_growth_health_statuses')) }}
-                 and coalesce(seat_utilisation, 0) >= {{ var('tier1_growth_min_seat_utilisation') }}
-                 and coalesce(usage_trend, 0) >= {{ var('tier1_growth_min_usage_trend') }}
+            when arr_reporting {{ op }} {{ var('tier1_growth_min_arr') }}
+                 and {{ tier_in_list("coalesce(growth_potential, 'unknown')", var('tier1_growth_potentials')) }}
+                 and {{ tier_optional_condition(
+                     'tier1_growth_health_statuses',
+                     tier_in_list("coalesce(health_status, 'unknown')", var('tier1_growth_health_statuses') or [])
+                 ) }}
+                 and {{ tier_optional_condition(
+                     'tier1_growth_min_seat_utilisation',
+                     'coalesce(seat_utilisation, 0) >= ' ~ var('tier1_growth_min_seat_utilisation')
+                 ) }}
+                 and {{ tier_optional_condition(
+                     'tier1_growth_min_usage_trend',
+                     'coalesce(usage_trend, 0) >= ' ~ var('tier1_growth_min_usage_trend')
+                 ) }}
                 then 'tier1_high_growth'
             when arr_reporting >= {{ var('tier2_min_arr') }} then 'tier2_arr'
             when arr_reporting < {{ var('tier4_max_arr') }} then 'tech_touch_arr'
@@ -121,39 +137,52 @@ tiered as (
     select
         *,
         case
+            when rules_criterion = 'no_live_subscription' then null
             when rules_criterion like 'tier1%' then 1
             when rules_criterion like 'tier2%' then 2
             when rules_criterion like 'tier3%' then 3
             else 4
         end as rules_tier_number,
         case
-            when not has_active_subscription then 4
+            when account_status <> 'live' then null
             when tier_score >= {{ min_scores[1] if 1 in min_scores else min_scores['1'] }} then 1
             when tier_score >= {{ min_scores[2] if 2 in min_scores else min_scores['2'] }} then 2
             when tier_score >= {{ min_scores[3] if 3 in min_scores else min_scores['3'] }} then 3
             else 4
         end as scorecard_tier_number,
         case rules_criterion
-            when 'tech_touch_no_subscription' then 'no active subscription'
-            when 'tier1_arr_with_room' then
-                'ARR ' || arr_text || ' >= {{ var("tier1_min_arr") }} with ' || growth_potential || ' growth potential'
+            when 'no_live_subscription' then
+                case account_status
+                    when 'churned' then 'no tier: no live subscription (churned)'
+                    else 'no tier: never subscribed (prospect)'
+                end
+            when 'tier1_arr' then
+                'ARR ' || arr_text || ' {{ op }} {{ var("tier1_min_arr") }} with '
+                || coalesce(growth_potential, 'unknown') || ' growth potential'
             when 'tier1_large_account' then
-                'ARR ' || arr_text || ' >= {{ var("tier1_min_arr_without_growth") }} and not at high churn risk'
+                'ARR ' || arr_text || ' {{ op }} {{ var("tier1_min_arr_without_growth") }} and not at high churn risk'
             when 'tier1_strategic' then
                 'strategic account (' || cast(strategic_points as {{ dbt.type_string() }})
-                || ' strategic points) with ARR ' || arr_text || ' >= {{ var("tier1_strategic_min_arr") }}'
+                || ' strategic points) with ARR ' || arr_text || ' {{ op }} {{ var("tier1_strategic_min_arr") }}'
             when 'tier1_high_growth' then
-                'high growth potential, expanding (seat utilisation '
+                coalesce(growth_potential, 'unknown') || ' growth potential'
+                {%- if var('tier1_growth_min_seat_utilisation') is not none or var('tier1_growth_min_usage_trend') is not none %}
+                || ', expanding (seat utilisation '
                 || cast(cast(round(100 * coalesce(seat_utilisation, 0), 0) as {{ dbt.type_int() }}) as {{ dbt.type_string() }})
                 || '%, usage trend '
                 || cast(cast(round(100 * coalesce(usage_trend, 0), 0) as {{ dbt.type_int() }}) as {{ dbt.type_string() }})
-                || '%) and ' || health_status || ' with ARR ' || arr_text || ' >= {{ var("tier1_growth_min_arr") }}'
+                || '%)'
+                {%- endif %}
+                {%- if var('tier1_growth_health_statuses') is not none %}
+                || ' and ' || coalesce(health_status, 'unknown') || ' health'
+                {%- endif %}
+                || ' with ARR ' || arr_text || ' {{ op }} {{ var("tier1_growth_min_arr") }}'
             when 'tier2_arr' then
                 'ARR ' || arr_text || ' >= {{ var("tier2_min_arr") }}'
                 || case
-                    when arr_reporting >= {{ var('tier1_min_arr') }}
+                    when arr_reporting {{ op }} {{ var('tier1_min_arr') }}
                         then ' but not Tier 1: ' || coalesce(growth_potential, 'unknown') || ' growth potential'
-                            || case when is_high_churn_risk then ' and high churn risk (' || health_status || ')' else '' end
+                            || case when is_high_churn_risk then ' and high churn risk (' || coalesce(health_status, 'unknown') || ')' else '' end
                     else ''
                 end
             when 'tech_touch_arr' then 'ARR ' || arr_text || ' < {{ var("tier4_max_arr") }}'
@@ -177,6 +206,7 @@ methods as (
         tiered.arr_reporting,
         tiered.plan_name,
         tiered.has_active_subscription,
+        tiered.account_status,
         tiered.next_renewal_date,
         tiered.growth_potential,
         tiered.complexity_segment,
@@ -204,7 +234,7 @@ methods as (
         {%- if var('tier_method') == 'scorecard' %}
         tiered.scorecard_tier_number as computed_tier_number,
         case
-            when not tiered.has_active_subscription then 'no active subscription'
+            when tiered.account_status <> 'live' then tiered.rules_reason
             else tiered.scorecard_reason
         end as computed_tier_reason
         {%- elif var('tier_method') == 'rules' %}

@@ -1,11 +1,13 @@
 {#- Annual cost to serve per account on the as-of date: fully loaded CSM cost divided
     by the accounts in the owning CSM's book, plus shared resources and technology
     per account (all vars), and that cost as a share of the account's ARR against
-    the 5-15% band. Accounts without a CSM carry no direct CSM cost. Doc block
+    the 5-15% band. Accounts without a CSM carry no direct CSM cost. Live accounts only
+    (doc block account_status): a churned account costs nothing to serve. Doc block
     cost_to_serve. -#}
 with tiers as (
     select * from {{ ref('int_account_tiers_assigned') }}
     where as_of_date = {{ as_of_date() }}
+      and account_status = 'live'
 ),
 
 accounts as (
@@ -63,7 +65,7 @@ final as (
         cast(shared_cost as decimal(18, 2)) as shared_cost,
         cast(technology_cost as decimal(18, 2)) as technology_cost,
         annual_cost_to_serve,
-        cast({{ round_decimal('cost_share_of_arr', 4) }} as decimal(9, 4)) as cost_share_of_arr,
+        cast({{ round_decimal('cost_share_of_arr', 6) }} as decimal(18, 6)) as cost_share_of_arr,
         cast({{ round_decimal('100 * cost_share_of_arr', 1) }} as decimal(9, 1)) as cost_share_of_arr_pct,
         cost_share_of_arr is not null
             and (cost_share_of_arr < {{ var('cs_cost_share_min') }} or cost_share_of_arr > {{ var('cs_cost_share_max') }})

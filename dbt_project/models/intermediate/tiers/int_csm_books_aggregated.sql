@@ -1,10 +1,13 @@
 {#- One row per CSM on the as-of date: the size of their book (accounts they own) and
     its ARR, with the load against the tier target ratios (seed
     tier_engagement_models): the sum over their accounts of 1 / target accounts per
-    CSM of the account's tier is the CSM capacity the book needs (1.0 = one full CSM). -#}
+    CSM of the account's tier is the CSM capacity the book needs (1.0 = one full CSM).
+    Only live accounts count (doc block account_status): a CSM with 10 live and 2
+    churned accounts has a book of 10. -#}
 with tiers as (
     select * from {{ ref('int_account_tiers_assigned') }}
     where as_of_date = {{ as_of_date() }}
+      and account_status = 'live'
 ),
 
 accounts as (

@@ -1,14 +1,13 @@
 {#- Share of accounts and of ARR per assigned tier on the as-of date against the
     target ranges of seed tier_targets, with flags when a tier is outside its range
     and when the tiering does not prioritise (Tier 1 above its maximum share of
-    accounts). By default only accounts with a live subscription count (var
-    tier_distribution_active_only). Doc block tier_distribution. -#}
+    accounts). Only live accounts have a tier and count (doc block account_status). With
+    no live account at all every share is null and no flag is raised (false, never
+    null). Doc block tier_distribution. -#}
 with tiers as (
     select * from {{ ref('int_account_tiers_assigned') }}
     where as_of_date = {{ as_of_date() }}
-    {%- if var('tier_distribution_active_only') %}
-      and has_active_subscription
-    {%- endif %}
+      and account_status = 'live'
 ),
 
 tier_targets as (
@@ -27,7 +26,7 @@ per_tier as (
 totals as (
     select
         count(*) as total_accounts,
-        sum(arr_reporting) as total_arr_reporting
+        coalesce(sum(arr_reporting), 0) as total_arr_reporting
     from tiers
 ),
 
@@ -57,11 +56,15 @@ final as (
     select
         {{ as_of_date() }} as as_of_date,
         *,
-        account_share < coalesce(min_account_share, 0)
-            or account_share > coalesce(max_account_share, 1) as is_account_share_off_target,
-        arr_share < coalesce(min_arr_share, 0)
-            or arr_share > coalesce(max_arr_share, 1) as is_arr_share_off_target,
-        tier_number = 1 and account_share > max_account_share as is_not_prioritising
+        coalesce(
+            account_share < coalesce(min_account_share, 0) or account_share > coalesce(max_account_share, 1),
+            false
+        ) as is_account_share_off_target,
+        coalesce(
+            arr_share < coalesce(min_arr_share, 0) or arr_share > coalesce(max_arr_share, 1),
+            false
+        ) as is_arr_share_off_target,
+        coalesce(tier_number = 1 and account_share > max_account_share, false) as is_not_prioritising
     from shares
 )
 

@@ -1,5 +1,6 @@
 {#- Published: one row per account as of the run date with its conformed dimensions,
-    current behaviour segments, health, assigned tier and cost to serve. -#}
+    status (live / churned / prospect), current behaviour segments, health, assigned
+    tier and cost to serve; tier, health and cost to serve only for live accounts. -#}
 with accounts as (
     select * from {{ ref('int_accounts_enriched') }}
 ),
@@ -44,6 +45,7 @@ final as (
         cast(accounts.is_reference as boolean) as is_reference,
         cast(accounts.is_partner as boolean) as is_partner,
         cast(accounts.has_active_subscription as boolean) as has_active_subscription,
+        cast(accounts.account_status as {{ dbt.type_string() }}) as account_status,
         cast(accounts.arr_reporting as decimal(18, 2)) as arr_reporting,
         cast(accounts.mrr_reporting as decimal(18, 2)) as mrr_reporting,
         cast(accounts.value_band as {{ dbt.type_string() }}) as value_band,
@@ -67,15 +69,17 @@ final as (
         cast(tiers.assigned_tier as {{ dbt.type_string() }}) as assigned_tier,
         cast(tiers.tier_number as integer) as tier_number,
         cast(tiers.computed_tier as {{ dbt.type_string() }}) as computed_tier,
+        cast(tiers.computed_tier_number as integer) as computed_tier_number,
         cast(tiers.tier_score as decimal(6, 2)) as tier_score,
         cast(tiers.tier_reason as {{ dbt.type_string() }}) as tier_reason,
         cast(tiers.is_downgrade_pending as boolean) as is_downgrade_pending,
         cast(tiers.pending_downgrade_tier as {{ dbt.type_string() }}) as pending_downgrade_tier,
+        cast(tiers.pending_downgrade_tier_number as integer) as pending_downgrade_tier_number,
         cast(tiers.pending_downgrade_date as date) as pending_downgrade_date,
         cast(tiers.assigned_since_date as date) as tier_assigned_since_date,
         cast(tiers.last_tier_review_date as date) as last_tier_review_date,
         cast(cost_to_serve.annual_cost_to_serve as decimal(18, 2)) as annual_cost_to_serve,
-        cast(cost_to_serve.cost_share_of_arr as decimal(9, 4)) as cost_share_of_arr,
+        cast(cost_to_serve.cost_share_of_arr as decimal(18, 6)) as cost_share_of_arr,
         cast(cost_to_serve.cost_band_status as {{ dbt.type_string() }}) as cost_band_status
     from accounts
     left join segments

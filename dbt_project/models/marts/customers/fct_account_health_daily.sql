@@ -20,6 +20,7 @@ final as (
     select
         cast(health.account_id as {{ dbt.type_string() }}) as account_id,
         cast(health.as_of_date as date) as as_of_date,
+        cast(health.account_status as {{ dbt.type_string() }}) as account_status,
         cast(health.health_score as decimal(5, 1)) as health_score,
         cast(health.health_status as {{ dbt.type_string() }}) as health_status,
         cast(health.product_usage_score as decimal(5, 1)) as product_usage_score,

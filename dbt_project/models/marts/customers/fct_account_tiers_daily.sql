@@ -19,6 +19,7 @@ final as (
     select
         cast(tiers.account_id as {{ dbt.type_string() }}) as account_id,
         cast(tiers.as_of_date as date) as as_of_date,
+        cast(tiers.account_status as {{ dbt.type_string() }}) as account_status,
         cast(tiers.assigned_tier as {{ dbt.type_string() }}) as assigned_tier,
         cast(tiers.tier_number as integer) as tier_number,
         cast(tiers.computed_tier as {{ dbt.type_string() }}) as computed_tier,
@@ -40,6 +41,7 @@ final as (
         cast(tiers.assigned_since_date as date) as assigned_since_date,
         cast(tiers.is_downgrade_pending as boolean) as is_downgrade_pending,
         cast(tiers.pending_downgrade_tier as {{ dbt.type_string() }}) as pending_downgrade_tier,
+        cast(tiers.pending_downgrade_tier_number as integer) as pending_downgrade_tier_number,
         cast(tiers.pending_downgrade_date as date) as pending_downgrade_date,
         cast(tiers.next_renewal_date as date) as next_renewal_date,
         cast(tiers.last_tier_review_date as date) as last_tier_review_date,

@@ -38,7 +38,7 @@ final as (
         cast(csm_costs.annual_cost_to_serve as decimal(18, 2)) as annual_cost_to_serve,
         cast(
             case when books.arr_reporting > 0 then csm_costs.annual_cost_to_serve / books.arr_reporting end
-            as decimal(9, 4)
+            as decimal(18, 6)
         ) as cost_share_of_arr,
         cast(csm_costs.accounts_outside_cost_band as integer) as accounts_outside_cost_band
     from books

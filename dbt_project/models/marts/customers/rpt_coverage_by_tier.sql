@@ -79,7 +79,7 @@ final as (
         cast(cost_per_account_at_target as decimal(18, 2)) as cost_per_account_at_target,
         cast(
             case when avg_arr_per_account > 0 then cost_per_account_at_target / avg_arr_per_account end
-            as decimal(9, 4)
+            as decimal(18, 6)
         ) as cost_share_of_avg_arr_at_target,
         cast(
             avg_arr_per_account > 0
@@ -89,7 +89,7 @@ final as (
         ) as is_outside_cost_band_at_target,
         cast(annual_cost_to_serve as decimal(18, 2)) as annual_cost_to_serve,
         cast(
-            case when arr_reporting > 0 then annual_cost_to_serve / arr_reporting end as decimal(9, 4)
+            case when arr_reporting > 0 then annual_cost_to_serve / arr_reporting end as decimal(18, 6)
         ) as cost_share_of_arr,
         cast(accounts_outside_cost_band as integer) as accounts_outside_cost_band
     from economics

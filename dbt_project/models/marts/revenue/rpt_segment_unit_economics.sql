@@ -1,5 +1,6 @@
 {#- Segment unit economics per month (doc block revenue_unit_economics):
-    ACV = 12 x ARPA; annual logo churn = 1 - trailing logo retention, annualised when the
+    ACV = ending ARR / ending logos (the subscriptions' exact ARR; 12 x ARPA up to the
+    cent rounding of MRR); annual logo churn = 1 - trailing logo retention, annualised when the
     window is not 12 months; lifetime = 1 / annual churn, capped at var
     revenue_ltv_max_lifetime_years; LTV = ACV x var revenue_ltv_gross_margin x lifetime
     x NRR factor (annualised trailing NRR when var revenue_ltv_apply_nrr, else 1).
@@ -15,10 +16,13 @@ targets as (
     select * from {{ ref('revenue_segment_targets') }}
 ),
 
+tier_targets as (
+    select * from {{ ref('tier_targets') }}
+),
+
 rates as (
     select
         *,
-        12 * arpa_reporting as acv_reporting,
         case
             when trailing_logo_retention is not null
                 then 1 - power(trailing_logo_retention, {{ annualise }})
@@ -58,9 +62,15 @@ economics as (
 final as (
     select
         cast(economics.month_start_date as date) as month_start_date,
+        cast({{ revenue_is_period_complete('economics.month_start_date', 1) }} as boolean) as is_period_complete,
         cast(economics.segment_dimension as {{ dbt.type_string() }}) as segment_dimension,
         cast(economics.segment_value as {{ dbt.type_string() }}) as segment_value,
+        cast(
+            {{ revenue_segment_sort_key('economics.segment_dimension', 'economics.segment_value', 'tier_targets.tier_number') }}
+            as integer
+        ) as segment_sort_key,
         cast(economics.segment_source as {{ dbt.type_string() }}) as segment_source,
+        cast(economics.segment_source = 'backcast' as boolean) as is_backcast,
         cast(targets.economics_segment as {{ dbt.type_string() }}) as economics_segment,
         cast('{{ var("reporting_currency") }}' as {{ dbt.type_string() }}) as reporting_currency,
         cast(economics.ending_logos as integer) as ending_logos,
@@ -97,6 +107,9 @@ final as (
     left join targets
         on targets.segment_dimension = economics.segment_dimension
         and targets.segment_value = economics.segment_value
+    left join tier_targets
+        on economics.segment_dimension = 'tier'
+        and tier_targets.tier_name = economics.segment_value
 )
 
 select * from final
