@@ -179,3 +179,50 @@ def test_the_published_views_are_listed_in_the_manifest(real_nights, published):
         "select table_name, column_name from duckdb_columns() where schema_name = 'metrics' "
         "and (comment is null or comment = '')").fetchall()
     assert undocumented == []
+
+
+def _mf_csv(settings, name: str, args: list[str]) -> list[dict[str, str]]:
+    out_csv = Path(settings.home) / f"mf-{name}.csv"
+    done = run_mf(settings, ["query", *args, "--csv", str(out_csv), "--quiet"], capture=True)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    with out_csv.open() as f:
+        return list(csv.DictReader(f))
+
+
+def test_tier_mix_and_health_metrics_equal_the_marts(real_nights, published):
+    """Accounts, ARR and shares per tier and day (MetricFlow and view = rpt_tier_distribution);
+    average health and accounts per tier (MetricFlow and view = fct_account_health_daily)."""
+    settings = real_nights.settings
+    mart = {(str(d), t): (n, float(a), float(s)) for d, t, n, a, s in published.execute(
+        "select as_of_date, tier_name, account_count, account_share, arr_share from marts.rpt_tier_distribution"
+    ).fetchall()}
+    rows = _mf_csv(settings, "tiers", ["--metrics", "tier_accounts,tier_account_share,tier_arr_share",
+                                       "--group-by", "metric_time__day,tier_day__tier_name"])
+    from_mf = {(r["metric_time__day"][:10], r["tier_day__tier_name"]):
+               (int(r["tier_accounts"]), float(r["tier_account_share"]), float(r["tier_arr_share"])) for r in rows}
+    view = {(str(d), t): (n, float(a), float(s)) for d, t, n, a, s in published.execute(
+        "select as_of_date, tier_name, accounts, account_share, arr_share from metrics.tier_mix_daily").fetchall()}
+    assert len(mart) >= 3  # the run date's tiers (the mart holds the last as-of date)
+    for got in (from_mf, view):
+        assert set(got) == set(mart)
+        for key, (n, account_share, arr_share) in mart.items():
+            assert got[key][0] == n, key
+            assert abs(got[key][1] - account_share) <= TOLERANCE and abs(got[key][2] - arr_share) <= TOLERANCE, key
+
+    health = {(str(d), t): (n, float(a)) for d, t, n, a in published.execute(
+        "select as_of_date, assigned_tier, count(*), avg(health_score) from marts.fct_account_health_daily "
+        "where account_status = 'live' and assigned_tier is not null group by all").fetchall()}
+    rows = _mf_csv(settings, "health", [
+        "--metrics", "health_scored_accounts,average_health_score",
+        "--group-by", "metric_time__day,account_health_day__assigned_tier",
+        "--where", "{{ Dimension('account_health_day__assigned_tier') }} is not null"])
+    from_mf = {(r["metric_time__day"][:10], r["account_health_day__assigned_tier"]):
+               (int(r["health_scored_accounts"]), float(r["average_health_score"])) for r in rows}
+    view = {(str(d), t): (n, float(a)) for d, t, n, a in published.execute(
+        "select as_of_date, assigned_tier, accounts, average_health_score from metrics.health_by_tier_daily "
+        "where assigned_tier is not null").fetchall()}
+    assert len(health) >= 6
+    for got in (from_mf, view):
+        assert set(got) == set(health)
+        for key, (n, average) in health.items():
+            assert got[key][0] == n and abs(got[key][1] - average) <= TOLERANCE, key
