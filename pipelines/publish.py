@@ -289,7 +289,8 @@ def _versions() -> dict[str, str]:
     import pipelines
 
     out = {"segment-mart": pipelines.__version__, "python": platform.python_version()}
-    for dist in ("dbt-core", "dbt-duckdb", "duckdb", "great-expectations", "pandas", "pyarrow", "apache-airflow"):
+    for dist in ("dbt-core", "dbt-duckdb", "dbt-metricflow", "duckdb", "great-expectations", "pandas", "pyarrow",
+                 "apache-airflow"):
         with contextlib.suppress(PackageNotFoundError):
             out[dist] = version(dist)
     return out
