@@ -39,6 +39,10 @@ def metricflow_project(settings: Settings) -> Path:
     from pipelines.dbt import target_dir
     from pipelines.metric_views import SEMANTIC_MANIFEST
 
+    if settings.engine != "duckdb":
+        raise RuntimeError(
+            f"`segment-mart metrics` queries the embedded DuckDB warehouse; with engine {settings.engine!r} "
+            "the marts live in Spark: read the metrics views of the published file (docs/metrics.md)")
     target = target_dir(settings)
     if not (target / SEMANTIC_MANIFEST).exists():
         raise FileNotFoundError(
