@@ -539,7 +539,6 @@ class _ReleaseWriter:
         Views cost nothing to write; they are re-created whole every night, so a changed metric
         definition reaches BI with the next publish. Returns ``{view: description}``."""
         from pipelines.dbt import target_dir
-        from pipelines.marts import WAREHOUSE_CATALOG
         from pipelines.metric_views import (
             METRICS_SCHEMA,
             SEMANTIC_MANIFEST,
@@ -557,14 +556,13 @@ class _ReleaseWriter:
         schema = f"{PUB_CATALOG}.{METRICS_SCHEMA}"
         self.con.execute(f"drop schema if exists {schema} cascade")
         self.con.execute(f"create schema {schema}")
-        # A view's names bind in the catalog it lives in when it is read (DuckDB 1.0 too), but at
-        # CREATE they bind in the current one: create them with the new file as the default
-        # catalog, so `marts.<mart>` is the published mart, then switch back.
-        self.con.execute(f"use {PUB_CATALOG}")
+        # The names inside a view bind in the catalog the view lives in (at CREATE and whenever it
+        # is read, DuckDB 1.0 included), so `marts.<mart>` is the published mart, whatever name a
+        # BI tool attaches the file under.
         try:
             out = {}
             for view in VIEWS:
-                name = f"{METRICS_SCHEMA}.{quote_ident(view.name)}"
+                name = f"{schema}.{quote_ident(view.name)}"
                 self.con.execute(f"create view {name} as\n{view_sql(semantic, view, MARTS_SCHEMA)}")
                 self.con.execute(f"comment on view {name} is {_sql_text(view.description)}")
                 for column, text in view_comment(semantic, view).items():
@@ -572,8 +570,6 @@ class _ReleaseWriter:
                 out[view.name] = view.description
         except MetricViewError as exc:
             raise PublishRefused(f"refusing to publish {self.gate.run_date}: {exc}") from exc
-        finally:
-            self.con.execute(f"use {WAREHOUSE_CATALOG}")
         self.stats["metric_views"] = sorted(out)
         return out
 
