@@ -265,5 +265,21 @@ def replay(
     typer.echo(f"replayed {len(nights)} night(s) {from_date} .. {last}; published {manifest}")
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def metrics(ctx: typer.Context, home: Home = None, warehouse: Warehouse = None) -> None:
+    """MetricFlow on the working warehouse: `segment-mart metrics query --metrics nrr_quarterly
+    --group-by metric_time__quarter,retention_quarter__segment_value`; any `mf` command and its
+    options follow (`segment-mart metrics list metrics`; `segment-mart metrics -- query --help`
+    for mf's own help). docs/metrics.md lists the metrics."""
+    from pipelines.metrics import run_mf
+
+    settings = _settings(home, None, warehouse)
+    try:
+        done = run_mf(settings, ctx.args or ["--help"])
+    except Exception as exc:
+        _fail(exc)
+    raise typer.Exit(code=done.returncode)
+
+
 if __name__ == "__main__":
     app()

@@ -7,7 +7,8 @@ writes a NEW release directory and makes it current with ONE atomic rename. Layo
 ``settings.published``::
 
     releases/<run_date>_<utc-stamp>_<id>/   one immutable, read-only release
-        segment_mart.duckdb                       every mart in schema `marts`, with comments
+        segment_mart.duckdb                       every mart in schema `marts`, with comments, and the
+                                                  metrics as views in schema `metrics` (pipelines/metric_views.py)
         parquet/<mart>.parquet                    a mart published whole
         parquet/<mart>/<column>_<value>.parquet   a partitioned (daily) mart: one file per as-of date
         report.html  manifest.json  quality/...
@@ -121,6 +122,8 @@ class Manifest:
     report: dict[str, Any] = field(default_factory=dict)
     storage_version: str | None = None  # DuckDB storage version of segment_mart.duckdb
     build: dict[str, Any] = field(default_factory=dict)  # what this release wrote and reused
+    #: views of schema `metrics` in segment_mart.duckdb: {view: description} (docs/metrics.md)
+    metric_views: dict[str, str] = field(default_factory=dict)
     manifest_version: int = MANIFEST_VERSION
 
     def __str__(self) -> str:
@@ -286,7 +289,8 @@ def _versions() -> dict[str, str]:
     import pipelines
 
     out = {"segment-mart": pipelines.__version__, "python": platform.python_version()}
-    for dist in ("dbt-core", "dbt-duckdb", "duckdb", "great-expectations", "pandas", "pyarrow", "apache-airflow"):
+    for dist in ("dbt-core", "dbt-duckdb", "dbt-metricflow", "duckdb", "great-expectations", "pandas", "pyarrow",
+                 "apache-airflow"):
         with contextlib.suppress(PackageNotFoundError):
             out[dist] = version(dist)
     return out
@@ -440,6 +444,7 @@ class _ReleaseWriter:
         self.linked: dict[str, str] = {}  # rel path -> sha256 (from the previous manifest)
         self.stats: dict[str, Any] = {"partitions_written": 0, "partitions_linked": 0,
                                       "marts_written": [], "marts_linked": []}
+        self.metric_views: dict[str, str] = {}
 
     # ---------------------------------------------------------------- DuckDB file
     def open_db(self) -> None:
@@ -525,6 +530,47 @@ class _ReleaseWriter:
                                   "columns_with_comment": commented, "columns": total}
         if not docs:
             log.warning("no dbt manifest at %s: the published file carries no column comments", docs_path)
+        self.metric_views = self._write_metric_views()
+        return out
+
+    def _write_metric_views(self) -> dict[str, str]:
+        """(Re)create schema ``metrics``: one view per :data:`pipelines.metric_views.VIEWS`, generated
+        from dbt's semantic manifest of this build, with the metrics' descriptions as comments.
+        Views cost nothing to write; they are re-created whole every night, so a changed metric
+        definition reaches BI with the next publish. Returns ``{view: description}``."""
+        from pipelines.dbt import target_dir
+        from pipelines.metric_views import (
+            METRICS_SCHEMA,
+            SEMANTIC_MANIFEST,
+            VIEWS,
+            MetricViewError,
+            load_semantic_manifest,
+            view_comment,
+            view_sql,
+        )
+
+        try:
+            semantic = load_semantic_manifest(target_dir(self.settings) / SEMANTIC_MANIFEST)
+        except MetricViewError as exc:
+            raise PublishRefused(f"refusing to publish {self.gate.run_date}: {exc}") from exc
+        schema = f"{PUB_CATALOG}.{METRICS_SCHEMA}"
+        self.con.execute(f"drop schema if exists {schema} cascade")
+        self.con.execute(f"create schema {schema}")
+        # The names inside a view bind in the catalog the view lives in (at CREATE and whenever it
+        # is read, DuckDB 1.0 included), so `marts.<mart>` is the published mart, whatever name a
+        # BI tool attaches the file under.
+        try:
+            out = {}
+            for view in VIEWS:
+                name = f"{schema}.{quote_ident(view.name)}"
+                self.con.execute(f"create view {name} as\n{view_sql(semantic, view, MARTS_SCHEMA)}")
+                self.con.execute(f"comment on view {name} is {_sql_text(view.description)}")
+                for column, text in view_comment(semantic, view).items():
+                    self.con.execute(f"comment on column {name}.{quote_ident(column)} is {_sql_text(text or None)}")
+                out[view.name] = view.description
+        except MetricViewError as exc:
+            raise PublishRefused(f"refusing to publish {self.gate.run_date}: {exc}") from exc
+        self.stats["metric_views"] = sorted(out)
         return out
 
     def _write_whole(self, mart: str, fp: dict[str, Any], columns: list[tuple[str, str]],
@@ -766,6 +812,7 @@ def publish(
                 report=report,
                 storage_version=settings.published_storage_version,
                 build=build,
+                metric_views=writer.metric_views,
             )
             (tmp / MANIFEST_NAME).write_text(json.dumps(manifest.to_dict(), indent=2) + "\n")
             linked = set(writer.linked)

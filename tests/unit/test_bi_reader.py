@@ -2,9 +2,9 @@
 
 A pinned old ``duckdb`` wheel is installed from PyPI into a throwaway virtual environment (made
 with the project's ``uv``, kept under ``.cache/`` between runs, rebuilt on a clean clone), which
-opens the published file read-only and runs typical BI queries: a group-by on the tier and a
-fact joined to a dimension. Its answers must equal the project's DuckDB's, and it must see every
-dbt description as a column comment.
+opens the published file read-only and runs typical BI queries: a group-by on the tier, a
+fact joined to a dimension, and "NRR by tier last quarter" from the metrics views. Its answers
+must equal the project's DuckDB's, and it must see every dbt description as a column comment.
 """
 
 from __future__ import annotations
@@ -39,12 +39,22 @@ QUERIES = {
         inner join marts.dim_accounts as a on a.account_id = f.account_id
         group by all order by all
     """,
+    # "NRR by tier last quarter", as a BI user asks it of the published metrics views
+    # (docs/metrics.md): the latest complete quarter, tiers in tier order
+    "nrr_by_tier_last_quarter": """
+        select segment_value as tier, nrr, grr, logo_retention, quick_ratio
+        from metrics.retention_by_tier_quarter
+        where period_start_date = (
+            select max(period_start_date) from metrics.retention_by_tier_quarter where is_period_complete
+        )
+        order by segment_sort_key
+    """,
     "comments": """
         select count(*) filter (where comment is not null and comment <> ''), count(*)
         from duckdb_columns() where schema_name = 'marts'
     """,
     "types": """
-        select distinct data_type from duckdb_columns() where schema_name = 'marts' order by 1
+        select distinct data_type from duckdb_columns() where schema_name in ('marts', 'metrics') order by 1
     """,
 }
 
@@ -86,12 +96,14 @@ def test_a_duckdb_1x_reader_opens_the_published_file(real_nights, old_duckdb_pyt
     assert old["version"] == BI_DUCKDB.split("==")[1]
     con = open_published(real_nights.settings)
     try:
-        for name in ("tiers", "mrr_by_region", "types"):
+        for name in ("tiers", "mrr_by_region", "nrr_by_tier_last_quarter", "types"):
             new = [[str(v) for v in row] for row in con.execute(QUERIES[name]).fetchall()]
             assert old[name] == new, name
     finally:
         con.close()
     assert len(old["tiers"]) >= 2 and old["mrr_by_region"]
+    nrr_by_tier = {tier: nrr for tier, nrr, *_ in old["nrr_by_tier_last_quarter"]}
+    assert len(nrr_by_tier) >= 3 and all(nrr != "None" for nrr in nrr_by_tier.values()), nrr_by_tier
     with_comment, columns = (int(v) for v in old["comments"][0])
     assert with_comment == columns > 300
     # no type that BI drivers (ODBC/JDBC) map poorly: 128-bit or unsigned integers, intervals,

@@ -86,6 +86,12 @@ def test_help_shows_dates_as_iso_and_never_imports_the_pipeline() -> None:
     assert "LOADED []" in out
 
 
+def test_metrics_before_any_build_names_the_command(env: Path) -> None:
+    result = runner.invoke(app, ["metrics", "query", "--metrics", "nrr_quarterly"])
+    assert result.exit_code == 1
+    assert "no dbt semantic manifest" in result.output and "segment-mart build --run-date" in result.output
+
+
 @pytest.mark.parametrize("bad", ["2026-3-3", "20260303", "2026-02-30", "03/03/2026"])
 def test_dates_must_be_written_yyyy_mm_dd(env: Path, bad: str) -> None:
     result = runner.invoke(app, ["check", "--run-date", bad])
