@@ -1,8 +1,9 @@
 """Benchmarks that print figures (never timed tests).
 
-Quick profile (ingestion, optionally dbt)::
+Quick profile (ingestion, optionally dbt, on one engine or both side by side)::
 
     python -m pipelines.benchmark --accounts 10000 --days 365 [--drop-days 2] [--format csv] [--dbt]
+        [--engines duckdb,spark]
 
 Scale profile (issue 11): at the size users have, a year and a month of history::
 
@@ -244,11 +245,41 @@ def quick(opts: argparse.Namespace, env_base: dict[str, str]) -> list[Phase]:
         print(f"{'':<44} {phase.rows:,} rows read, {phase.rows_per_second or 0:,.0f} rows/s", flush=True)
         phases.append(phase)
     if opts.dbt:
-        phases.append(measure(f"dbt build {dates[0]} (full)", [_cli(), "build", "--run-date", dates[0].isoformat()], env))
         later = dates[1] if len(dates) > 1 else dates[0]
-        phases.append(measure(f"dbt build {later} ({'incremental' if len(dates) > 1 else 'rerun'})",
-                              [_cli(), "build", "--run-date", later.isoformat()], env))
+        for engine in _engines(opts.engines):
+            # the same lake, the same two builds; Spark writes under <home>/spark, DuckDB its file
+            engine_env = env | {"SEGMENT_MART_ENGINE": engine}
+            tag = "" if engine == "duckdb" else f" [{engine}]"
+            phases.append(measure(f"dbt build {dates[0]} (full){tag}",
+                                  [_cli(), "build", "--run-date", dates[0].isoformat()], engine_env))
+            phases.append(measure(f"dbt build {later} ({'incremental' if len(dates) > 1 else 'rerun'}){tag}",
+                                  [_cli(), "build", "--run-date", later.isoformat()], engine_env))
+        if len(_engines(opts.engines)) > 1:
+            print_side_by_side(phases)
     return phases
+
+
+def _engines(value: str) -> list[str]:
+    engines = [e.strip() for e in value.split(",") if e.strip()]
+    unknown = sorted(set(engines) - {"duckdb", "spark"})
+    if unknown or not engines:
+        raise SystemExit(f"--engines: duckdb and/or spark, comma separated (got {value!r})")
+    return engines
+
+
+def print_side_by_side(phases: list[Phase]) -> None:
+    """The dbt phases of both engines on one line each: wall, CPU and peak RSS (the JVM is a
+    thread of the dbt process on Spark's session target, so its memory is in the tree's)."""
+    by_label = {p.label: p for p in phases}
+    print(f"\n{'dbt phase':<34} {'DuckDB wall':>11} {'cpu':>8} {'RSS MB':>8} | {'Spark wall':>10} {'cpu':>8} "
+          f"{'RSS MB':>8} {'Spark/DuckDB':>13}", flush=True)
+    for label, duck in by_label.items():
+        spark = by_label.get(f"{label} [spark]")
+        if not label.startswith("dbt build") or spark is None:
+            continue
+        print(f"{label:<34} {duck.wall_seconds:>9.1f} s {duck.cpu_seconds:>7.1f}s {duck.peak_rss_mb:>8,.0f} | "
+              f"{spark.wall_seconds:>8.1f} s {spark.cpu_seconds:>7.1f}s {spark.peak_rss_mb:>8,.0f} "
+              f"{spark.wall_seconds / max(duck.wall_seconds, 0.01):>12.1f}x", flush=True)
 
 
 def scale(opts: argparse.Namespace, env_base: dict[str, str]) -> tuple[list[Phase], dict[str, Any]]:
@@ -331,6 +362,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/segment-mart-benchmark"))
     parser.add_argument("--json", type=Path, help="where to write the figures (default <work>/benchmark.json)")
     parser.add_argument("--dbt", action="store_true", help="quick profile: also time dbt build (full, incremental)")
+    parser.add_argument("--engines", default="duckdb",
+                        help="quick profile with --dbt: the engines whose dbt builds are timed, e.g. duckdb,spark "
+                             "(the same lake; figures side by side; Spark needs Java 17+, docs/spark.md)")
     parser.add_argument("--no-dbt", action="store_true", help="scale profile: ingestion and floor only")
     parser.add_argument("--clean", action="store_true", help="scale profile: delete each history's work folder")
     opts = parser.parse_args(argv)
