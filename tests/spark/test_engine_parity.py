@@ -33,7 +33,8 @@ import duckdb
 import pytest
 
 from pipelines import nightly
-from pipelines.dbt import run_dbt
+from pipelines.dbt import run_dbt, run_results_path
+from pipelines.dbt_results import RunResults
 from pipelines.generate import generate
 from pipelines.marts import open_marts
 from pipelines.publish import Manifest, open_published, read_manifest
@@ -180,6 +181,20 @@ def test_every_mart_and_history_is_the_same_on_both_engines(nights: dict) -> Non
         for relation in ("marts.dim_accounts", "marts.fct_account_tiers_daily", "marts.fct_mrr_account_monthly",
                          "marts.rpt_segment_retention_monthly", "snapshots.snap_crm__accounts"):
             assert counts[relation] > 0, (run_date, relation)
+
+
+def test_spark_night_ran_the_tests_it_was_meant_to(nights: dict) -> None:
+    """The last Spark night's build ran every unit test and every data test but dbt's built-in
+    not_null, unique and accepted_values (setting dbt_build_exclude), and all passed."""
+    results = RunResults.load(run_results_path(nights["spark"], nights["run_dates"][-1]))
+    kinds = {r.resource_type for r in results.tests}
+    assert kinds == {"test", "unit_test"}
+    names = [r.name for r in results.tests]
+    assert not [n for n in names if n.startswith(("not_null_", "unique_", "accepted_values_"))
+                and not n.startswith("unique_combination")]
+    assert len([r for r in results.tests if r.resource_type == "unit_test"]) >= 30
+    assert len(names) >= 100
+    assert not results.failures
 
 
 def test_both_engines_publish_the_same_marts(nights: dict) -> None:
