@@ -372,6 +372,8 @@ def main(argv: list[str] | None = None) -> None:
     env = os.environ.copy()
     print(f"segment-mart benchmark ({opts.profile}): {opts.accounts:,} accounts, {os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.2f}", flush=True)
+    if env.get("SEGMENT_MART_DBT_BUILD_EXCLUDE"):
+        print(f"dbt builds exclude {env['SEGMENT_MART_DBT_BUILD_EXCLUDE']!r} (SEGMENT_MART_DBT_BUILD_EXCLUDE)", flush=True)
     print(f"{'phase':<44} {'wall':>10} {'cpu':>12} {'peak RSS':>11}", flush=True)
     opts.work.mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {}
