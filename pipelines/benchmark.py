@@ -280,8 +280,8 @@ def _engines(value: str) -> list[str]:
 
 
 def print_side_by_side(phases: list[Phase]) -> None:
-    """The dbt phases of both engines on one line each: wall, CPU and peak RSS (the JVM is a
-    thread of the dbt process on Spark's session target, so its memory is in the tree's)."""
+    """The dbt phases of both engines on one line each: wall, CPU and peak RSS (on Spark's
+    session target PySpark starts the JVM as a child of the dbt process: both are in the tree)."""
     by_label = {p.label: p for p in phases}
     print(f"\n{'dbt phase':<34} {'DuckDB wall':>11} {'cpu':>8} {'RSS MB':>8} | {'Spark wall':>10} {'cpu':>8} "
           f"{'RSS MB':>8} {'Spark/DuckDB':>13}", flush=True)
