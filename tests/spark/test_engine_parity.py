@@ -60,7 +60,7 @@ MODELS_ONLY = ("--exclude", "resource_type:test", "resource_type:unit_test")
 #: mutually_exclusive_ranges) and relationships, not dbt's built-in not_null, unique and
 #: accepted_values (411 of 526 data tests at 30 accounts): one Spark job each, ~1-3 s on a busy
 #: 2-core machine, on data this test proves equal to DuckDB's, where they all run. Every data
-#: and unit test of the project then (494 and 21) passed on Spark in wave 1 (docs/spark.md).
+#: and unit test of the project then (494 and 21) passed on Spark with the first port (docs/spark.md).
 SPARK_BUILD_EXCLUDE = "test_name:not_null test_name:unique test_name:accepted_values"
 
 
