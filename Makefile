@@ -36,14 +36,23 @@ $(CHROMIUM):
 
 browser: $(CHROMIUM)
 
-## make test: the whole test suite (unit, dbt, DAG, end-to-end and the report in a browser)
-## except the Spark builds (make test-spark)
-test: install browser
+## make test: the whole test suite (unit, dbt, DAG, end-to-end, the report in a browser) and,
+## in a second pytest process at the same time, the DuckDB-vs-Spark parity test (tests/spark).
+## That one spends most of its time in Spark's fixed cost per statement rather than in CPU, so
+## next to the rest it adds far less wall time than after it (docs/spark.md, "Measured"). Its
+## output is printed when both are done (and kept in var/test-spark.log); either failing fails.
+test: install browser java
 	$(BIN)/ruff check pipelines dags tests
-	$(BIN)/python -m pytest -q -m "not spark"
+	@mkdir -p var
+	@$(BIN)/python -m pytest -q -m spark -p no:cacheprovider --basetemp=var/pytest-spark \
+		> var/test-spark.log 2>&1 & spark=$$!; \
+	$(BIN)/python -m pytest -q -m "not spark"; rest=$$?; \
+	wait $$spark; parity=$$?; \
+	echo "---- tests/spark: DuckDB vs Spark parity (var/test-spark.log) ----"; cat var/test-spark.log; \
+	test $$rest -eq 0 -a $$parity -eq 0
 
-## make test-spark: the same nights built on DuckDB and on Spark give the same marts
-## (PySpark in a local JVM: needs Java 17+; docs/spark.md)
+## make test-spark: only the parity test (part of make test): the same nights built and
+## published on DuckDB and on Spark give the same marts (PySpark in a local JVM: Java 17+)
 test-spark: install java
 	$(BIN)/python -m pytest -q -m spark
 

@@ -1,8 +1,9 @@
 """Benchmarks that print figures (never timed tests).
 
-Quick profile (ingestion, optionally dbt)::
+Quick profile (ingestion, optionally dbt, on one engine or both side by side)::
 
     python -m pipelines.benchmark --accounts 10000 --days 365 [--drop-days 2] [--format csv] [--dbt]
+        [--engines duckdb,spark]
 
 Scale profile (issue 11): at the size users have, a year and a month of history::
 
@@ -68,7 +69,8 @@ class Phase:
                 f"{self.peak_rss_mb:>8,.0f} MB   load {self.load_average:>5.2f}{rate}")
 
 
-def _tree_rss(pid: int) -> int:
+def _tree_rss(pid: int, cpu: dict[int, float] | None = None) -> int:
+    """Resident memory of ``pid`` and every descendant; records each one's CPU seconds in ``cpu``."""
     import psutil
 
     try:
@@ -78,23 +80,33 @@ def _tree_rss(pid: int) -> int:
         return 0
     total = 0
     for proc in procs:
-        with contextlib.suppress(psutil.NoSuchProcess):
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.ZombieProcess):
             total += proc.memory_info().rss
+            if cpu is not None:
+                times = proc.cpu_times()
+                cpu[proc.pid] = times.user + times.system  # its own: its waited children are counted as themselves
     return total
 
 
 def measure(label: str, args: list[str], env: dict[str, str], rows: int | None = None) -> Phase:
-    """Run one phase as a process tree; wall, CPU (tree), peak RSS (tree, sampled). Prints it."""
+    """Run one phase as a process tree; wall, CPU (tree), peak RSS (tree, sampled). Prints it.
+
+    CPU is the larger of the rusage of the phase's process with every descendant it waited for,
+    and the sum of the own CPU time of every process of the tree, sampled every 0.1 s: a
+    descendant nobody waits for (PySpark's JVM, started by the dbt process and left to exit on
+    its own) is missing from the first; the second misses the last 0.1 s of each process and
+    short-lived processes between two samples."""
     load = os.getloadavg()[0]
     started = time.perf_counter()
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     peak = 0
+    sampled_cpu: dict[int, float] = {}
     done = threading.Event()
 
     def sample() -> None:
         nonlocal peak
         while not done.is_set():
-            peak = max(peak, _tree_rss(proc.pid))
+            peak = max(peak, _tree_rss(proc.pid, sampled_cpu))
             done.wait(0.1)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -117,7 +129,8 @@ def measure(label: str, args: list[str], env: dict[str, str], rows: int | None =
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"{label} failed with exit code {proc.returncode}:\n{''.join(stderr_tail)[-4000:]}")
-    phase = Phase(label, round(seconds, 2), round(usage.ru_utime + usage.ru_stime, 2),
+    cpu = max(usage.ru_utime + usage.ru_stime, sum(sampled_cpu.values()))
+    phase = Phase(label, round(seconds, 2), round(cpu, 2),
                   round(max(peak, usage.ru_maxrss * 1024) / 2**20, 1), round(load, 2), " ".join(args[1:]), rows)
     print(phase.line(), flush=True)
     return phase
@@ -244,11 +257,41 @@ def quick(opts: argparse.Namespace, env_base: dict[str, str]) -> list[Phase]:
         print(f"{'':<44} {phase.rows:,} rows read, {phase.rows_per_second or 0:,.0f} rows/s", flush=True)
         phases.append(phase)
     if opts.dbt:
-        phases.append(measure(f"dbt build {dates[0]} (full)", [_cli(), "build", "--run-date", dates[0].isoformat()], env))
         later = dates[1] if len(dates) > 1 else dates[0]
-        phases.append(measure(f"dbt build {later} ({'incremental' if len(dates) > 1 else 'rerun'})",
-                              [_cli(), "build", "--run-date", later.isoformat()], env))
+        for engine in _engines(opts.engines):
+            # the same lake, the same two builds; Spark writes under <home>/spark, DuckDB its file
+            engine_env = env | {"SEGMENT_MART_ENGINE": engine}
+            tag = "" if engine == "duckdb" else f" [{engine}]"
+            phases.append(measure(f"dbt build {dates[0]} (full){tag}",
+                                  [_cli(), "build", "--run-date", dates[0].isoformat()], engine_env))
+            phases.append(measure(f"dbt build {later} ({'incremental' if len(dates) > 1 else 'rerun'}){tag}",
+                                  [_cli(), "build", "--run-date", later.isoformat()], engine_env))
+        if len(_engines(opts.engines)) > 1:
+            print_side_by_side(phases)
     return phases
+
+
+def _engines(value: str) -> list[str]:
+    engines = [e.strip() for e in value.split(",") if e.strip()]
+    unknown = sorted(set(engines) - {"duckdb", "spark"})
+    if unknown or not engines:
+        raise SystemExit(f"--engines: duckdb and/or spark, comma separated (got {value!r})")
+    return engines
+
+
+def print_side_by_side(phases: list[Phase]) -> None:
+    """The dbt phases of both engines on one line each: wall, CPU and peak RSS (on Spark's
+    session target PySpark starts the JVM as a child of the dbt process: both are in the tree)."""
+    by_label = {p.label: p for p in phases}
+    print(f"\n{'dbt phase':<34} {'DuckDB wall':>11} {'cpu':>8} {'RSS MB':>8} | {'Spark wall':>10} {'cpu':>8} "
+          f"{'RSS MB':>8} {'Spark/DuckDB':>13}", flush=True)
+    for label, duck in by_label.items():
+        spark = by_label.get(f"{label} [spark]")
+        if not label.startswith("dbt build") or spark is None:
+            continue
+        print(f"{label:<34} {duck.wall_seconds:>9.1f} s {duck.cpu_seconds:>7.1f}s {duck.peak_rss_mb:>8,.0f} | "
+              f"{spark.wall_seconds:>8.1f} s {spark.cpu_seconds:>7.1f}s {spark.peak_rss_mb:>8,.0f} "
+              f"{spark.wall_seconds / max(duck.wall_seconds, 0.01):>12.1f}x", flush=True)
 
 
 def scale(opts: argparse.Namespace, env_base: dict[str, str]) -> tuple[list[Phase], dict[str, Any]]:
@@ -331,6 +374,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/segment-mart-benchmark"))
     parser.add_argument("--json", type=Path, help="where to write the figures (default <work>/benchmark.json)")
     parser.add_argument("--dbt", action="store_true", help="quick profile: also time dbt build (full, incremental)")
+    parser.add_argument("--engines", default="duckdb",
+                        help="quick profile with --dbt: the engines whose dbt builds are timed, e.g. duckdb,spark "
+                             "(the same lake; figures side by side; Spark needs Java 17+, docs/spark.md)")
     parser.add_argument("--no-dbt", action="store_true", help="scale profile: ingestion and floor only")
     parser.add_argument("--clean", action="store_true", help="scale profile: delete each history's work folder")
     opts = parser.parse_args(argv)
@@ -338,6 +384,8 @@ def main(argv: list[str] | None = None) -> None:
     env = os.environ.copy()
     print(f"segment-mart benchmark ({opts.profile}): {opts.accounts:,} accounts, {os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.2f}", flush=True)
+    if env.get("SEGMENT_MART_DBT_BUILD_EXCLUDE"):
+        print(f"dbt builds exclude {env['SEGMENT_MART_DBT_BUILD_EXCLUDE']!r} (SEGMENT_MART_DBT_BUILD_EXCLUDE)", flush=True)
     print(f"{'phase':<44} {'wall':>10} {'cpu':>12} {'peak RSS':>11}", flush=True)
     opts.work.mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {}

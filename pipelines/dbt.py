@@ -71,6 +71,12 @@ def _pyspark_error_log(line: str) -> str | None:
     return str(record.get("msg", "")).splitlines()[0][:300] if isinstance(record, dict) else None
 
 
+#: Logged by Spark for every statement dbt-spark's session method runs: its cursor calls
+#: ``SparkSession.builder.config(...).getOrCreate()`` per statement (dbt/adapters/spark/session.py),
+#: and Spark warns each time that the session exists and only runtime SQL settings apply.
+SPARK_SESSION_REUSE_WARNING = "WARN SparkSession: Using an existing Spark session"
+
+
 def dbt_environment(settings: Settings) -> dict[str, str]:
     """What dbt_project/profiles.yml and the models read from the environment."""
     return duck.dbt_env(settings) | {
@@ -119,6 +125,8 @@ def run_dbt(settings: Settings, run_date: dt.date, command: str = "build", *extr
             if spark_error is not None:
                 log.debug("spark | %s", spark_error)
                 continue
+            if SPARK_SESSION_REUSE_WARNING in line:
+                continue  # one per statement, nothing to act on (see the constant)
             log.info("dbt | %s", line.rstrip())
             tail.append(line.rstrip())
         code = proc.wait()

@@ -3,9 +3,11 @@ ties a gate result to the exact state of the marts it validated.
 
 :func:`open_marts` returns a DuckDB connection in which ``marts.<name>`` resolves to the night's
 marts, read-only. On the embedded DuckDB engine that is the working warehouse attached
-``READ_ONLY`` (and made the default catalog, so ``raw.*`` resolves too). An engine that writes
-the marts as Parquet files instead (Spark) only has to create views ``marts.<name>`` over those
-files here; the gate and the publish do not change.
+``READ_ONLY`` (and made the default catalog, so ``raw.*`` resolves too). On Spark
+(``SEGMENT_MART_ENGINE=spark``), which writes the marts as Parquet files, they are DuckDB views
+``marts.<name>`` over those files (``<home>/spark/warehouse/marts.db/<name>/``, one
+``as_of_date=...`` folder per night for the daily marts), with the columns and types of each
+mart's enforced contract (:mod:`pipelines.spark_marts`); the gate and the publish do not change.
 
 The connection's own catalog is in memory and writable, so the publish can ``ATTACH`` the new
 release's DuckDB file read-write next to the read-only marts.
@@ -41,13 +43,16 @@ def open_marts(settings: Settings, *, wait_seconds: float | None = None) -> duck
     """A connection in which ``marts.<name>`` resolves to the night's marts, read-only.
 
     Waits (bounded) while a writer holds the warehouse, then raises
-    :class:`pipelines.warehouse.WarehouseLocked` (transient: the DAG retries it).
+    :class:`pipelines.warehouse.WarehouseLocked` (transient: the DAG retries it). On Spark,
+    raises :class:`pipelines.quality.db.WarehouseUnavailable` when Spark wrote no marts.
     """
     import duckdb
 
     from pipelines.quality.db import WarehouseUnavailable
     from pipelines.warehouse import LOCK_WAIT_SECONDS, WarehouseLocked
 
+    if settings.engine == "spark":
+        return _open_spark_marts(settings)
     path = Path(settings.warehouse)
     if not path.exists():
         raise WarehouseUnavailable(
@@ -79,6 +84,36 @@ def open_marts(settings: Settings, *, wait_seconds: float | None = None) -> duck
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
     con.execute(f"use {WAREHOUSE_CATALOG}")
+    return con
+
+
+def _open_spark_marts(settings: Settings) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with views ``marts.<name>`` over Spark's Parquet files.
+
+    Nothing else writes them between the build and the publish: every step that writes takes the
+    pipeline home's run lock, and Spark replaces a relation in place only while dbt runs."""
+    import duckdb
+
+    from pipelines.dbt import target_dir
+    from pipelines.quality.db import WarehouseUnavailable
+    from pipelines.spark_marts import attach_spark_relations, contract_columns, spark_warehouse
+
+    manifest = target_dir(settings) / "manifest.json"
+    contracts = contract_columns(manifest, MARTS_SCHEMA)
+    if not contracts:
+        raise WarehouseUnavailable(
+            f"no dbt manifest with the marts' contracts at {manifest}: run dbt for this date first "
+            "(`segment-mart build --run-date D`); the marts Spark wrote are read with their contract's "
+            "columns and types")
+    con = duckdb.connect()
+    con.execute("set TimeZone = 'UTC'")
+    con.execute("set enable_progress_bar = false")
+    attached = attach_spark_relations(con, settings, MARTS_SCHEMA, sorted(contracts), columns=contracts)
+    if not attached:
+        con.close()
+        raise WarehouseUnavailable(
+            f"Spark wrote no marts under {spark_warehouse(settings) / (MARTS_SCHEMA + '.db')}: run dbt for "
+            "this date first (`segment-mart build --run-date D` with SEGMENT_MART_ENGINE=spark)")
     return con
 
 

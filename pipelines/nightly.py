@@ -76,7 +76,8 @@ def check_quarantine(settings: Settings, run_date: dt.date):
 
 
 def build(settings: Settings, run_date: dt.date) -> str:
-    """dbt build (seeds, models, tests) for the as-of date; returns run_results path.
+    """dbt build (seeds, models, tests; less setting ``dbt_build_exclude``) for the as-of date;
+    returns run_results path.
 
     Refuses at once (NightNotReady, naming the command to run) when the night is not ingested.
     """
@@ -84,7 +85,8 @@ def build(settings: Settings, run_date: dt.date) -> str:
 
     with run_lock.exclusive(settings.home, run_date, "build"):
         require_raw_data(settings, run_date)
-        return str(run_dbt(settings, run_date, "build"))
+        exclude = settings.dbt_build_exclude.split() if settings.dbt_build_exclude else []
+        return str(run_dbt(settings, run_date, "build", *(["--exclude", *exclude] if exclude else [])))
 
 
 def quality_gate(settings: Settings, run_date: dt.date):

@@ -59,9 +59,15 @@ def require_raw_data(settings: Settings, run_date: dt.date) -> None:
 
 
 def latest_night(settings: Settings) -> dt.date | None:
-    """The latest night the warehouse's daily marts hold (None before the first build)."""
+    """The latest night the warehouse's daily marts hold (None before the first build). On Spark:
+    the newest ``as_of_date=`` partition folder of that mart's Parquet (nothing is read)."""
     from pipelines.warehouse import connect, table_exists
 
+    if settings.engine == "spark":
+        from pipelines.spark_marts import latest_partition
+
+        latest = latest_partition(settings, *NIGHTS_TABLE, "as_of_date")
+        return dt.date.fromisoformat(latest) if latest else None
     if not settings.warehouse.exists():
         return None
     with connect(settings.warehouse, read_only=True) as con:

@@ -106,6 +106,12 @@ class Settings(BaseSettings):
         default=None,
         description="dbt target of dbt_project/profiles.yml; default: the engine's name.",
     )
+    dbt_build_exclude: str | None = Field(
+        default=None,
+        description="dbt node selection left out of the night's `dbt build` (dbt --exclude syntax, "
+        "space separated), e.g. `test_name:not_null test_name:unique` where those tests cost more "
+        "than they bring (each data test is a job on Spark); nothing by default.",
+    )
     spark_master: str = Field(
         default="local[2]",
         description="Spark master of the local `session` target (local[N] = N cores in one JVM).",

@@ -6,20 +6,31 @@ dbt_project/profiles.yml): ``<warehouse>/<schema>.db/<relation>/`` holds the fil
 a relation partitioned by a date (the daily marts, by as_of_date) has one Hive-style
 folder per date (``as_of_date=2026-03-30/part-*.parquet``). Spark's Derby metastore
 admits one process at a time, so readers go to the files directly: DuckDB reads them
-as views with the same names (``marts.<mart>``), which is how the parity test compares
-the engines and how the gate and publish can read Spark-built marts (docs/spark.md).
-Spark puts partition columns last; these views restore the column order of the model
-when given one.
+as views with the same names (``marts.<mart>``): :func:`pipelines.marts.open_marts` does
+that for the quality gate and the publish on a Spark night, and the parity test compares
+the engines through it (docs/spark.md).
+
+Spark puts partition columns last, and its Parquet types are not DuckDB's (a TIMESTAMP is
+written as a UTC instant, which DuckDB reads as TIMESTAMP WITH TIME ZONE): the views select
+the model's columns in the model's order, cast to the types of its enforced contract
+(:func:`contract_columns`, from dbt's manifest.json), so a mart read from Spark's files has
+the same columns and types as the same mart built on DuckDB, and the publish writes the
+same BI files from either engine.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import duckdb
 
 from pipelines.settings import Settings
+
+#: ``(column, data type)`` in the model's order; the type is the contract's (dbt data_type,
+#: which DuckDB reads as a type name: string, integer, decimal(18,2), date, boolean, ...)
+Columns = Sequence[tuple[str, str | None]]
 
 
 def spark_warehouse(settings: Settings) -> Path:
@@ -38,6 +49,41 @@ def spark_relations(settings: Settings, schema: str) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
 
 
+def latest_partition(settings: Settings, schema: str, name: str, column: str) -> str | None:
+    """The greatest value of a Hive partition folder ``<column>=<value>`` holding a Parquet
+    file (None when there is none): the folder listing, no file is read."""
+    folder = relation_dir(settings, schema, name)
+    if not folder.is_dir():
+        return None
+    prefix = f"{column}="
+    values = [p.name[len(prefix):] for p in folder.iterdir()
+              if p.is_dir() and p.name.startswith(prefix) and any(p.glob("*.parquet"))]
+    return max(values, default=None)
+
+
+def contract_columns(manifest: Path, schema: str) -> dict[str, list[tuple[str, str | None]]]:
+    """``{model: [(column, data_type), ...]}`` for the models of ``schema`` in dbt's
+    manifest.json, columns in their YAML order (the order of an enforced contract; data_type
+    None where the YAML declares none). Empty when the manifest does not exist."""
+    try:
+        nodes = json.loads(manifest.read_text()).get("nodes", {})
+    except FileNotFoundError:
+        return {}
+    out: dict[str, list[tuple[str, str | None]]] = {}
+    for node in nodes.values():
+        if node.get("resource_type") == "model" and node.get("schema") == schema and node.get("columns"):
+            out[node["name"]] = [(c, v.get("data_type")) for c, v in node["columns"].items()]
+    return out
+
+
+def _select_list(columns: Columns) -> str:
+    def one(column: str, data_type: str | None) -> str:
+        quoted = '"' + column.replace('"', '""') + '"'
+        return f"cast({quoted} as {data_type}) as {quoted}" if data_type else quoted
+
+    return ", ".join(one(c, t) for c, t in columns)
+
+
 def _read_parquet(folder: Path) -> str:
     partitioned = any(p.is_dir() and "=" in p.name for p in folder.iterdir())
     pattern = folder / ("**/*.parquet" if partitioned else "*.parquet")
@@ -50,19 +96,32 @@ def attach_spark_relations(
     schema: str,
     names: Iterable[str] | None = None,
     column_order: dict[str, Sequence[str]] | None = None,
+    columns: dict[str, Columns] | None = None,
 ) -> list[str]:
     """Create DuckDB views ``<schema>.<name>`` over Spark's Parquet files; returns the names.
 
     A relation whose folder holds no Parquet file (a partitioned table with no partition
-    yet) is skipped. ``column_order`` maps a name to its model's columns."""
+    yet) is skipped. ``columns`` maps a name to its model's ``(column, type)`` (the view
+    selects and casts them, see :func:`contract_columns`); ``column_order`` to its column
+    names only (selected as Spark wrote them)."""
     con.execute(f"create schema if not exists {schema}")
     attached = []
     for name in names if names is not None else spark_relations(settings, schema):
         folder = relation_dir(settings, schema, name)
-        if not folder.is_dir() or not any(folder.rglob("*.parquet")):
+        typed = (columns or {}).get(name)
+        if not typed and (column_order or {}).get(name):
+            typed = [(c, None) for c in (column_order or {})[name]]
+        if not folder.is_dir():
             continue
-        columns = (column_order or {}).get(name)
-        select = ", ".join(f'"{c}"' for c in columns) if columns else "*"
+        if not any(folder.rglob("*.parquet")):
+            # A partitioned table with no partition (a night with no row, e.g. no signal fired)
+            # has a folder and no file: an empty view with the contract's columns, as on DuckDB.
+            if typed and all(t for _, t in typed):
+                empty = ", ".join(f'cast(null as {t}) as "{c}"' for c, t in typed)
+                con.execute(f"create or replace view {schema}.{name} as select {empty} where false")
+                attached.append(name)
+            continue
+        select = _select_list(typed) if typed else "*"
         con.execute(f"create or replace view {schema}.{name} as select {select} from {_read_parquet(folder)}")
         attached.append(name)
     return attached

@@ -35,3 +35,29 @@ def test_quick_profile_writes_its_figures(tmp_path: Path) -> None:
     labels = [p["label"] for p in figures["phases"]]
     assert labels == ["generate", "ingest 2025-01-05"]
     assert figures["phases"][1]["rows"] > 0 and figures["phases"][1]["peak_rss_mb"] > 0
+
+
+def test_engines_side_by_side(capsys) -> None:
+    import pytest
+
+    assert benchmark._engines("duckdb, spark") == ["duckdb", "spark"]
+    with pytest.raises(SystemExit, match="--engines"):
+        benchmark._engines("duckdb,postgres")
+    phases = [benchmark.Phase("dbt build 2025-01-05 (full)", 10.0, 12.0, 900.0, 1.0, "build"),
+              benchmark.Phase("dbt build 2025-01-05 (full) [spark]", 95.0, 150.0, 2100.0, 1.0, "build")]
+    benchmark.print_side_by_side(phases)
+    line = capsys.readouterr().out.splitlines()[-1]
+    assert line.startswith("dbt build 2025-01-05 (full) ") and "95.0 s" in line and line.endswith("9.5x")
+
+
+def test_measure_counts_the_cpu_of_a_descendant_nobody_waits_for(tmp_path: Path) -> None:
+    # like PySpark's JVM: the grandchild burns 0.5 s of CPU and is never waited for by its parent
+    flag = tmp_path / "burnt"
+    grandchild = (f"import time, pathlib\nwhile time.process_time() < 0.5: pass\n"
+                  f"pathlib.Path({str(flag)!r}).touch()\ntime.sleep(30)")
+    code = (f"import subprocess, sys, time, pathlib\n"
+            f"p = subprocess.Popen([sys.executable, '-c', {grandchild!r}])\n"
+            f"while not pathlib.Path({str(flag)!r}).exists(): time.sleep(0.05)\n"
+            f"time.sleep(0.3)\np.kill()")
+    phase = benchmark.measure("orphan", [sys.executable, "-c", code], {})
+    assert phase.cpu_seconds >= 0.45
