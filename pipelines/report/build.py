@@ -50,6 +50,7 @@ SECTIONS = (
     ("retention", "Retention and expansion by tier and segment", sections.retention),
     ("quarterly", "Quarterly retention by tier", sections.quarterly),
     ("tiers", "Tier distribution against targets", sections.tier_distribution),
+    ("tier-advice", "Where to draw the tier lines: threshold advice", sections.threshold_advice),
     ("tier-trends", "Tier mix and tier migrations", sections.tier_trends),
     ("health", "Health distribution by tier", sections.health),
     ("coverage", "Coverage and cost to serve", sections.coverage),

@@ -50,6 +50,13 @@ TERMS: tuple[tuple[str, str, str], ...] = (
      "subscription are in no tier."),
     ("Tier share", "accounts (or ARR) of the tier / all live accounts (or ARR)",
      "Compared with the targets of seed tier_targets."),
+    ("ARR percentile (p50, p75, p90, p95)", "the ARR below which that share of live accounts lies, "
+     "interpolated between accounts (numpy's default)", "The median is p50."),
+    ("Natural breaks", "the three ARR lines that split live accounts into four classes with the least total "
+     "squared distance of each account's ARR from its class average (Fisher-Jenks)",
+     "Exact over at most 200 equal-count ARR bins."),
+    ("Advised tier line", "the ARR threshold that puts the tier's share of accounts and of ARR inside its "
+     "target bands, chosen from the top tier down", "ARR only; the nearest miss when no line meets both bands."),
     ("Tier migration", "a change of assigned tier in the tier history: upgrade or downgrade", ""),
     ("Accounts per CSM", "live accounts of the tier / CSMs owning them",
      "Compared with the engagement model's range (seed tier_engagement_models)."),

@@ -205,6 +205,86 @@ def tier_distribution(m: Marts) -> str:
             + table(rows, cols))
 
 
+#: The var that holds each tier's lower ARR threshold (Scale starts where Tech-touch ends).
+THRESHOLD_VARS = {1: "tier1_min_arr", 2: "tier2_min_arr", 3: "tier4_max_arr"}
+
+
+def _advice_sentence(r: dict[str, Any], off_target: bool) -> str:
+    name, var = r["tier_name"], THRESHOLD_VARS.get(r["tier_number"])
+    if var is None:
+        return ""
+    lo, hi = r["lowest_on_target_arr"], r["highest_on_target_arr"]
+    shares = (f"{f.pct(r['advised_account_share'])} of accounts and {f.pct(r['advised_arr_share'])} of ARR "
+              f"(targets {f.pct(r['min_account_share'])}–{f.pct(r['max_account_share'])} and "
+              f"{f.pct(r['min_arr_share'])}–{f.pct(r['max_arr_share'])})")
+    now = (f"today's <code>{var}</code> of {f.money(r['configured_min_arr'])} gives "
+           f"{f.pct(r['configured_account_share'])} / {f.pct(r['configured_arr_share'])} by ARR alone")
+    if lo is None:
+        return (f"<li><b>{esc(name)}</b>{' (off target today)' if off_target else ''}: no ARR line meets both "
+                f"bands; the nearest is {f.money(r['advised_min_arr'])}, giving {shares}; {now}.</li>")
+    span = (f"anywhere from {f.money(lo)} to {f.money(hi)}" if hi != lo else f"at {f.money(lo)}")
+    return (f"<li><b>{esc(name)}</b>{' (off target today)' if off_target else ''}: a lower line "
+            f"{span} keeps it inside both bands; {f.money(r['advised_min_arr'])} gives {shares}; {now}.</li>")
+
+
+def threshold_advice(m: Marts) -> str:
+    """ARR percentiles, natural breaks and the thresholds that meet the target bands."""
+    mart = "rpt_tier_threshold_advice"
+    rows = m.select(mart, f"as_of_date = (select max(as_of_date) from marts.{mart})", "tier_number")
+    if not rows:
+        raise NoData(f"marts.{mart} is empty")
+    first = rows[0]
+    assigned_off = {r["tier_number"]: not (
+        r["assigned_account_share"] is not None
+        and r["min_account_share"] <= r["assigned_account_share"] <= (r["max_account_share"] or 1)
+        and r["min_arr_share"] <= r["assigned_arr_share"] <= (r["max_arr_share"] or 1)) for r in rows}
+    cards = "".join(
+        f'<div class="card"><b>{esc(f.money(first[c]))}</b>{esc(label)}<div class="src">{esc(mart)}</div></div>'
+        for label, c in (("median ARR", "arr_p50"), ("75th percentile", "arr_p75"),
+                         ("90th percentile", "arr_p90"), ("95th percentile", "arr_p95")))
+    acc = [x for r in rows for x in (
+        (f"{r['tier_name']} now", f.as_float(r["assigned_account_share"]), f.as_float(r["min_account_share"]),
+         f.as_float(r["max_account_share"])),
+        (f"{r['tier_name']} advised", f.as_float(r["advised_account_share"]), f.as_float(r["min_account_share"]),
+         f.as_float(r["max_account_share"])))]
+    arr = [x for r in rows for x in (
+        (f"{r['tier_name']} now", f.as_float(r["assigned_arr_share"]), f.as_float(r["min_arr_share"]),
+         f.as_float(r["max_arr_share"])),
+        (f"{r['tier_name']} advised", f.as_float(r["advised_arr_share"]), f.as_float(r["min_arr_share"]),
+         f.as_float(r["max_arr_share"])))]
+    cols = (Col("tier_name", "tier"), Col("configured_min_arr", "configured from", f.money),
+            Col("configured_account_share", "accounts (ARR rule)", f.pct),
+            Col("configured_arr_share", "ARR (ARR rule)", f.pct),
+            Col("natural_break_min_arr", "natural break from", f.money),
+            Col("natural_break_account_share", "accounts (breaks)", f.pct),
+            Col("advised_min_arr", "advised from", f.money), Col("lowest_on_target_arr", "on target from", f.money),
+            Col("highest_on_target_arr", "… up to", f.money), Col("advised_account_share", "accounts (advised)", f.pct),
+            Col("advised_arr_share", "ARR (advised)", f.pct))
+    advice = "".join(_advice_sentence(r, assigned_off[r["tier_number"]]) for r in rows)
+    misses = [r["tier_name"] for r in rows if assigned_off[r["tier_number"]]]
+    return (_note(
+        f"Where the tier lines could be drawn, from the ARR of the {f.count(first['live_account_count'])} live "
+        f"accounts on {f.date(first['as_of_date'])} (<code>{mart}</code>). <b>Percentiles</b> say where accounts "
+        "sit: half have less ARR than the median. <b>Natural breaks</b> (Fisher-Jenks, four classes) are the lines "
+        "that group accounts of most similar ARR; they show where the distribution itself has gaps. The "
+        "<b>advised</b> line per tier is the ARR threshold that puts the tier inside its target bands for share of "
+        "accounts and of ARR (from the top: Strategic, then Core below it, then Scale; Tech-touch is the rest). "
+        "The advice uses ARR only; the rules' other criteria (strategic accounts, growth potential, health) still "
+        "move single accounts across the lines.")
+            + f'<div class="cards">{cards}</div>'
+            + (f"<p>Today {', '.join(misses)} {'is' if len(misses) == 1 else 'are'} outside the target bands. "
+               if misses else "<p>Every tier is inside its target bands today. ")
+            + "What to do: try a line as a policy before adopting it (<code>segment-mart simulate --policy FILE "
+              f"--run-date {f.date(first['as_of_date'])}</code> shows every account that would move and the CSMs "
+              "it needs), then set the var in <code>dbt_project/dbt_project.yml</code>.</p>"
+            + f"<ul>{advice}</ul>"
+            + _grid([svg.target_bars(acc, "Share of accounts: now vs advised lines", x_max=1.0),
+                     svg.target_bars(arr, "Share of ARR: now vs advised lines", x_max=1.0)])
+            + table(rows, cols)
+            + _note(f"Natural breaks over {f.count(first['bin_count'])} ARR bins (every distinct ARR value up to "
+                    "200 bins; beyond that 200 equal-count bins)."))
+
+
 def tier_trends(m: Marts) -> str:
     """Tier mix over the daily history and tier migrations (dim_account_tier_history)."""
     dates = [r["as_of_date"] for r in m.rows(
