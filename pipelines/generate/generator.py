@@ -224,6 +224,10 @@ class _EventSink:
         return self.writer.rows
 
 
+#: Health components the generator can make pure noise (knob ``noise_components``).
+NOISE_COMPONENTS = ("support", "sentiment")
+
+
 def generate(
     out_dir: Path,
     *,
@@ -236,6 +240,7 @@ def generate(
     defects: Sequence[str] = (),
     events_per_account_day: float | None = None,
     progress: Callable[[str], None] | None = None,
+    noise_components: Sequence[str] = (),
 ) -> GenerateSummary:
     """Simulate ``accounts`` customers over ``days`` run dates and write landing drops.
 
@@ -244,7 +249,14 @@ def generate(
     run date; usage files hold that day's events plus late events and re-sent duplicates, and
     the first drop also holds every event of the earlier, undropped days. ``defects`` are
     injected into the last drop and reported in the summary. Same arguments, same bytes.
+
+    ``noise_components`` (``support``, ``sentiment``): the data behind these health components
+    carries no churn signal (a known answer for the health backtest: their churn AUC is near
+    0.5 while the other components keep predicting churn).
     """
+    unknown = set(noise_components) - set(NOISE_COMPONENTS)
+    if unknown:
+        raise ValueError(f"noise_components: {sorted(unknown)} unknown; choose from {', '.join(NOISE_COMPONENTS)}")
     started = time.perf_counter()
     if accounts < 1:
         raise ValueError("accounts must be at least 1")
@@ -270,8 +282,10 @@ def generate(
     snapshots: dict[str, _Snapshot] = {
         "crm/accounts": _AccountSnapshots(acc),
         "crm/activities": ActivitySnapshots(acc, simulate_activities(acc, life, window, seed)),
-        "crm/support_cases": CaseSnapshots(acc, simulate_cases(acc, life, window, seed)),
-        "crm/nps_responses": NpsSnapshots(acc, simulate_nps(acc, life, window, seed)),
+        "crm/support_cases": CaseSnapshots(
+            acc, simulate_cases(acc, life, window, seed, noise="support" in noise_components)),
+        "crm/nps_responses": NpsSnapshots(
+            acc, simulate_nps(acc, life, window, seed, noise="sentiment" in noise_components)),
         "billing/subscriptions": SubscriptionSnapshots(acc, life.periods),
         "billing/invoices": InvoiceSnapshots(acc, simulate_invoices(acc, life, window, seed)),
     }

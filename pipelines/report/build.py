@@ -53,6 +53,7 @@ SECTIONS = (
     ("tier-advice", "Where to draw the tier lines: threshold advice", sections.threshold_advice),
     ("tier-trends", "Tier mix and tier migrations", sections.tier_trends),
     ("health", "Health distribution by tier", sections.health),
+    ("health-backtest", "Does health predict churn? The health-score backtest", sections.health_backtest),
     ("coverage", "Coverage and cost to serve", sections.coverage),
     ("cohorts", "Cohort retention", sections.cohorts),
     ("unit-economics", "Unit economics by tier", sections.unit_economics),

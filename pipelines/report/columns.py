@@ -50,6 +50,12 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "highest_on_target_arr", "is_advised_account_share_on_target", "is_advised_arr_share_on_target",
         "is_configured_on_target",
     ),
+    "rpt_health_backtest": (
+        "as_of_date", "analysis", "group_value", "sort_key", "horizon_days", "first_scored_date", "last_scored_date",
+        "account_days", "accounts", "churned_account_days", "churn_rate", "contraction_rate", "expansion_rate",
+        "churn_lift", "contraction_lift", "expansion_lift", "churn_auc", "annualised_retention",
+        "target_retention_rate", "retention_uplift_over_rest",
+    ),
     "rpt_coverage_by_tier": (
         "as_of_date", "tier_number", "tier_name", "account_count", "arr_reporting", "csms_assigned",
         "actual_accounts_per_csm", "accounts_per_csm_min", "accounts_per_csm_max", "cost_per_account_at_target",
