@@ -117,6 +117,10 @@ def generate(
     file_format: Annotated[str, typer.Option("--format", help="csv, parquet or jsonl.")] = "csv",
     defect: Annotated[list[str] | None, typer.Option(help="Inject a named defect into the last drop (repeatable).")] = None,
     events_per_account_day: Annotated[float | None, typer.Option(help="Mean usage events per account per day.")] = None,
+    noise_component: Annotated[list[str] | None, typer.Option(
+        help="Health component whose data carries no churn signal: support, sentiment (repeatable).")] = None,
+    predictive_component: Annotated[list[str] | None, typer.Option(
+        help="Health component with a strong churn signal: sentiment.")] = None,
     home: Home = None,
 ) -> None:
     """Write realistic synthetic extracts (CRM, billing, usage) as nightly drops."""
@@ -135,6 +139,8 @@ def generate(
         defects=tuple(defect or ()),
         events_per_account_day=events_per_account_day,
         progress=lambda msg: log.info("%s", msg),
+        noise_components=tuple(noise_component or ()),
+        predictive_components=tuple(predictive_component or ()),
     )
     typer.echo(f"wrote {len(summary.run_dates)} drop(s) to {target}: {summary.run_dates[0]} .. {summary.run_dates[-1]}")
 

@@ -251,25 +251,31 @@ class Nps:
     score: np.ndarray
 
 
-def simulate_nps(acc: Accounts, life: Lifecycle, window: Window, seed: int, *, noise: bool = False) -> Nps:
+def simulate_nps(acc: Accounts, life: Lifecycle, window: Window, seed: int, *, noise: bool = False,
+                 predictive: bool = False) -> Nps:
     """Twice-yearly surveys per stint; scores fall before churn. With ``noise`` (the generator's
-    ``noise_components`` knob) scores carry no churn signal (no risk or pre-churn term)."""
+    ``noise_components`` knob) scores carry no churn signal (no risk or pre-churn term); with
+    ``predictive`` (``predictive_components``) surveys are monthly, nearly everyone answers and
+    scores drop sharply in the 120 days before churn (a strong, known signal)."""
     rng = np.random.default_rng([seed, 6])
     sp = _Spans.of(life, window)
     length = sp.end - sp.start
-    phase = 60 + np.floor(rng.random(len(length)) * 180).astype(np.int64)
-    counts = np.where(length > phase, (length - phase) // 182 + 1, 0)
+    period = 30 if predictive else 182
+    phase = 60 + np.floor(rng.random(len(length)) * (30 if predictive else 180)).astype(np.int64)
+    counts = np.where(length > phase, (length - phase) // period + 1, 0)
     idx = np.repeat(np.arange(len(counts)), counts)
     k = np.arange(len(idx)) - np.repeat(np.cumsum(counts) - counts, counts)
-    day = sp.start[idx] + phase[idx] + 182 * k
+    day = sp.start[idx] + phase[idx] + period * k
     acct = sp.acct[idx]
-    respond = rng.random(len(idx)) < 0.2 + 0.4 * acc.responsiveness[acct]
+    respond = rng.random(len(idx)) < (0.95 if predictive else 0.2 + 0.4 * acc.responsiveness[acct])
     idx, day, acct = idx[respond], day[respond], acct[respond]
     day = np.minimum(day + rng.integers(0, 8, len(idx)), sp.end[idx] - 1)
     churn = sp.churn[idx]
     near = (churn != NO_END) & (day >= churn - 120)
     if noise:
         mu = np.full(len(idx), 7.5) + 0.8 * acc.is_reference[acct]
+    elif predictive:
+        mu = 8.5 - 6.0 * near
     else:
         mu = 8.8 - 4.5 * acc.risk[acct] - 3.0 * near + 0.8 * acc.is_reference[acct]
     score = np.clip(np.round(mu + rng.normal(0, 1.6, len(idx))), 0, 10).astype(np.int64)
