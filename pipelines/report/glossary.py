@@ -57,6 +57,12 @@ TERMS: tuple[tuple[str, str, str], ...] = (
      "Exact over at most 200 equal-count ARR bins."),
     ("Advised tier line", "the ARR threshold that puts the tier's share of accounts and of ARR inside its "
      "target bands, chosen from the top tier down", "ARR only; the nearest miss when no line meets both bands."),
+    ("Churn lift (backtest)", "churn rate of the band or tier within 90 days of a scored day / the churn rate of "
+     "all scored account-days", "2 = churned twice as often as average."),
+    ("Churn AUC (backtest)", "chance that an account-day that did not churn within 90 days scored higher than one "
+     "that did (rank-sum / Mann-Whitney, ties half)", "1 = perfect ranking, 0.5 = chance."),
+    ("Annualised retention (backtest)", "(1 - churn rate within 90 days) ^ (365 / 90)",
+     "Compared with the tier's annual retention target (98/90/80/70%)."),
     ("Tier migration", "a change of assigned tier in the tier history: upgrade or downgrade", ""),
     ("Accounts per CSM", "live accounts of the tier / CSMs owning them",
      "Compared with the engagement model's range (seed tier_engagement_models)."),
