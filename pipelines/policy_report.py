@@ -176,7 +176,7 @@ def write_backtest_report(result: Backtest) -> None:
     _write(result.out_dir / "report.html", _page(title, body))
     cols = (Col("analysis", "analysis"), Col("group_value", "group"), Col("account_days", "account-days", f.count),
             Col("churn_rate", "churn rate", f.pct), Col("churn_lift", "churn lift", f.ratio),
-            Col("churn_auc", "churn AUC", f.ratio), Col("annualised_retention", "retention (annualised)", f.pct),
+            Col("churn_auc", "churn AUC", f.auc), Col("annualised_retention", "retention (annualised)", f.pct),
             Col("target_retention_rate", "target", f.pct), Col("retention_uplift_over_rest", "uplift over rest", f.pct))
     rows = [r | {"group_value": SCORE_NAMES.get(r["group_value"], r["group_value"])} for r in result.rows]
     _write(result.out_dir / "summary.md", f"# {title}\n\nPoints: {points}\n\n" + _md_table(rows, cols))

@@ -334,10 +334,10 @@ def backtest_html(rows: Sequence[dict[str, Any]], source: str) -> str:
                         f"of the time (AUC; 50% is chance): {overall_score['verdict']}.</li>")
     if useful:
         findings.append("<li>Components that predict churn: " + ", ".join(
-            f"{esc(r['label'])} (AUC {f.ratio(r['churn_auc'])})" for r in useful) + ".</li>")
+            f"{esc(r['label'])} (AUC {f.auc(r['churn_auc'])})" for r in useful) + ".</li>")
     if weak:
         findings.append("<li>Components that do not (consider a lower weight in <code>health_weights</code>): "
-                        + ", ".join(f"{esc(r['label'])} (AUC {f.ratio(r['churn_auc'])})" for r in weak) + ".</li>")
+                        + ", ".join(f"{esc(r['label'])} (AUC {f.auc(r['churn_auc'])})" for r in weak) + ".</li>")
     if top and top["retention_uplift_over_rest"] is not None:
         findings.append(f"<li>{esc(top['label'])} retention (annualised) {f.pct(top['annualised_retention'])} against "
                         f"a target of {f.pct(top['target_retention_rate'])}; "
@@ -348,7 +348,7 @@ def backtest_html(rows: Sequence[dict[str, Any]], source: str) -> str:
                  Col("contraction_rate", "contracted", f.pct), Col("contraction_lift", "contraction lift", f.ratio),
                  Col("expansion_rate", "expanded", f.pct), Col("expansion_lift", "expansion lift", f.ratio))
     score_cols = (Col("label", "score"), Col("account_days", "account-days with it", f.count),
-                  Col("churned_account_days", "of which churned", f.count), Col("churn_auc", "churn AUC", f.ratio),
+                  Col("churned_account_days", "of which churned", f.count), Col("churn_auc", "churn AUC", f.auc),
                   Col("verdict", "reading"))
     tier_cols = (Col("label", "tier"), Col("account_days", "account-days", f.count), Col("churn_rate", "churned", f.pct),
                  Col("churn_lift", "churn lift", f.ratio), Col("annualised_retention", "retention, annualised", f.pct),
@@ -356,7 +356,7 @@ def backtest_html(rows: Sequence[dict[str, Any]], source: str) -> str:
                  Col("retention_uplift_over_rest", "uplift over other tiers", f.pct),
                  Col("expansion_rate", "expanded", f.pct))
     auc_bars = svg.target_bars([(r["label"], f.as_float(r["churn_auc"]), 0.65, 1.0) for r in scores],
-                               "Churn AUC by score (green: useful, 0.65+)", fmt=svg.ratio, x_max=1.0)
+                               "Churn AUC by score (green: useful, 0.65+)", fmt=svg.auc, x_max=1.0)
     return (_note(
         f"Does health predict churn before it happens? Every live account's health on each scored day (from "
         f"<code>{esc(source)}</code>), set against what happened to it in the next {horizon} days (churn, "
