@@ -177,6 +177,10 @@ def dbt_var(settings: Settings, name: str) -> Any:
 def check_latest_night(settings: Settings, run_date: dt.date, command: str) -> None:
     """Refuse unless ``run_date`` is the latest night the working warehouse holds; ``command``
     (with ``{latest}``) is the command to suggest instead."""
+    if settings.engine != "duckdb":
+        # the scratch warehouse attaches the working DuckDB file; a Spark night has none
+        raise SimulationRefused(f"the policy lab runs on the embedded DuckDB engine only (SEGMENT_MART_ENGINE is "
+                                f"{settings.engine!r}); see docs/policy-lab.md")
     con = _connect_current(settings)
     try:
         latest = _latest_as_of(con)

@@ -97,3 +97,13 @@ def test_policy_file_errors_name_the_file_and_the_key(tmp_path: Path) -> None:
         load_policies(bad)
     with pytest.raises(PolicyError, match="does not exist"):
         load_policies(tmp_path / "missing.yml")
+
+
+def test_the_policy_lab_refuses_the_spark_engine_with_a_clear_error(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from pipelines.policy_lab import SimulationRefused, check_latest_night
+    from pipelines.settings import Settings
+
+    with pytest.raises(SimulationRefused, match="embedded DuckDB engine only"):
+        check_latest_night(Settings(home=tmp_path, engine="spark"), dt.date(2026, 4, 1), "x {latest}")
