@@ -117,6 +117,10 @@ def generate(
     file_format: Annotated[str, typer.Option("--format", help="csv, parquet or jsonl.")] = "csv",
     defect: Annotated[list[str] | None, typer.Option(help="Inject a named defect into the last drop (repeatable).")] = None,
     events_per_account_day: Annotated[float | None, typer.Option(help="Mean usage events per account per day.")] = None,
+    noise_component: Annotated[list[str] | None, typer.Option(
+        help="Health component whose data carries no churn signal: support, sentiment (repeatable).")] = None,
+    predictive_component: Annotated[list[str] | None, typer.Option(
+        help="Health component with a strong churn signal: sentiment.")] = None,
     home: Home = None,
 ) -> None:
     """Write realistic synthetic extracts (CRM, billing, usage) as nightly drops."""
@@ -135,6 +139,8 @@ def generate(
         defects=tuple(defect or ()),
         events_per_account_day=events_per_account_day,
         progress=lambda msg: log.info("%s", msg),
+        noise_components=tuple(noise_component or ()),
+        predictive_components=tuple(predictive_component or ()),
     )
     typer.echo(f"wrote {len(summary.run_dates)} drop(s) to {target}: {summary.run_dates[0]} .. {summary.run_dates[-1]}")
 
@@ -280,6 +286,55 @@ def metrics(ctx: typer.Context, home: Home = None, warehouse: Warehouse = None) 
         _fail(exc)
     raise typer.Exit(code=done.returncode)
 
+
+
+@app.command()
+def simulate(
+    policy: Annotated[Path, typer.Option("--policy", help="YAML file of named tier policies (docs/policy-lab.md).")],
+    run_date: RunDate = None,
+    home: Home = None,
+    warehouse: Warehouse = None,
+) -> None:
+    """What-if tier policies: rebuild the night's tiers with each policy's dbt vars in a scratch
+    warehouse and compare with the current policy (never touches the warehouse or the publish)."""
+    _setup_logging()
+    from pipelines.policy_lab import simulate as simulate_policies
+
+    settings = _settings(home, None, warehouse)
+    try:
+        result = simulate_policies(settings, policy, _run_date(settings, run_date), progress=typer.echo)
+    except Exception as exc:
+        _fail(exc)
+    for r in result.results:
+        typer.echo(f"{r.policy.name}: {len(r.moves)} account(s) would change tier -> {r.out_dir}")
+    typer.echo(f"comparison: {result.out_dir / 'index.html'} (and summary.md)")
+
+
+@app.command("backtest")
+def backtest_health(
+    run_date: RunDate = None,
+    points: Annotated[int, typer.Option(help="Past month ends to score.")] = 12,
+    every_months: Annotated[int, typer.Option(help="Months between points.")] = 1,
+    home: Home = None,
+    warehouse: Warehouse = None,
+) -> None:
+    """Health-score backtest over the extracts' past: score health at past month ends with the nightly
+    models in a scratch warehouse, then lift and AUC per band, tier and component (docs/policy-lab.md)."""
+    _setup_logging()
+    from pipelines.backtest import backtest
+
+    settings = _settings(home, None, warehouse)
+    try:
+        result = backtest(settings, _run_date(settings, run_date), points=points, every_months=every_months,
+                          progress=typer.echo)
+    except Exception as exc:
+        _fail(exc)
+    for r in result.rows:
+        if r["analysis"] in ("health_band", "score"):
+            auc = "" if r["churn_auc"] is None else f", churn AUC {float(r['churn_auc']):.3f}"
+            lift = "" if r["churn_lift"] is None else f", churn lift {float(r['churn_lift']):.2f}"
+            typer.echo(f"{r['analysis']:<12} {r['group_value']:<22} {r['account_days']:>6} account-days{lift}{auc}")
+    typer.echo(f"backtest: {result.out_dir / 'report.html'} (and backtest.csv, summary.md)")
 
 if __name__ == "__main__":
     app()

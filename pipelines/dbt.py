@@ -44,7 +44,7 @@ def run_results_path(settings: Settings, run_date: dt.date) -> Path:
     return settings.quality / run_date.isoformat() / "dbt_run_results.json"
 
 
-def _failures(results_file: Path) -> list[str]:
+def failed_nodes(results_file: Path) -> list[str]:
     from pipelines.dbt_results import RunResults, RunResultsError
 
     try:
@@ -89,6 +89,27 @@ def dbt_environment(settings: Settings) -> dict[str, str]:
     }
 
 
+def stream_dbt(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, list[str]]:
+    """Run a dbt command line, streaming its output to the log; returns (exit code, last lines)."""
+    log.info("running %s", " ".join(args))
+    with subprocess.Popen(
+        args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+    ) as proc:
+        assert proc.stdout is not None
+        tail: deque[str] = deque(maxlen=15)
+        for line in proc.stdout:
+            spark_error = _pyspark_error_log(line)
+            if spark_error is not None:
+                log.debug("spark | %s", spark_error)
+                continue
+            if SPARK_SESSION_REUSE_WARNING in line:
+                continue  # one per statement, nothing to act on (see the constant)
+            log.info("dbt | %s", line.rstrip())
+            tail.append(line.rstrip())
+        code = proc.wait()
+    return code, list(tail)
+
+
 def run_dbt(settings: Settings, run_date: dt.date, command: str = "build", *extra: str) -> Path:
     """Run ``dbt <command>`` for the as-of date; returns the kept run_results.json."""
     check_engine(settings)
@@ -112,29 +133,13 @@ def run_dbt(settings: Settings, run_date: dt.date, command: str = "build", *extr
     # DAG's per-model tasks read them).
     kept.unlink(missing_ok=True)
     produced.unlink(missing_ok=True)
-    log.info("running %s", " ".join(args))
     settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
-    with subprocess.Popen(
-        args, cwd=settings.dbt_project_dir, env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, bufsize=1,
-    ) as proc:
-        assert proc.stdout is not None
-        tail: deque[str] = deque(maxlen=15)
-        for line in proc.stdout:
-            spark_error = _pyspark_error_log(line)
-            if spark_error is not None:
-                log.debug("spark | %s", spark_error)
-                continue
-            if SPARK_SESSION_REUSE_WARNING in line:
-                continue  # one per statement, nothing to act on (see the constant)
-            log.info("dbt | %s", line.rstrip())
-            tail.append(line.rstrip())
-        code = proc.wait()
+    code, tail = stream_dbt(args, settings.dbt_project_dir, env)
     if produced.exists():
         kept.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(produced, kept)
     if code != 0:
-        failing = _failures(produced) if produced.exists() else []
+        failing = failed_nodes(produced) if produced.exists() else []
         # No node results (e.g. a parse or profile error): dbt's last words say why.
         listing = "\n".join(f"  - {f}" for f in failing) or "\n".join(f"  | {t}" for t in tail)
         raise DbtFailed(f"dbt {command} for {run_date} failed (exit {code}):\n{listing}")

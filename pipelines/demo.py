@@ -173,6 +173,10 @@ Demo finished in {time.monotonic() - started:.0f}s: {len(dates)} nights ({dates[
   Run summaries         : {settings.home / 'runs'}/<date>.json
   Full log of this demo : {log_path}
 
+Tier-policy lab (docs/policy-lab.md; the report's "Where to draw the tier lines" shows the advice):
+  SEGMENT_MART_HOME={settings.home} .venv/bin/segment-mart simulate --policy examples/tier-policies.yml --run-date {dates[-1]}
+  SEGMENT_MART_HOME={settings.home} .venv/bin/segment-mart backtest --run-date {dates[-1]}
+
 Watch it in the Airflow UI:  make airflow-ui   (python -m pipelines.airflow_home standalone)
   then open http://127.0.0.1:8080 (no login) -> DAG segment_mart_nightly; the demo's runs are
   listed with every task's log; trigger a date or clear a night there to re-run it.""")

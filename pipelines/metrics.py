@@ -72,7 +72,7 @@ def metricflow_environment(settings: Settings) -> dict[str, str]:
         "SEGMENT_MART_DBT_TARGET": "metrics",
         "SEGMENT_MART_DBT_WAREHOUSE": str(Path(settings.warehouse).absolute()),
         # dbt names a DuckDB file's database after its stem; the semantic manifest refers to it
-        "SEGMENT_MART_DBT_WAREHOUSE_ALIAS": Path(settings.warehouse).stem,
+        "SEGMENT_MART_DBT_WAREHOUSE_CATALOG": Path(settings.warehouse).stem,
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     })
     return env

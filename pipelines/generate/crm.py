@@ -172,18 +172,25 @@ class Cases:
     csat_at: np.ndarray  # seconds the csat answer arrives
 
 
-def simulate_cases(acc: Accounts, life: Lifecycle, window: Window, seed: int) -> Cases:
+def simulate_cases(acc: Accounts, life: Lifecycle, window: Window, seed: int, *, noise: bool = False) -> Cases:
+    """Support cases; cases pile up and turn urgent before churn. With ``noise`` (the
+    generator's ``noise_components`` knob) they carry no churn signal: the same rate for every
+    account (no risk term), no pile-up, the normal priority mix."""
     rng = np.random.default_rng([seed, 5])
     sp = _Spans.of(life, window)
     lines = np.bincount(life.periods.acct, weights=None, minlength=acc.n)  # periods ~ complexity
     complexity = 1 + 0.15 * np.log1p(lines[sp.acct])
-    rate = _CASES_PER_YEAR[sp.tier] * (0.6 + 1.2 * acc.risk[sp.acct]) * complexity
+    risk_factor = np.full(len(sp.acct), 1.2) if noise else (0.6 + 1.2 * acc.risk[sp.acct])
+    rate = _CASES_PER_YEAR[sp.tier] * risk_factor * complexity
     idx, day = sp.poisson(rng, rate)
     idx2, day2 = sp.before_churn(rng, 1.5, 90)
+    if noise:
+        idx2, day2 = idx2[:0], day2[:0]
     near = np.concatenate([np.zeros(len(idx), bool), np.ones(len(idx2), bool)])
     idx, day = np.concatenate([idx, idx2]), np.concatenate([day, day2])
     churn = sp.churn[idx]
-    near |= (churn != NO_END) & (day >= churn - 90)
+    if not noise:
+        near |= (churn != NO_END) & (day >= churn - 90)
     n = len(idx)
     acct = sp.acct[idx]
     opened = day * SECONDS_PER_DAY + _business_seconds(rng, acc, acct)
@@ -244,23 +251,33 @@ class Nps:
     score: np.ndarray
 
 
-def simulate_nps(acc: Accounts, life: Lifecycle, window: Window, seed: int) -> Nps:
-    """Twice-yearly surveys per stint; scores fall before churn."""
+def simulate_nps(acc: Accounts, life: Lifecycle, window: Window, seed: int, *, noise: bool = False,
+                 predictive: bool = False) -> Nps:
+    """Twice-yearly surveys per stint; scores fall before churn. With ``noise`` (the generator's
+    ``noise_components`` knob) scores carry no churn signal (no risk or pre-churn term); with
+    ``predictive`` (``predictive_components``) surveys are monthly, nearly everyone answers and
+    scores drop sharply in the 120 days before churn (a strong, known signal)."""
     rng = np.random.default_rng([seed, 6])
     sp = _Spans.of(life, window)
     length = sp.end - sp.start
-    phase = 60 + np.floor(rng.random(len(length)) * 180).astype(np.int64)
-    counts = np.where(length > phase, (length - phase) // 182 + 1, 0)
+    period = 30 if predictive else 182
+    phase = 60 + np.floor(rng.random(len(length)) * (30 if predictive else 180)).astype(np.int64)
+    counts = np.where(length > phase, (length - phase) // period + 1, 0)
     idx = np.repeat(np.arange(len(counts)), counts)
     k = np.arange(len(idx)) - np.repeat(np.cumsum(counts) - counts, counts)
-    day = sp.start[idx] + phase[idx] + 182 * k
+    day = sp.start[idx] + phase[idx] + period * k
     acct = sp.acct[idx]
-    respond = rng.random(len(idx)) < 0.2 + 0.4 * acc.responsiveness[acct]
+    respond = rng.random(len(idx)) < (0.95 if predictive else 0.2 + 0.4 * acc.responsiveness[acct])
     idx, day, acct = idx[respond], day[respond], acct[respond]
     day = np.minimum(day + rng.integers(0, 8, len(idx)), sp.end[idx] - 1)
     churn = sp.churn[idx]
     near = (churn != NO_END) & (day >= churn - 120)
-    mu = 8.8 - 4.5 * acc.risk[acct] - 3.0 * near + 0.8 * acc.is_reference[acct]
+    if noise:
+        mu = np.full(len(idx), 7.5) + 0.8 * acc.is_reference[acct]
+    elif predictive:
+        mu = 8.5 - 6.0 * near
+    else:
+        mu = 8.8 - 4.5 * acc.risk[acct] - 3.0 * near + 0.8 * acc.is_reference[acct]
     score = np.clip(np.round(mu + rng.normal(0, 1.6, len(idx))), 0, 10).astype(np.int64)
     at = day * SECONDS_PER_DAY + _business_seconds(rng, acc, acct)
     order = np.lexsort((acct, at))

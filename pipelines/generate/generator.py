@@ -224,6 +224,12 @@ class _EventSink:
         return self.writer.rows
 
 
+#: Health components the generator can make pure noise (knob ``noise_components``).
+NOISE_COMPONENTS = ("support", "sentiment")
+#: Health components the generator can make strongly predictive of churn (``predictive_components``).
+PREDICTIVE_COMPONENTS = ("sentiment",)
+
+
 def generate(
     out_dir: Path,
     *,
@@ -236,6 +242,8 @@ def generate(
     defects: Sequence[str] = (),
     events_per_account_day: float | None = None,
     progress: Callable[[str], None] | None = None,
+    noise_components: Sequence[str] = (),
+    predictive_components: Sequence[str] = (),
 ) -> GenerateSummary:
     """Simulate ``accounts`` customers over ``days`` run dates and write landing drops.
 
@@ -244,7 +252,19 @@ def generate(
     run date; usage files hold that day's events plus late events and re-sent duplicates, and
     the first drop also holds every event of the earlier, undropped days. ``defects`` are
     injected into the last drop and reported in the summary. Same arguments, same bytes.
+
+    Known answers for the health backtest: ``noise_components`` (``support``, ``sentiment``) makes
+    the data behind these health components carry no churn signal (churn AUC near 0.5);
+    ``predictive_components`` (``sentiment``) gives that component a strong one (monthly NPS
+    surveys, scores that drop in the 120 days before churn).
     """
+    unknown = set(noise_components) - set(NOISE_COMPONENTS)
+    if unknown:
+        raise ValueError(f"noise_components: {sorted(unknown)} unknown; choose from {', '.join(NOISE_COMPONENTS)}")
+    unknown = set(predictive_components) - set(PREDICTIVE_COMPONENTS)
+    if unknown or set(noise_components) & set(predictive_components):
+        raise ValueError(f"predictive_components: choose from {', '.join(PREDICTIVE_COMPONENTS)}, "
+                         "none of them also a noise component")
     started = time.perf_counter()
     if accounts < 1:
         raise ValueError("accounts must be at least 1")
@@ -270,8 +290,11 @@ def generate(
     snapshots: dict[str, _Snapshot] = {
         "crm/accounts": _AccountSnapshots(acc),
         "crm/activities": ActivitySnapshots(acc, simulate_activities(acc, life, window, seed)),
-        "crm/support_cases": CaseSnapshots(acc, simulate_cases(acc, life, window, seed)),
-        "crm/nps_responses": NpsSnapshots(acc, simulate_nps(acc, life, window, seed)),
+        "crm/support_cases": CaseSnapshots(
+            acc, simulate_cases(acc, life, window, seed, noise="support" in noise_components)),
+        "crm/nps_responses": NpsSnapshots(
+            acc, simulate_nps(acc, life, window, seed, noise="sentiment" in noise_components,
+                              predictive="sentiment" in predictive_components)),
         "billing/subscriptions": SubscriptionSnapshots(acc, life.periods),
         "billing/invoices": InvoiceSnapshots(acc, simulate_invoices(acc, life, window, seed)),
     }

@@ -41,6 +41,21 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "as_of_date", "tier_number", "tier_name", "account_count", "arr_reporting", "account_share", "arr_share",
         "min_account_share", "max_account_share", "min_arr_share", "max_arr_share", "is_not_prioritising",
     ),
+    "rpt_tier_threshold_advice": (
+        "as_of_date", "tier_number", "tier_name", "live_account_count", "arr_p50", "arr_p75", "arr_p90", "arr_p95",
+        "bin_count", "min_account_share", "max_account_share", "min_arr_share", "max_arr_share",
+        "assigned_account_share", "assigned_arr_share", "configured_min_arr", "configured_account_share",
+        "configured_arr_share", "natural_break_min_arr", "natural_break_account_share", "natural_break_arr_share",
+        "advised_min_arr", "advised_account_share", "advised_arr_share", "lowest_on_target_arr",
+        "highest_on_target_arr", "is_advised_account_share_on_target", "is_advised_arr_share_on_target",
+        "is_configured_on_target",
+    ),
+    "rpt_health_backtest": (
+        "as_of_date", "analysis", "group_value", "sort_key", "horizon_days", "first_scored_date", "last_scored_date",
+        "account_days", "accounts", "churned_account_days", "churn_rate", "contraction_rate", "expansion_rate",
+        "churn_lift", "contraction_lift", "expansion_lift", "churn_auc", "annualised_retention",
+        "target_retention_rate", "retention_uplift_over_rest",
+    ),
     "rpt_coverage_by_tier": (
         "as_of_date", "tier_number", "tier_name", "account_count", "arr_reporting", "csms_assigned",
         "actual_accounts_per_csm", "accounts_per_csm_min", "accounts_per_csm_max", "cost_per_account_at_target",

@@ -50,6 +50,12 @@ def ratio(v: Any) -> str:
     return "–" if f is None else f"{f:.1f}x"
 
 
+def auc(v: Any) -> str:
+    """A ranking quality (ROC AUC, 0-1) with two decimals: 0.50 is chance."""
+    f = _num(v)
+    return "–" if f is None else f"{f:.2f}"
+
+
 def months(v: Any) -> str:
     f = _num(v)
     return "–" if f is None else f"{f:.1f} months"
@@ -87,7 +93,7 @@ def text(v: Any) -> str:
     return "–" if v is None else str(v)
 
 
-NUMERIC = {money, pct, count, score, decimal1, ratio, months, years, days}
+NUMERIC = {money, pct, count, score, decimal1, ratio, auc, months, years, days}
 
 
 @dataclass(frozen=True)

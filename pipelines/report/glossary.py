@@ -50,6 +50,19 @@ TERMS: tuple[tuple[str, str, str], ...] = (
      "subscription are in no tier."),
     ("Tier share", "accounts (or ARR) of the tier / all live accounts (or ARR)",
      "Compared with the targets of seed tier_targets."),
+    ("ARR percentile (p50, p75, p90, p95)", "the ARR below which that share of live accounts lies, "
+     "interpolated between accounts (numpy's default)", "The median is p50."),
+    ("Natural breaks", "the three ARR lines that split live accounts into four classes with the least total "
+     "squared distance of each account's ARR from its class average (Fisher-Jenks)",
+     "Exact over at most 200 equal-count ARR bins."),
+    ("Advised tier line", "the ARR threshold that puts the tier's share of accounts and of ARR inside its "
+     "target bands, chosen from the top tier down", "ARR only; the nearest miss when no line meets both bands."),
+    ("Churn lift (backtest)", "churn rate of the band or tier within 90 days of a scored day / the churn rate of "
+     "all scored account-days", "2 = churned twice as often as average."),
+    ("Churn AUC (backtest)", "chance that an account-day that did not churn within 90 days scored higher than one "
+     "that did (rank-sum / Mann-Whitney, ties half)", "1 = perfect ranking, 0.5 = chance."),
+    ("Annualised retention (backtest)", "(1 - churn rate within 90 days) ^ (365 / 90)",
+     "Compared with the tier's annual retention target (98/90/80/70%)."),
     ("Tier migration", "a change of assigned tier in the tier history: upgrade or downgrade", ""),
     ("Accounts per CSM", "live accounts of the tier / CSMs owning them",
      "Compared with the engagement model's range (seed tier_engagement_models)."),

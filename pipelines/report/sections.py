@@ -205,6 +205,183 @@ def tier_distribution(m: Marts) -> str:
             + table(rows, cols))
 
 
+#: The var that holds each tier's lower ARR threshold (Scale starts where Tech-touch ends).
+THRESHOLD_VARS = {1: "tier1_min_arr", 2: "tier2_min_arr", 3: "tier4_max_arr"}
+
+
+def _advice_sentence(r: dict[str, Any], off_target: bool) -> str:
+    name, var = r["tier_name"], THRESHOLD_VARS.get(r["tier_number"])
+    if var is None:
+        return ""
+    lo, hi = r["lowest_on_target_arr"], r["highest_on_target_arr"]
+    shares = (f"{f.pct(r['advised_account_share'])} of accounts and {f.pct(r['advised_arr_share'])} of ARR "
+              f"(targets {f.pct(r['min_account_share'])}–{f.pct(r['max_account_share'])} and "
+              f"{f.pct(r['min_arr_share'])}–{f.pct(r['max_arr_share'])})")
+    now = (f"today's <code>{var}</code> of {f.money(r['configured_min_arr'])} gives "
+           f"{f.pct(r['configured_account_share'])} / {f.pct(r['configured_arr_share'])} by ARR alone")
+    if lo is None:
+        return (f"<li><b>{esc(name)}</b>{' (off target today)' if off_target else ''}: no ARR line meets both "
+                f"bands; the nearest is {f.money(r['advised_min_arr'])}, giving {shares}; {now}.</li>")
+    span = (f"anywhere from {f.money(lo)} to {f.money(hi)}" if hi != lo else f"at {f.money(lo)}")
+    return (f"<li><b>{esc(name)}</b>{' (off target today)' if off_target else ''}: a lower line "
+            f"{span} keeps it inside both bands; {f.money(r['advised_min_arr'])} gives {shares}; {now}.</li>")
+
+
+def threshold_advice(m: Marts) -> str:
+    """ARR percentiles, natural breaks and the thresholds that meet the target bands."""
+    mart = "rpt_tier_threshold_advice"
+    rows = m.select(mart, f"as_of_date = (select max(as_of_date) from marts.{mart})", "tier_number")
+    if not rows:
+        raise NoData(f"marts.{mart} is empty")
+    first = rows[0]
+    assigned_off = {r["tier_number"]: not (
+        r["assigned_account_share"] is not None
+        and r["min_account_share"] <= r["assigned_account_share"] <= (r["max_account_share"] or 1)
+        and r["min_arr_share"] <= r["assigned_arr_share"] <= (r["max_arr_share"] or 1)) for r in rows}
+    cards = "".join(
+        f'<div class="card"><b>{esc(f.money(first[c]))}</b>{esc(label)}<div class="src">{esc(mart)}</div></div>'
+        for label, c in (("median ARR", "arr_p50"), ("75th percentile", "arr_p75"),
+                         ("90th percentile", "arr_p90"), ("95th percentile", "arr_p95")))
+    acc = [x for r in rows for x in (
+        (f"{r['tier_name']} now", f.as_float(r["assigned_account_share"]), f.as_float(r["min_account_share"]),
+         f.as_float(r["max_account_share"])),
+        (f"{r['tier_name']} advised", f.as_float(r["advised_account_share"]), f.as_float(r["min_account_share"]),
+         f.as_float(r["max_account_share"])))]
+    arr = [x for r in rows for x in (
+        (f"{r['tier_name']} now", f.as_float(r["assigned_arr_share"]), f.as_float(r["min_arr_share"]),
+         f.as_float(r["max_arr_share"])),
+        (f"{r['tier_name']} advised", f.as_float(r["advised_arr_share"]), f.as_float(r["min_arr_share"]),
+         f.as_float(r["max_arr_share"])))]
+    cols = (Col("tier_name", "tier"), Col("configured_min_arr", "configured from", f.money),
+            Col("configured_account_share", "accounts (ARR rule)", f.pct),
+            Col("configured_arr_share", "ARR (ARR rule)", f.pct),
+            Col("natural_break_min_arr", "natural break from", f.money),
+            Col("natural_break_account_share", "accounts (breaks)", f.pct),
+            Col("advised_min_arr", "advised from", f.money), Col("lowest_on_target_arr", "on target from", f.money),
+            Col("highest_on_target_arr", "… up to", f.money), Col("advised_account_share", "accounts (advised)", f.pct),
+            Col("advised_arr_share", "ARR (advised)", f.pct))
+    advice = "".join(_advice_sentence(r, assigned_off[r["tier_number"]]) for r in rows)
+    misses = [r["tier_name"] for r in rows if assigned_off[r["tier_number"]]]
+    return (_note(
+        f"Where the tier lines could be drawn, from the ARR of the {f.count(first['live_account_count'])} live "
+        f"accounts on {f.date(first['as_of_date'])} (<code>{mart}</code>). <b>Percentiles</b> say where accounts "
+        "sit: half have less ARR than the median. <b>Natural breaks</b> (Fisher-Jenks, four classes) are the lines "
+        "that group accounts of most similar ARR; they show where the distribution itself has gaps. The "
+        "<b>advised</b> line per tier is the ARR threshold that puts the tier inside its target bands for share of "
+        "accounts and of ARR (from the top: Strategic, then Core below it, then Scale; Tech-touch is the rest). "
+        "The advice uses ARR only; the rules' other criteria (strategic accounts, growth potential, health) still "
+        "move single accounts across the lines.")
+            + f'<div class="cards">{cards}</div>'
+            + (f"<p>Today {', '.join(misses)} {'is' if len(misses) == 1 else 'are'} outside the target bands. "
+               if misses else "<p>Every tier is inside its target bands today. ")
+            + "What to do: try a line as a policy before adopting it (<code>segment-mart simulate --policy FILE "
+              f"--run-date {f.date(first['as_of_date'])}</code> shows every account that would move and the CSMs "
+              "it needs), then set the var in <code>dbt_project/dbt_project.yml</code>.</p>"
+            + f"<ul>{advice}</ul>"
+            + _grid([svg.target_bars(acc, "Share of accounts: now vs advised lines", x_max=1.0),
+                     svg.target_bars(arr, "Share of ARR: now vs advised lines", x_max=1.0)])
+            + table(rows, cols)
+            + _note(f"Natural breaks over {f.count(first['bin_count'])} ARR bins (every distinct ARR value up to "
+                    "200 bins; beyond that 200 equal-count bins)."))
+
+
+SCORE_NAMES = {"health_score": "Health score (overall)"} | {f"{k}_score": v for k, v in COMPONENTS.items()}
+BANDS = {"healthy": "Healthy", "at-risk": "At-risk", "critical": "Critical"}
+
+
+def backtest_html(rows: Sequence[dict[str, Any]], source: str) -> str:
+    """The health-score backtest (rows of rpt_health_backtest) with what it means and what to do."""
+    overall = next((r for r in rows if r["analysis"] == "overall"), None)
+    if overall is None:
+        raise NoData(f"{source} has no overall row")
+    horizon = overall["horizon_days"]
+    if not overall["account_days"]:
+        return _note(
+            f"No scored account-day has {horizon} days of follow-up yet (<code>{source}</code>): the backtest "
+            f"needs {horizon} days of daily history after the first scored day. To backtest now over the "
+            "extracts' past, run <code>segment-mart backtest --run-date D</code> (docs/policy-lab.md); it scores "
+            "health at past month ends with the same models and writes its own report.")
+    bands = sorted((r for r in rows if r["analysis"] == "health_band"), key=lambda r: r["sort_key"])
+    tiers = sorted((r for r in rows if r["analysis"] == "tier"), key=lambda r: r["sort_key"])
+    scores = sorted((r for r in rows if r["analysis"] == "score"), key=lambda r: r["sort_key"])
+    for r in bands:
+        r["label"] = BANDS.get(r["group_value"], r["group_value"])
+    for r in scores:
+        r["label"] = SCORE_NAMES.get(r["group_value"], r["group_value"])
+        auc = f.as_float(r["churn_auc"])
+        r["verdict"] = ("no churn to rank" if auc is None else "strong" if auc >= 0.75 else "useful" if auc >= 0.65
+                        else "weak" if auc >= 0.55 else "no better than chance" if auc >= 0.45 else "points the wrong way")
+    for r in tiers:
+        r["label"] = r["group_value"]
+        ret, target = f.as_float(r["annualised_retention"]), f.as_float(r["target_retention_rate"])
+        r["meets"] = "" if ret is None or target is None else ("yes" if ret >= target else "no")
+    useful = [r for r in scores if r["group_value"] != "health_score" and (f.as_float(r["churn_auc"]) or 0) >= 0.65]
+    weak = [r for r in scores if r["group_value"] != "health_score" and f.as_float(r["churn_auc"]) is not None
+            and f.as_float(r["churn_auc"]) < 0.55]
+    critical = next((r for r in bands if r["group_value"] == "critical"), None)
+    top = next((r for r in tiers if r["sort_key"] == 1), None)
+    findings = [f"<li>Base rates over {f.count(overall['account_days'])} scored account-days "
+                f"({f.count(overall['accounts'])} accounts, {f.date(overall['first_scored_date'])} to "
+                f"{f.date(overall['last_scored_date'])}): {f.pct(overall['churn_rate'])} churned, "
+                f"{f.pct(overall['contraction_rate'])} contracted and {f.pct(overall['expansion_rate'])} expanded "
+                f"within {horizon} days.</li>"]
+    if critical and critical["churn_lift"] is not None:
+        findings.append(f"<li>Critical accounts churned {f.ratio(critical['churn_lift'])}x as often as average "
+                        f"({f.pct(critical['churn_rate'])}).</li>")
+    overall_score = next((r for r in scores if r["group_value"] == "health_score"), None)
+    if overall_score and overall_score["churn_auc"] is not None:
+        findings.append(f"<li>The health score ranks a churner below a survivor {f.pct(overall_score['churn_auc'])} "
+                        f"of the time (AUC; 50% is chance): {overall_score['verdict']}.</li>")
+    if useful:
+        findings.append("<li>Components that predict churn: " + ", ".join(
+            f"{esc(r['label'])} (AUC {f.auc(r['churn_auc'])})" for r in useful) + ".</li>")
+    if weak:
+        findings.append("<li>Components that do not (consider a lower weight in <code>health_weights</code>): "
+                        + ", ".join(f"{esc(r['label'])} (AUC {f.auc(r['churn_auc'])})" for r in weak) + ".</li>")
+    if top and top["retention_uplift_over_rest"] is not None:
+        findings.append(f"<li>{esc(top['label'])} retention (annualised) {f.pct(top['annualised_retention'])} against "
+                        f"a target of {f.pct(top['target_retention_rate'])}; "
+                        f"{f.pct(top['retention_uplift_over_rest'])} above the other tiers (the brief expects "
+                        "20-30%).</li>")
+    band_cols = (Col("label", "health band"), Col("account_days", "account-days", f.count),
+                 Col("churn_rate", "churned", f.pct), Col("churn_lift", "churn lift", f.ratio),
+                 Col("contraction_rate", "contracted", f.pct), Col("contraction_lift", "contraction lift", f.ratio),
+                 Col("expansion_rate", "expanded", f.pct), Col("expansion_lift", "expansion lift", f.ratio))
+    score_cols = (Col("label", "score"), Col("account_days", "account-days with it", f.count),
+                  Col("churned_account_days", "of which churned", f.count), Col("churn_auc", "churn AUC", f.auc),
+                  Col("verdict", "reading"))
+    tier_cols = (Col("label", "tier"), Col("account_days", "account-days", f.count), Col("churn_rate", "churned", f.pct),
+                 Col("churn_lift", "churn lift", f.ratio), Col("annualised_retention", "retention, annualised", f.pct),
+                 Col("target_retention_rate", "target", f.pct), Col("meets", "meets target?"),
+                 Col("retention_uplift_over_rest", "uplift over other tiers", f.pct),
+                 Col("expansion_rate", "expanded", f.pct))
+    auc_bars = svg.target_bars([(r["label"], f.as_float(r["churn_auc"]), 0.65, 1.0) for r in scores],
+                               "Churn AUC by score (green: useful, 0.65+)", fmt=svg.auc, x_max=1.0)
+    return (_note(
+        f"Does health predict churn before it happens? Every live account's health on each scored day (from "
+        f"<code>{esc(source)}</code>), set against what happened to it in the next {horizon} days (churn, "
+        "contraction, expansion from the revenue movements). <b>Lift</b> is how much more often a band churned than "
+        "average (2 = twice as often). <b>AUC</b> is the chance that the score put an account that later churned "
+        "below one that did not: 1 is perfect, 0.5 is a coin toss. Only what was known on each day is scored.")
+            + f"<ul>{''.join(findings)}</ul>"
+            + _note("What to do: act on the bands with high churn lift; give more weight to the components with a "
+                    "high AUC and less to those near 0.5 (<code>health_weights</code> in "
+                    "<code>dbt_project/dbt_project.yml</code>); a tier below its retention target needs a different "
+                    "engagement model.")
+            + _grid([auc_bars])
+            + table(bands, band_cols, caption="By health band")
+            + table(scores, score_cols, caption="Ranking quality of the score and of each component")
+            + table(tiers, tier_cols, caption="By tier, against the success targets"))
+
+
+def health_backtest(m: Marts) -> str:
+    mart = "rpt_health_backtest"
+    rows = m.select(mart, f"as_of_date = (select max(as_of_date) from marts.{mart})", "analysis, sort_key")
+    if not rows:
+        raise NoData(f"marts.{mart} is empty")
+    return backtest_html(rows, mart)
+
+
 def tier_trends(m: Marts) -> str:
     """Tier mix over the daily history and tier migrations (dim_account_tier_history)."""
     dates = [r["as_of_date"] for r in m.rows(

@@ -58,6 +58,10 @@ def ratio(v: float) -> str:
     return f"{v:.1f}x"
 
 
+def auc(v: float) -> str:
+    return f"{v:.2f}"
+
+
 def color_for(name: str, i: int) -> str:
     return TIER_COLORS.get(name) or STATUS_COLORS.get(name.lower()) or PALETTE[i % len(PALETTE)]
 

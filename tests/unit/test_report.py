@@ -246,3 +246,44 @@ def test_number_formats_follow_the_unit(fmt, value, expected):
     from pipelines.report import format as f
 
     assert getattr(f, fmt)(value) == expected
+
+
+def test_policy_lab_sections_explain_the_advice_and_the_backtest(real_nights, tmp_path):
+    html = render(published_db(real_nights), real_nights.last, tmp_path / "report.html")
+    advice = html.split('id="tier-advice"')[1].split("</section>")[0]
+    for text in ("median ARR", "Natural breaks", "advised", "segment-mart simulate", "What to do"):
+        assert text in advice
+    # two nights of daily history: no account-day has 90 days of future yet, and the section says what to run
+    backtest = html.split('id="health-backtest"')[1].split("</section>")[0]
+    assert "segment-mart backtest" in backtest and "90 days" in backtest
+
+
+def test_backtest_section_reads_lift_and_auc_in_plain_words():
+    from decimal import Decimal
+
+    from pipelines.report.sections import backtest_html
+
+    def row(analysis, group, key, days, churned, **extra):
+        base = {"analysis": analysis, "group_value": group, "sort_key": key, "horizon_days": 90,
+                "first_scored_date": dt.date(2025, 5, 31), "last_scored_date": dt.date(2025, 12, 31),
+                "account_days": days, "accounts": days, "churned_account_days": churned,
+                "churn_rate": Decimal(churned) / days, "contraction_rate": Decimal("0.1"),
+                "expansion_rate": Decimal("0.2"), "churn_lift": None, "contraction_lift": None,
+                "expansion_lift": None, "churn_auc": None, "annualised_retention": None,
+                "target_retention_rate": None, "retention_uplift_over_rest": None}
+        return base | extra
+
+    rows = [row("overall", "all scored account-days", 0, 100, 10),
+            row("health_band", "critical", 3, 10, 5, churn_lift=Decimal("5")),
+            row("health_band", "healthy", 1, 90, 5, churn_lift=Decimal("0.55")),
+            row("score", "health_score", 1, 100, 10, churn_auc=Decimal("0.81")),
+            row("score", "sentiment_score", 6, 60, 8, churn_auc=Decimal("0.9")),
+            row("score", "support_score", 4, 50, 6, churn_auc=Decimal("0.5")),
+            row("tier", "Strategic", 1, 20, 0, annualised_retention=Decimal("1"),
+                target_retention_rate=Decimal("0.98"), retention_uplift_over_rest=Decimal("0.5"))]
+    html = backtest_html(rows, "rpt_health_backtest")
+    assert "Critical accounts churned 5.00x as often as average" in html or "Critical accounts churned 5" in html
+    assert "Components that predict churn: Sentiment (NPS)" in html
+    assert "Components that do not" in html and "Support (AUC" in html
+    assert "no better than chance" in html and "strong" in html
+    assert "Strategic retention (annualised) 100.0% against a target of 98.0%; 50.0% above the other tiers" in html

@@ -3,7 +3,11 @@
 with source as (
     select *
     from {{ source('raw', 'usage__events') }}
-    where _run_date <= {{ as_of_date() }}
+    where _run_date <= cast('{{ snapshot_date() }}' as date)
+    {%- if is_backtest_point() %}
+      {#- a backtest point: the events that had happened by the as-of date -#}
+      and cast(occurred_at as date) <= {{ as_of_date() }}
+    {%- endif %}
 ),
 
 renamed as (
