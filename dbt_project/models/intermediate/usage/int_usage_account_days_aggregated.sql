@@ -21,12 +21,28 @@ affected_days as (
     where loaded_run_date = {{ as_of_date() }}
 ),
 
+{#- The earliest event time of the night's drop, found at compile time from that one
+    partition: a literal bound on occurred_at that both engines push into the Parquet
+    scan (row-group statistics; the lake's events are clustered by time), so the night
+    reads the few days its events touched, not the whole year of events. The bound
+    drops nothing the join keeps: every affected day is on or after it. -#}
+{%- set earliest_event = none -%}
+{%- if execute -%}
+    {%- set found = run_query(
+        "select cast(min(occurred_date) as " ~ dbt.type_string() ~ ") from " ~ ref('stg_usage__events')
+        ~ " where loaded_run_date = " ~ as_of_date()
+    ) -%}
+    {%- set earliest_event = found.columns[0].values()[0] if found and found.rows | length > 0 else none -%}
+{%- endif %}
 scoped_events as (
     select events.*
     from events
     inner join affected_days
         on {% for key in recompute_keys %}events.{{ key }} = affected_days.{{ key }}{% if not loop.last %}
         and {% endif %}{% endfor %}
+    {%- if earliest_event %}
+    where events.occurred_at >= cast('{{ earliest_event }}' as {{ dbt.type_timestamp() }})
+    {%- endif %}
 ),
 {% else %}
 scoped_events as (
