@@ -99,12 +99,3 @@
     {%- set latest = found.columns[0].values()[0] if found and found.rows | length > 0 else none -%}
     {{ return(latest if latest else none) }}
 {%- endmacro %}
-
-{#- A date literal for previous_partition_date's result (null when there is none). -#}
-{% macro date_literal(iso_date) -%}
-    {%- if iso_date -%}
-        cast('{{ iso_date }}' as date)
-    {%- else -%}
-        cast(null as date)
-    {%- endif -%}
-{%- endmacro %}

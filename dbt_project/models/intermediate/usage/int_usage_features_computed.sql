@@ -90,8 +90,8 @@ window_events as (
     cross join window_bounds
     where events.occurred_date >= window_bounds.window_start_date
       and events.occurred_date <= window_bounds.as_of_date
-      {#- the same bound on the raw column, as a constant: pushed into the Parquet scan
-          (row-group statistics), so only the window's events are read -#}
+      {# the same bound on the raw column, as a constant: pushed into the Parquet scan
+          (row-group statistics), so only the window's events are read #}
       and events.occurred_at >= cast({{ dbt.dateadd('day', 1 - window_days, as_of_date()) }} as {{ dbt.type_timestamp() }})
 ),
 
