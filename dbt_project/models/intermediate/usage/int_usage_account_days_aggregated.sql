@@ -50,17 +50,60 @@ scoped_events as (
 ),
 {% endif %}
 
-final as (
+{#- Distinct users and features per account-day are counted after a GROUP BY, not with
+    a grouped COUNT(DISTINCT): DuckDB keeps a grouped COUNT(DISTINCT)'s input almost
+    whole in memory (duckdb/duckdb#18826) - a first build's year of 100M events ran past
+    the memory limit - while a GROUP BY spills to disk. Same counts (nulls are not
+    counted either way). -#}
+user_days as (
     select
         account_id,
-        occurred_date as activity_date,
+        occurred_date,
+        user_id,
         count(*) as event_count,
-        count(distinct user_id) as active_user_count,
-        count(distinct feature) as feature_count,
         max(loaded_run_date) as last_loaded_run_date
     from scoped_events
     where occurred_date <= {{ as_of_date() }}
+    group by account_id, occurred_date, user_id
+),
+
+feature_days as (
+    select
+        account_id,
+        occurred_date,
+        count(*) as feature_count
+    from (
+        select distinct account_id, occurred_date, feature
+        from scoped_events
+        where occurred_date <= {{ as_of_date() }}
+            and feature is not null
+    ) as distinct_features
     group by account_id, occurred_date
+),
+
+account_days as (
+    select
+        account_id,
+        occurred_date,
+        cast(sum(event_count) as {{ dbt.type_bigint() }}) as event_count,
+        count(user_id) as active_user_count,
+        max(last_loaded_run_date) as last_loaded_run_date
+    from user_days
+    group by account_id, occurred_date
+),
+
+final as (
+    select
+        account_days.account_id,
+        account_days.occurred_date as activity_date,
+        account_days.event_count,
+        account_days.active_user_count,
+        coalesce(feature_days.feature_count, 0) as feature_count,
+        account_days.last_loaded_run_date
+    from account_days
+    left join feature_days
+        on feature_days.account_id = account_days.account_id
+        and feature_days.occurred_date = account_days.occurred_date
 )
 
 select * from final

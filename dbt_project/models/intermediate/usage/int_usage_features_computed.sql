@@ -95,13 +95,28 @@ window_events as (
       and events.occurred_at >= cast({{ dbt.dateadd('day', 1 - window_days, as_of_date()) }} as {{ dbt.type_timestamp() }})
 ),
 
+{#- distinct users and features after a GROUP BY, not a grouped COUNT(DISTINCT), which
+    DuckDB holds in memory (int_usage_account_days_aggregated says why) -#}
+window_users as (
+    select account_id, count(user_id) as monthly_active_users
+    from (select distinct account_id, user_id from window_events) as distinct_users
+    group by account_id
+),
+
+window_features as (
+    select account_id, count(feature) as features_used_in_window
+    from (select distinct account_id, feature from window_events) as distinct_features
+    group by account_id
+),
+
 window_distincts as (
     select
-        account_id,
-        count(distinct user_id) as monthly_active_users,
-        count(distinct feature) as features_used_in_window
-    from window_events
-    group by account_id
+        window_users.account_id,
+        window_users.monthly_active_users,
+        coalesce(window_features.features_used_in_window, 0) as features_used_in_window
+    from window_users
+    left join window_features
+        on window_features.account_id = window_users.account_id
 ),
 
 feature_catalogue as (
