@@ -9,6 +9,8 @@
 {%- set recompute_keys = usage_recompute_keys() %}
 {{ config(date_partitioned_incremental('activity_date', unique_key=['account_id', 'activity_date'])) }}
 
+{#- Two readers of the events, not one shared CTE: DuckDB materialises a CTE read more
+    than once, which stored every event of the history each night before any filter. -#}
 with events as (
     select * from {{ ref('stg_usage__events') }}
 ),
@@ -17,7 +19,7 @@ with events as (
 affected_days as (
     select distinct
         {{ recompute_keys | join(',\n        ') }}
-    from events
+    from {{ ref('stg_usage__events') }}
     where loaded_run_date = {{ as_of_date() }}
 ),
 
@@ -53,57 +55,45 @@ scoped_events as (
 {#- Distinct users and features per account-day are counted after a GROUP BY, not with
     a grouped COUNT(DISTINCT): DuckDB keeps a grouped COUNT(DISTINCT)'s input almost
     whole in memory (duckdb/duckdb#18826) - a first build's year of 100M events ran past
-    the memory limit - while a GROUP BY spills to disk. Same counts (nulls are not
-    counted either way). -#}
-user_days as (
+    the memory limit - while a GROUP BY spills to disk. Both in one pass (two grouping
+    sets): a second reader of scoped_events would make DuckDB materialise it. Same
+    counts (nulls are not counted either way). -#}
+usage_groups as (
     select
         account_id,
         occurred_date,
         user_id,
+        feature,
+        grouping(user_id) as is_feature_group,
         count(*) as event_count,
         max(loaded_run_date) as last_loaded_run_date
     from scoped_events
     where occurred_date <= {{ as_of_date() }}
-    group by account_id, occurred_date, user_id
-),
-
-feature_days as (
-    select
-        account_id,
-        occurred_date,
-        count(*) as feature_count
-    from (
-        select distinct account_id, occurred_date, feature
-        from scoped_events
-        where occurred_date <= {{ as_of_date() }}
-            and feature is not null
-    ) as distinct_features
-    group by account_id, occurred_date
+    group by grouping sets ((account_id, occurred_date, user_id), (account_id, occurred_date, feature))
 ),
 
 account_days as (
     select
         account_id,
         occurred_date,
-        cast(sum(event_count) as {{ dbt.type_bigint() }}) as event_count,
-        count(user_id) as active_user_count,
+        cast(sum(case when is_feature_group = 0 then event_count else 0 end) as {{ dbt.type_bigint() }})
+            as event_count,
+        count(case when is_feature_group = 0 then user_id end) as active_user_count,
+        count(case when is_feature_group = 1 then feature end) as feature_count,
         max(last_loaded_run_date) as last_loaded_run_date
-    from user_days
+    from usage_groups
     group by account_id, occurred_date
 ),
 
 final as (
     select
-        account_days.account_id,
-        account_days.occurred_date as activity_date,
-        account_days.event_count,
-        account_days.active_user_count,
-        coalesce(feature_days.feature_count, 0) as feature_count,
-        account_days.last_loaded_run_date
+        account_id,
+        occurred_date as activity_date,
+        event_count,
+        active_user_count,
+        feature_count,
+        last_loaded_run_date
     from account_days
-    left join feature_days
-        on feature_days.account_id = account_days.account_id
-        and feature_days.occurred_date = account_days.occurred_date
 )
 
 select * from final
