@@ -17,6 +17,13 @@ work over the same lake: account-day usage, 30-day features, MRR per account-mon
 one normal night phase by phase: check, ingest, dbt build, quality gate (audit), publish.
 Then the ratio night(H_max)/night(H_min) and full build / floor.
 
+A night's cost must not grow with the nights already in the daily marts. To show it without
+running a year of nights, build one night, then give its warehouse a long daily history and time
+the next night (docs/operations.md, cost model of a night's dbt build)::
+
+    python -m pipelines.benchmark daily-history <home> <as-of date> 365
+    segment-mart build --run-date <the next date>
+
 Every phase runs as its own process tree (``segment-mart <command>``). Measured per phase:
 wall time, CPU time (user + system of the process and every descendant it waited for, dbt's
 subprocess included), and the peak resident memory of the whole tree (sampled every 0.1 s,
@@ -237,6 +244,64 @@ def run_floor(home: Path, as_of: dt.date) -> None:
         target.unlink(missing_ok=True)
 
 
+# --------------------------------------------------------------------------- a long daily history
+
+#: The models holding one slice per as-of date (config date_partitioned_incremental).
+DAILY_SLICED = (
+    ("intermediate", "int_account_segments_classified"),
+    ("intermediate", "int_account_health_scored"),
+    ("intermediate", "int_account_tiers_assigned"),
+    ("intermediate", "int_account_signal_states"),
+    ("intermediate", "int_account_signals_detected"),
+    ("marts", "fct_account_tiers_daily"),
+    ("marts", "fct_account_health_daily"),
+    ("marts", "fct_account_segments_daily"),
+    ("marts", "fct_account_signals"),
+)
+
+
+def build_daily_history(home: Path, as_of: dt.date, nights: int) -> None:
+    """Give a warehouse built for one night a long daily history cheaply, to time the next night.
+
+    Copies ``as_of``'s slice of every daily model to the ``nights - 1`` days before it
+    (``as_of_date - k``); the health mart's status flips on one day in 7 per account (staggered),
+    so that the compact segment history is not one run per account. Then the compact histories
+    (segment run bounds, tier changes) get a first build from that history, as an upgrade would.
+    A night after this reads as many nights of history as a real year would hold.
+    """
+    import duckdb
+
+    from pipelines import duck
+    from pipelines.dbt import run_dbt
+    from pipelines.settings import Settings
+
+    settings = Settings(home=home)
+    with duckdb.connect(str(settings.warehouse), config=duck.config(settings)) as con:
+        for schema, table in DAILY_SLICED:
+            columns = [r[0] for r in con.execute(
+                "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
+                "order by ordinal_position", [schema, table]).fetchall()]
+
+            def value(column: str, table: str = table) -> str:
+                if column == "as_of_date":
+                    return "cast(as_of_date - cast(k as integer) as date) as as_of_date"
+                if column == "signal_id":
+                    return "signal_id || '-' || cast(k as varchar) as signal_id"
+                if table == "fct_account_health_daily" and column == "health_status":
+                    return ("case when health_status is not null and (hash(account_id) + cast(k as ubigint)) % 7 = 0 "
+                            "then case health_status when 'healthy' then 'at-risk' else 'healthy' end "
+                            "else health_status end as health_status")
+                return f'"{column}"'
+
+            con.execute(f"delete from {schema}.{table} where as_of_date < ?", [as_of])
+            con.execute(f"insert into {schema}.{table} select {', '.join(value(c) for c in columns)} "
+                        f"from {schema}.{table}, range(1, {int(nights)}) as copies(k) where as_of_date = ?", [as_of])
+            print(f"{schema}.{table}: {nights} nights", flush=True)
+        con.execute("checkpoint")
+    run_dbt(settings, as_of, "run", "--select", "int_account_segment_run_bounds", "int_account_tier_changes",
+            "--full-refresh")
+
+
 # --------------------------------------------------------------------------- profiles
 
 
@@ -360,6 +425,9 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["floor"]:  # a phase of the scale profile, run in its own process
         run_floor(Path(argv[1]), dt.date.fromisoformat(argv[2]))
+        return
+    if argv[:1] == ["daily-history"]:  # daily-history HOME AS_OF NIGHTS: see build_daily_history
+        build_daily_history(Path(argv[1]), dt.date.fromisoformat(argv[2]), int(argv[3]))
         return
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--profile", choices=("quick", "scale"), default="quick")

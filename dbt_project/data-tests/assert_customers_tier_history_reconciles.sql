@@ -1,16 +1,33 @@
-{#- The SCD2 tier history agrees with the daily tier rows exactly:
-    1. every daily row with a tier falls in exactly one history period, with the same
-       tier; a daily row without a tier (no live subscription) falls in none;
-    2. the history's period starts are exactly the daily rows with a tier where the
-       account's tier differs from its previous daily row (or the account's first row).
+{#- The SCD2 tier history agrees with the daily tier rows exactly, on the run's as-of
+    date (each night checks its own partition; the earlier ones were checked on their
+    nights and never change, so the test costs the night, not the history):
+    1. every daily row of the as-of date with a tier falls in exactly one history
+       period, with the same tier; a daily row without a tier (no live subscription)
+       falls in none;
+    2. the history's periods starting on the as-of date are exactly the daily rows of
+       that date with a tier where the account's tier differs from its row of the
+       previous night (or the account has none).
     Returns the offending rows. -#}
-with daily as (
-    select
-        account_id,
-        as_of_date,
-        tier_number,
-        lag(tier_number) over (partition by account_id order by as_of_date) as previous_daily_tier_number
-    from {{ ref('fct_account_tiers_daily') }}
+with nights as (
+    {#- the as-of date and the previous night -#}
+    select * from {{ ref('fct_account_tiers_daily') }}
+    where as_of_date = {{ as_of_date() }}
+        or as_of_date = (
+            select max(as_of_date) from {{ ref('fct_account_tiers_daily') }}
+            where as_of_date < {{ as_of_date() }}
+        )
+),
+
+daily as (
+    select * from (
+        select
+            account_id,
+            as_of_date,
+            tier_number,
+            lag(tier_number) over (partition by account_id order by as_of_date) as previous_daily_tier_number
+        from nights
+    ) as compared
+    where as_of_date = {{ as_of_date() }}
 ),
 
 history as (
@@ -52,6 +69,7 @@ daily_changes as (
 history_changes as (
     select account_id, valid_from as change_date
     from history
+    where valid_from = {{ as_of_date() }}
 ),
 
 change_errors as (

@@ -63,7 +63,10 @@
 {%- endmacro %}
 
 {#- Filter of the daily marts: on an incremental run only the as-of date partition is
-    (re)built; on the first run or a full refresh the whole intermediate history is. -#}
+    (re)built; on the first run or a full refresh the whole intermediate history is.
+    Applied to every daily input (each import CTE), not only to the one the final
+    select filters: a left join's right side is not narrowed by a filter on its left
+    side, and the hash join would read the right side's whole history every night. -#}
 {% macro customers_daily_filter(relation_alias) -%}
     {%- if is_incremental() -%}
         where {{ relation_alias }}.as_of_date = {{ as_of_date() }}

@@ -7,7 +7,10 @@
       insert_overwrite, which replaces exactly the partitions the new rows fall in
       (dbt-spark sets spark.sql.sources.partitionOverwriteMode=dynamic), after a pre-hook
       that drops the slice's partition (so a slice that comes out empty is emptied too).
-    Usage: {{ config(date_partitioned_incremental('as_of_date')) }} -#}
+    Usage: {{ config(date_partitioned_incremental('as_of_date')) }}
+    Such a model (one slice per date, replaced whole) is tagged with meta
+    partition_date_column, and its generic data tests check the run's slice only
+    (macros/generic_tests/get_where_subquery.sql). -#}
 {% macro date_partitioned_incremental(date_column, unique_key=none) -%}
     {{ return(adapter.dispatch('date_partitioned_incremental', 'segment_mart')(date_column, unique_key)) }}
 {%- endmacro %}
@@ -20,7 +23,10 @@
         'on_schema_change': 'append_new_columns',
     } -%}
     {%- if not unique_key -%}
-        {%- do config.update({'pre_hook': "{{ delete_date_partition('" ~ date_column ~ "') }}"}) -%}
+        {%- do config.update({
+            'pre_hook': "{{ delete_date_partition('" ~ date_column ~ "') }}",
+            'meta': {'partition_date_column': date_column},
+        }) -%}
     {%- endif -%}
     {{ return(config) }}
 {%- endmacro %}
@@ -34,7 +40,10 @@
         'on_schema_change': 'append_new_columns',
     } -%}
     {%- if not unique_key -%}
-        {%- do config.update({'pre_hook': "{{ delete_date_partition('" ~ date_column ~ "') }}"}) -%}
+        {%- do config.update({
+            'pre_hook': "{{ delete_date_partition('" ~ date_column ~ "') }}",
+            'meta': {'partition_date_column': date_column},
+        }) -%}
     {%- endif -%}
     {{ return(config) }}
 {%- endmacro %}
@@ -69,4 +78,24 @@
 
 {% macro spark__usage_recompute_keys() -%}
     {{ return(['occurred_date']) }}
+{%- endmacro %}
+
+{#- The latest partition of a date-partitioned relation before the as-of date, as a
+    'YYYY-MM-DD' string (none on a first build, at parse time, or when there is none):
+    the previous night. Found at compile time so that the model's scan of that night is
+    a filter on a literal, which both engines prune to the one partition (a subquery in
+    the filter would make DuckDB read every partition's rows and Spark list them).
+    A night's incremental models read this partition, not the whole history: an account
+    missing from the previous night (deleted from the CRM extract and restored later)
+    starts again as a new account. -#}
+{% macro previous_partition_date(relation, date_column='as_of_date') -%}
+    {%- if not execute -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set found = run_query(
+        "select cast(max(" ~ date_column ~ ") as " ~ dbt.type_string() ~ ") from " ~ relation
+        ~ " where " ~ date_column ~ " < " ~ as_of_date()
+    ) -%}
+    {%- set latest = found.columns[0].values()[0] if found and found.rows | length > 0 else none -%}
+    {{ return(latest if latest else none) }}
 {%- endmacro %}

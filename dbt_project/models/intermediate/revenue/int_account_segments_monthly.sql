@@ -20,54 +20,23 @@
       (company-size band, industry group, region) take the latest value before the month
       start, else the earliest known one; health status only the latest value before,
       else 'unknown' - never a later value projected back.
-    - dimension 'total' (value 'All') for every account-month. -#}
+    - dimension 'total' (value 'All') for every account-month.
+    The daily rows are read as runs (int_account_segment_runs: one row per stretch of
+    consecutive days with one value, not one per day), so a night's cost does not grow
+    with the nights already in the daily marts; the result is the same as reading every
+    daily row (analyses/segments_monthly_from_daily_rows.sql, compared by a test). -#}
 with account_months as (
     select * from {{ ref('int_account_mrr_monthly') }}
 ),
 
-tiers_daily as (
-    select * from {{ ref('fct_account_tiers_daily') }}
-),
-
-health_daily as (
-    select * from {{ ref('fct_account_health_daily') }}
-),
-
-segments_daily as (
-    select * from {{ ref('fct_account_segments_daily') }}
-),
-
-history_unfiltered as (
-    {#- tier, health, value band, plan and adoption stage only from days on which the
-        account was live (a churned account has no tier or health, and its ARR-based
-        segments describe it after the churn); firmographics (company size, industry,
-        region) from every day -#}
-    select account_id, as_of_date, 'tier' as segment_dimension, cast(assigned_tier as {{ dbt.type_string() }}) as segment_value
-    from tiers_daily
-    where account_status = 'live'
-    union all
-    select account_id, as_of_date, 'health_status', cast(health_status as {{ dbt.type_string() }})
-    from health_daily
-    where account_status = 'live'
-    {%- for dimension in ['value_band', 'company_size_band', 'industry_group', 'region', 'plan_name', 'adoption_stage'] %}
-    union all
-    select account_id, as_of_date, '{{ "plan" if dimension == "plan_name" else dimension }}', cast({{ dimension }} as {{ dbt.type_string() }})
-    from segments_daily
-    {%- if dimension in ['value_band', 'plan_name', 'adoption_stage'] %}
-    where account_status = 'live'
-    {%- endif %}
-    {%- endfor %}
-),
-
-history as (
-    {#- only what was known on the as-of date: a backfill of an earlier date run after
-        later nights must give the same tables as the original night -#}
-    select * from history_unfiltered
-    where as_of_date <= {{ as_of_date() }}
+runs as (
+    {#- the daily account marts' history as runs of one value (consecutive days),
+        known on the as-of date; the live-only rule is applied there -#}
+    select * from {{ ref('int_account_segment_runs') }}
 ),
 
 dimensions as (
-    select distinct segment_dimension from history
+    select distinct segment_dimension from runs
     {%- for dimension in ['tier', 'health_status', 'value_band', 'company_size_band', 'industry_group', 'region', 'plan', 'adoption_stage'] %}
     union select '{{ dimension }}'
     {%- endfor %}
@@ -96,95 +65,19 @@ account_month_dimensions as (
     cross join dimensions
 ),
 
-{#- Each history row can place the account in the months whose window
-    [month start - lookback, month end] holds its date: its own month and the next
-    few (as many as the lookback reaches into). Listing them turns the window test into
-    an equi-join on the month key, which a distributed engine hashes instead of
-    comparing every history row with every account-month. -#}
+{#- Each month start is placed in its account's ordered runs (a marker after the runs
+    starting on or before it): the run before it holds the latest daily row on or before
+    the month start, on the run's last day or on the month start itself; the run after
+    it holds the first row after the month start, on the run's first day. Linear, and
+    equi-joins only, unlike a range join of every month with every run. -#}
 {%- set lookback_days = var('revenue_segment_history_lookback_days') | int %}
-history_months as (
-    select
-        history.*,
-        cast({{ dbt.dateadd('month', 'month_offsets.month_offset', dbt.date_trunc('month', 'history.as_of_date')) }} as date)
-            as month_start_date
-    from history
-    cross join (
-        {%- for offset in range(0, lookback_days // 28 + 2) %}
-        select {{ offset }} as month_offset{% if not loop.last %} union all{% endif %}
-        {%- endfor %}
-    ) as month_offsets
-    where {{ dbt.dateadd('month', 'month_offsets.month_offset', dbt.date_trunc('month', 'history.as_of_date')) }}
-        <= {{ dbt.date_trunc('month', dbt.dateadd('day', lookback_days, 'history.as_of_date')) }}
-),
-
-history_candidates as (
-    select
-        account_month_dimensions.account_id,
-        account_month_dimensions.month_start_date,
-        account_month_dimensions.segment_dimension,
-        history.segment_value,
-        row_number() over (
-            partition by
-                account_month_dimensions.account_id,
-                account_month_dimensions.month_start_date,
-                account_month_dimensions.segment_dimension
-            order by
-                case when history.as_of_date <= account_month_dimensions.month_start_date then 0 else 1 end,
-                case
-                    when history.as_of_date <= account_month_dimensions.month_start_date
-                        then {{ dbt.datediff('history.as_of_date', 'account_month_dimensions.month_start_date', 'day') }}
-                    else {{ dbt.datediff('account_month_dimensions.month_start_date', 'history.as_of_date', 'day') }}
-                end
-        ) as candidate_rank
-    from account_month_dimensions
-    inner join history_months as history
-        on history.account_id = account_month_dimensions.account_id
-        and history.segment_dimension = account_month_dimensions.segment_dimension
-        and history.month_start_date = account_month_dimensions.month_start_date
-    where history.as_of_date <= account_month_dimensions.month_end_date
-        {# a row after the month start only places an account entering during the month #}
-        and (history.as_of_date <= account_month_dimensions.month_start_date
-             or not account_month_dimensions.was_active_customer)
-        and history.as_of_date >= cast({{ dbt.dateadd(
-            'day',
-            -1 * lookback_days,
-            'account_month_dimensions.month_start_date'
-        ) }} as date)
-),
-
-history_values as (
-    select * from history_candidates where candidate_rank = 1
-),
-
-known_values as (
-    {#- every account's values ordered in time, for the backcast of the dimensions that
-        billing cannot derive -#}
-    select
-        account_id,
-        segment_dimension,
-        as_of_date,
-        segment_value,
-        row_number() over (partition by account_id, segment_dimension order by as_of_date) as value_order
-    from history
-),
-
-earliest_values as (
-    select account_id, segment_dimension, segment_value
-    from known_values
-    where value_order = 1
-),
-
 timeline as (
-    {#- history rows and month-start markers in one ordered stream per account and
-        dimension; a marker takes the value of the latest history row at or before it
-        (a row dated on the month start comes first). Linear, unlike a range join. -#}
     select
         account_id,
         segment_dimension,
-        as_of_date as event_date,
-        0 as is_marker,
-        segment_value
-    from history
+        valid_from as event_date,
+        0 as is_marker
+    from runs
 
     union all
 
@@ -192,37 +85,101 @@ timeline as (
         account_id,
         segment_dimension,
         month_start_date as event_date,
-        1 as is_marker,
-        cast(null as {{ dbt.type_string() }}) as segment_value
+        1 as is_marker
     from account_month_dimensions
-    where segment_dimension in ('company_size_band', 'industry_group', 'region', 'health_status')
 ),
 
-timeline_groups as (
+markers as (
     select
-        *,
-        count(case when is_marker = 0 then 1 end) over (
-            partition by account_id, segment_dimension
-            order by event_date, is_marker
-            rows between unbounded preceding and current row
-        ) as value_group
-    from timeline
+        account_id,
+        segment_dimension,
+        event_date as month_start_date,
+        run_count as run_before_number
+    from (
+        select
+            *,
+            count(case when is_marker = 0 then 1 end) over (
+                partition by account_id, segment_dimension
+                order by event_date, is_marker
+                rows between unbounded preceding and current row
+            ) as run_count
+        from timeline
+    ) as counted
+    where is_marker = 1
+),
+
+month_runs as (
+    select
+        account_month_dimensions.account_id,
+        account_month_dimensions.month_start_date,
+        account_month_dimensions.month_end_date,
+        account_month_dimensions.segment_dimension,
+        account_month_dimensions.was_active_customer,
+        run_before.segment_value as before_value,
+        {#- the latest daily row on or before the month start -#}
+        case
+            when run_before.valid_until < account_month_dimensions.month_start_date then run_before.valid_until
+            else account_month_dimensions.month_start_date
+        end as before_date,
+        run_before.run_number as before_run_number,
+        run_after.segment_value as after_value,
+        {#- the first daily row after the month start -#}
+        run_after.valid_from as after_date
+    from account_month_dimensions
+    inner join markers
+        on markers.account_id = account_month_dimensions.account_id
+        and markers.segment_dimension = account_month_dimensions.segment_dimension
+        and markers.month_start_date = account_month_dimensions.month_start_date
+    left join runs as run_before
+        on run_before.account_id = markers.account_id
+        and run_before.segment_dimension = markers.segment_dimension
+        and run_before.run_number = markers.run_before_number
+    left join runs as run_after
+        on run_after.account_id = markers.account_id
+        and run_after.segment_dimension = markers.segment_dimension
+        and run_after.run_number = markers.run_before_number + 1
+),
+
+history_values as (
+    {#- the latest row on or before the month start within the lookback; else, for an
+        account entering during the month, its first row in the month (on entry) -#}
+    select
+        account_id,
+        month_start_date,
+        segment_dimension,
+        case
+            when before_run_number is not null
+                and before_date >= cast({{ dbt.dateadd('day', -1 * lookback_days, 'month_start_date') }} as date)
+                then before_value
+            else after_value
+        end as segment_value
+    from month_runs
+    where (
+            before_run_number is not null
+            and before_date >= cast({{ dbt.dateadd('day', -1 * lookback_days, 'month_start_date') }} as date)
+        )
+        or (
+            not was_active_customer
+            and after_date is not null
+            and after_date <= month_end_date
+        )
 ),
 
 latest_values_before as (
+    {#- the latest value on or before the month start, however old -#}
     select
-        markers.account_id,
-        markers.event_date as month_start_date,
-        markers.segment_dimension,
-        known.segment_value
-    from timeline_groups as markers
-    inner join timeline_groups as known
-        on known.account_id = markers.account_id
-        and known.segment_dimension = markers.segment_dimension
-        and known.value_group = markers.value_group
-        and known.is_marker = 0
-    where markers.is_marker = 1
-      and markers.value_group > 0
+        account_id,
+        month_start_date,
+        segment_dimension,
+        before_value as segment_value
+    from month_runs
+    where before_run_number is not null
+),
+
+earliest_values as (
+    select account_id, segment_dimension, segment_value
+    from runs
+    where run_number = 1
 ),
 
 backcast_arr as (

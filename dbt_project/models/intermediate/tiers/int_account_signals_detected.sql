@@ -1,13 +1,24 @@
 {#- Action signals: one row per account per signal per as-of date of the state
     history. A signal fires when the account enters the state (the state is true on
     a date and was false, or the account unknown, on its previous as-of date in the
-    history), never every day it stays there. Computed over the whole (small) state
-    history so that the published fct_account_signals can be fully refreshed; the
-    nightly run only publishes the as-of date. Doc block action_signals. -#}
+    history), never every day it stays there. Incremental on as_of_date: a night compares
+    the as-of date's states with the previous night's (the latest partition before it,
+    read with a scalar-subquery filter as in int_account_tiers_assigned), not the whole
+    history; a first build or a full refresh derives every date of the state history,
+    so that the published fct_account_signals can be fully refreshed. Doc block
+    action_signals. -#}
+{{ config(date_partitioned_incremental('as_of_date')) }}
 {%- set renewal_days = var('signal_renewal_days') %}
 
 with states as (
     select * from {{ ref('int_account_signal_states') }}
+    {%- if is_incremental() %}
+    where as_of_date = {{ as_of_date() }}
+        or as_of_date = (
+            select max(as_of_date) from {{ ref('int_account_signal_states') }}
+            where as_of_date < {{ as_of_date() }}
+        )
+    {%- endif %}
 ),
 
 {%- set state_columns = ['is_health_at_risk_or_worse', 'is_health_critical', 'is_seat_utilisation_high',
@@ -117,6 +128,9 @@ final as (
         days_to_renewal,
         previous_as_of_date
     from signals
+    {%- if is_incremental() %}
+    where as_of_date = {{ as_of_date() }}
+    {%- endif %}
 )
 
 select * from final

@@ -5,85 +5,89 @@
     next period or of the first day without a tier (exclusive). The last period
     is current when the account has a row on the latest as-of date of the daily
     history; otherwise it closes the day after the account's last daily row. Rebuilt
-    in full on every run, so a rerun or a backfill always agrees with the daily rows. -#}
-with daily as (
-    select * from {{ ref('int_account_tiers_assigned') }}
+    in full on every run from the compact changes (int_account_tier_changes: one row
+    per stretch of one tier, not per day), so a rerun or a backfill always agrees with
+    the daily rows and a night costs the changes, not the history. -#}
+with changes as (
+    select * from {{ ref('int_account_tier_changes') }}
+),
+
+nights as (
+    {#- every as-of date of the daily history, numbered (a stretch's observed days) -#}
+    select
+        as_of_date,
+        row_number() over (order by as_of_date) as night_number
+    from (select distinct as_of_date from {{ ref('int_account_tiers_assigned') }}) as night_dates
 ),
 
 latest_run as (
-    select max(as_of_date) as latest_as_of_date from daily
+    select max(as_of_date) as latest_as_of_date from nights
 ),
 
-flagged as (
+stretch_starts as (
     select
         account_id,
-        as_of_date,
+        change_date as valid_from,
         assigned_tier_number,
         assigned_tier,
         migration_action,
         tier_reason,
-        {#- a day without a tier (null) starts a stretch of its own, dropped below -#}
-        case
-            when coalesce(lag(assigned_tier_number) over (partition by account_id order by as_of_date), 0)
-                = coalesce(assigned_tier_number, 0)
-                and row_number() over (partition by account_id order by as_of_date) > 1
-                then 0
-            else 1
-        end as is_period_start
-    from daily
+        lead(change_date) over (partition by account_id order by change_date) as next_valid_from
+    from changes
+    where change_kind = 'start'
 ),
 
-numbered as (
+stretch_ends as (
+    {#- the night an account stopped appearing, inside the stretch it ended -#}
     select
-        *,
-        sum(is_period_start) over (
-            partition by account_id order by as_of_date rows between unbounded preceding and current row
-        ) as period_number
-    from flagged
-),
-
-periods as (
-    select
-        account_id,
-        period_number,
-        min(as_of_date) as valid_from,
-        max(as_of_date) as last_observed_date,
-        count(*) as observed_days
-    from numbered
-    group by account_id, period_number
-),
-
-period_starts as (
-    select
-        numbered.account_id,
-        numbered.period_number,
-        numbered.assigned_tier_number,
-        numbered.assigned_tier,
-        numbered.migration_action,
-        numbered.tier_reason
-    from numbered
-    where numbered.is_period_start = 1
+        stretch_starts.account_id,
+        stretch_starts.valid_from,
+        min(changes.change_date) as left_date
+    from stretch_starts
+    inner join changes
+        on changes.account_id = stretch_starts.account_id
+        and changes.change_kind = 'end'
+    where changes.change_date >= stretch_starts.valid_from
+        and (stretch_starts.next_valid_from is null or changes.change_date < stretch_starts.next_valid_from)
+    group by stretch_starts.account_id, stretch_starts.valid_from
 ),
 
 stretches as (
+    {#- a stretch's last row: the night the account left, else the night before the
+        next stretch, else the latest night -#}
     select
-        periods.account_id,
-        periods.period_number,
-        periods.valid_from,
-        periods.last_observed_date,
-        periods.observed_days,
-        lead(periods.valid_from) over (partition by periods.account_id order by periods.valid_from) as next_valid_from,
-        lag(period_starts.assigned_tier_number) over (
-            partition by periods.account_id order by periods.valid_from
+        stretch_starts.account_id,
+        stretch_starts.valid_from,
+        coalesce(stretch_ends.left_date, night_before_next.as_of_date, latest_run.latest_as_of_date)
+            as last_observed_date,
+        stretch_starts.next_valid_from,
+        lag(stretch_starts.assigned_tier_number) over (
+            partition by stretch_starts.account_id order by stretch_starts.valid_from
         ) as preceding_tier_number,
-        period_starts.assigned_tier_number,
-        period_starts.assigned_tier,
-        period_starts.migration_action,
-        period_starts.tier_reason
-    from periods
-    inner join period_starts
-        on periods.account_id = period_starts.account_id
-        and periods.period_number = period_starts.period_number
+        stretch_starts.assigned_tier_number,
+        stretch_starts.assigned_tier,
+        stretch_starts.migration_action,
+        stretch_starts.tier_reason
+    from stretch_starts
+    cross join latest_run
+    left join stretch_ends
+        on stretch_ends.account_id = stretch_starts.account_id
+        and stretch_ends.valid_from = stretch_starts.valid_from
+    left join nights as next_night
+        on next_night.as_of_date = stretch_starts.next_valid_from
+    left join nights as night_before_next
+        on night_before_next.night_number = next_night.night_number - 1
+),
+
+observed as (
+    select
+        stretches.*,
+        last_night.night_number - first_night.night_number + 1 as observed_days
+    from stretches
+    inner join nights as first_night
+        on first_night.as_of_date = stretches.valid_from
+    inner join nights as last_night
+        on last_night.as_of_date = stretches.last_observed_date
 ),
 
 bounded as (
@@ -91,7 +95,7 @@ bounded as (
     select
         *,
         lag(assigned_tier_number) over (partition by account_id order by valid_from) as previous_tier_number
-    from stretches
+    from observed
     where assigned_tier_number is not null
 ),
 

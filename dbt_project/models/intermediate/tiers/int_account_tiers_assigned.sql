@@ -3,9 +3,9 @@
     (captured when the downgrade became pending) has passed and it still qualifies
     lower. An account without a live subscription has no tier (its tier ends at once,
     'churned'); a new or returning account gets its computed tier at once ('initial').
-    The previous assignment is read from this model's own history (the latest row
-    before the as-of date), so re-running a date gives the same rows and a backfill
-    rebuilds one date from the dates before it. Doc block tier_migration. -#}
+    The previous assignment is read from this model's own history (the row of the
+    latest as-of date before the run's, the previous night), so re-running a date gives
+    the same rows and a backfill rebuilds one date from the dates before it. Doc block tier_migration. -#}
 {{ config(date_partitioned_incremental('as_of_date')) }}
 
 {%- set cadence = var('tier_review_cadence_months') %}
@@ -19,7 +19,13 @@ tier_targets as (
 ),
 
 {% if is_incremental() %}
-history_ranked as (
+{#- the previous night's rows (the latest partition before the as-of date), not the
+    whole history. DuckDB turns the equality with the scalar subquery into a join whose
+    one-row build side is pushed into the scan as a filter (dynamic join filter
+    pushdown), so only that partition's row groups are read. An account missing from the
+    previous night (deleted from the CRM extract and restored later) starts again with
+    'initial', like a new account. -#}
+previous as (
     select
         account_id,
         as_of_date as previous_as_of_date,
@@ -28,14 +34,11 @@ history_ranked as (
         is_downgrade_pending as previous_is_downgrade_pending,
         pending_downgrade_date as previous_pending_downgrade_date,
         last_tier_review_date as previous_last_tier_review_date,
-        next_tier_review_date as previous_next_tier_review_date,
-        row_number() over (partition by account_id order by as_of_date desc) as recency_rank
+        next_tier_review_date as previous_next_tier_review_date
     from {{ this }}
-    where as_of_date < {{ as_of_date() }}
-),
-
-previous as (
-    select * from history_ranked where recency_rank = 1
+    where as_of_date = (
+        select max(as_of_date) from {{ this }} where as_of_date < {{ as_of_date() }}
+    )
 ),
 {% else %}
 previous as (

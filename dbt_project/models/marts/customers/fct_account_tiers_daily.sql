@@ -4,15 +4,18 @@
 {{ config(date_partitioned_incremental('as_of_date')) }}
 
 with tiers as (
-    select * from {{ ref('int_account_tiers_assigned') }}
+    select * from {{ ref('int_account_tiers_assigned') }} as daily
+    {{ customers_daily_filter('daily') }}
 ),
 
 segments as (
-    select * from {{ ref('int_account_segments_classified') }}
+    select * from {{ ref('int_account_segments_classified') }} as daily
+    {{ customers_daily_filter('daily') }}
 ),
 
 health as (
-    select * from {{ ref('int_account_health_scored') }}
+    select * from {{ ref('int_account_health_scored') }} as daily
+    {{ customers_daily_filter('daily') }}
 ),
 
 final as (
