@@ -6,7 +6,10 @@
     night wrote, and the earlier slices, checked on their own nights and never rewritten
     by a later one, are not scanned again. Without it the ~100 tests on the daily models read
     every night of history, every night (at 100K accounts a year is 36.5M rows per model).
-    A first build or a full refresh writes every slice but tests the run's own. -#}
+    A first build or a full refresh writes every slice but tests the run's own.
+    The relation gets an explicit alias: Spark (non-ANSI mode) reads `t where (x)` as the
+    table t aliased `where` with a column list `(x)`, and fails with ASSIGNMENT_ARITY_MISMATCH
+    (found by the parity test on `where: is_current`). -#}
 {% macro default__get_where_subquery(relation) -%}
     {%- set filters = [] -%}
     {%- set where = config.get('where', '') -%}
@@ -19,7 +22,7 @@
     {%- endif -%}
     {%- if filters -%}
         {%- set filtered -%}
-            (select * from {{ relation }} where {{ filters | join(' and ') }}) dbt_subquery
+            (select * from {{ relation }} as dbt_tested where {{ filters | join(' and ') }}) dbt_subquery
         {%- endset -%}
         {%- do return(filtered) -%}
     {%- else -%}
