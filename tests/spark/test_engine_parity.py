@@ -178,7 +178,7 @@ def test_every_mart_and_history_is_the_same_on_both_engines(nights: dict) -> Non
     for run_date, counts in nights["compared"].items():
         # every published mart was compared (17 today), not a fixed count that goes stale
         compared = {r.split(".", 1)[1] for r in counts if r.startswith("marts.")}
-        assert compared == set(nights["published"][run_date]["duckdb"]["marts"]), run_date
+        assert compared == set(nights["published"][run_date]["duckdb"].marts), run_date
         assert len(compared) >= 15, run_date
         # the comparison saw data, not empty tables
         for relation in ("marts.dim_accounts", "marts.fct_account_tiers_daily", "marts.fct_mrr_account_monthly",
