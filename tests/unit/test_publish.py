@@ -27,8 +27,9 @@ from pipelines.publish import (
     published_marts,
     read_manifest,
 )
-from pipelines.quality import check_quarantine, run_quality_gate
+from pipelines.quality import check_quarantine
 from pipelines.quality.gate import read_gate_result
+from tests.warehouse import gate, sql
 
 DAILY = ("fct_account_health_daily", "fct_account_segments_daily", "fct_account_signals", "fct_account_tiers_daily")
 
@@ -46,18 +47,6 @@ def snapshot(root: Path) -> dict[str, str]:
             elif p.is_file():
                 out[str(p.relative_to(root))] = f"{hashlib.sha256(p.read_bytes()).hexdigest()} {p.stat().st_mode:o}"
     return out
-
-
-def sql(settings, statement: str, params=None) -> None:
-    con = duckdb.connect(str(settings.warehouse))
-    try:
-        con.execute(statement, params)
-    finally:
-        con.close()
-
-
-def gate(home):
-    return run_quality_gate(home.settings, home.last, dbt_run_results=run_results_path(home.settings, home.last))
 
 
 def release_dir(settings, manifest) -> Path:
