@@ -1,5 +1,10 @@
 # Everything runs from the project-local virtual environment .venv, created on first use
 # from requirements.lock (uv resolves and installs; pip only bootstraps uv).
+# uv installs without bytecode unless asked, and where PYTHONDONTWRITEBYTECODE is set (as on
+# these machines) Python then never caches it either: every process (each dbt, airflow and mf
+# run, many per night and per test) compiled every module it imports from source again. So
+# the install compiles it once (--compile-bytecode): importing airflow, Great Expectations,
+# pandas and duckdb took 7.4 s of CPU without it and 2.9 s with it, a `dbt parse` 13.0 s and 10.5 s.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(abspath $(VENV))/bin
@@ -16,7 +21,7 @@ CHROMIUM := /usr/bin/chromium
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
-	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip sync --quiet --compile-bytecode --python $(BIN)/python requirements.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
 
