@@ -7,10 +7,12 @@ everything upstream of them, the history models and the ``assert_customers_*``,
 ``assert_tiers_*`` and ``assert_revenue_*`` data tests (any failing test or unit test fails the
 night). After every night the tables both modules compare later are recorded.
 
-The tests that rebuild nights do it in copies of that home, so the nights stay as built for the
-tests that only read them: :func:`rerun_last_night` rebuilds the last night once more;
-:func:`restated_nights` restates the first night and replays every later one in order (the
-documented way to restate an older night, docs/operations.md), recording the tables after each.
+The tests that rebuild nights do it in a copy of that home, so the nights stay as built for the
+tests that only read them: :func:`restated_nights` restates the first night and replays every
+later one in order (the documented way to restate an older night, docs/operations.md), recording
+the tables after each. Its last build is also the rerun of the last night: the warehouse then
+holds every night as originally built (the earlier ones restated, each compared with its
+original) and the last night itself.
 """
 
 from __future__ import annotations
@@ -156,13 +158,6 @@ def mart_nights(tmp_path_factory: pytest.TempPathFactory) -> MartNights:
         ingest(settings, run_date)
         nights.tables[run_date] = nights.build(run_date)
     return nights
-
-
-@pytest.fixture(scope="session")
-def rerun_last_night(mart_nights: MartNights, tmp_path_factory: pytest.TempPathFactory) -> Tables:
-    """The tables after the last night is built once more (in a copy of the home)."""
-    copy = mart_nights.copy(tmp_path_factory.mktemp("mart_nights_rerun") / "home")
-    return copy.build(copy.run_dates[-1])
 
 
 @pytest.fixture(scope="session")

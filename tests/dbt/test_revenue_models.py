@@ -139,9 +139,10 @@ def test_account_active_at_the_end_has_not_churned(con: duckdb.DuckDBPyConnectio
     assert wrong == []
 
 
-def test_rerun_of_the_last_night_gives_identical_tables(mart_nights: MartNights, rerun_last_night: Tables) -> None:
+def test_rerun_of_the_last_night_gives_identical_tables(mart_nights: MartNights, restated_nights: dict) -> None:
+    """The last night built again on a warehouse that holds it (the last build of ``restated_nights``)."""
     last = mart_nights.run_dates[-1]
-    _assert_same_tables(last, rerun_last_night, mart_nights.tables[last])
+    _assert_same_tables(last, restated_nights[last], mart_nights.tables[last])
 
 
 def test_restating_an_earlier_night_then_replaying_gives_the_original_tables(
