@@ -43,7 +43,8 @@ browser: $(CHROMIUM)
 
 ## make test: the whole test suite (unit, dbt, DAG, end-to-end, the report in a browser) in three
 ## pytest processes at the same time: the tests on the shared `real_nights` warehouse (marked
-## by tests/conftest.py; it is built once, in that process), the other tests, and the
+## by tests/conftest.py; it is built once, in that process; with them the worked examples, to
+## balance the two), the other tests, and the
 ## DuckDB-vs-Spark parity test (tests/spark). Most of a test's time is one process at a time
 ## (dbt, airflow, Spark's fixed cost per statement), so on two cores they finish far sooner side
 ## by side than one after another. The output of the first and the third is printed when all
@@ -53,9 +54,9 @@ test: install browser java
 	@mkdir -p var
 	@$(BIN)/python -m pytest -q -m spark -p no:cacheprovider --basetemp=var/pytest-spark \
 		> var/test-spark.log 2>&1 & spark=$$!; \
-	$(BIN)/python -m pytest -q -m "real_nights and not spark" -p no:cacheprovider \
+	$(BIN)/python -m pytest -q -m "(real_nights or beside_real_nights) and not spark" -p no:cacheprovider \
 		--basetemp=var/pytest-real-nights > var/test-real-nights.log 2>&1 & shared=$$!; \
-	$(BIN)/python -m pytest -q -m "not real_nights and not spark"; rest=$$?; \
+	$(BIN)/python -m pytest -q -m "not real_nights and not beside_real_nights and not spark"; rest=$$?; \
 	wait $$shared; real_nights=$$?; wait $$spark; parity=$$?; \
 	echo "---- tests on the real_nights warehouse (var/test-real-nights.log) ----"; cat var/test-real-nights.log; \
 	echo "---- tests/spark: DuckDB vs Spark parity (var/test-spark.log) ----"; cat var/test-spark.log; \
