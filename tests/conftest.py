@@ -26,6 +26,27 @@ REAL_DROP_DAYS = 2
 REAL_SEED = 11
 
 
+#: Modules that do not use ``real_nights`` but run in its ``make test`` process too, so that the
+#: two processes take about as long (measured: the other tests took about twice as long as these;
+#: the worked examples build five nights of their own).
+BESIDE_REAL_NIGHTS = ("tests/e2e/test_worked_examples.py",)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test that uses the ``real_nights`` warehouse (directly or through ``real_home``)
+    ``real_nights``, and the tests of :data:`BESIDE_REAL_NIGHTS` ``beside_real_nights``. ``make
+    test`` runs those tests in one pytest process and the others in a second one at the same time
+    (and the Spark parity test in a third): each process builds the session fixtures its own tests
+    use, so the shared warehouse is built once, in one of them. tryfirst: before ``-m`` deselects
+    by marker."""
+    for item in items:
+        if "real_nights" in item.fixturenames:
+            item.add_marker(pytest.mark.real_nights)
+        if item.nodeid.split("::")[0] in BESIDE_REAL_NIGHTS:
+            item.add_marker(pytest.mark.beside_real_nights)
+
+
 @dataclass(frozen=True)
 class RealNights:
     """A pipeline home where the last ``run_dates`` were built, gated and published in order."""

@@ -3,7 +3,8 @@ generator, loader, dbt and DuckDB.
 
 Nights run in order like the pipeline (``dbt build`` per as-of date of the customer
 marts, everything upstream of them, the snapshots and the ``assert_customers_*`` /
-``assert_tiers_*`` data tests; any failing test or unit test fails the night). The
+``assert_tiers_*`` data tests; any failing test or unit test fails the night; the
+``mart_nights`` fixture of tests/dbt/conftest.py, shared with the revenue tests). The
 tests then check with their own SQL that the tier history reconciles with the daily
 tiers, that the incremental usage model equals a full recomputation, that signals fire
 on entering a state only, and that a rerun and a backfill of an as-of date give the
@@ -12,95 +13,29 @@ same tables as the original nights.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
-from pathlib import Path
 
 import duckdb
 import pytest
 
 from pipelines import lake
 from pipelines.contract import get_entity
-from pipelines.dbt import run_dbt
-from pipelines.generate import generate
-from pipelines.ingest import ingest
-from pipelines.settings import Settings
-
-CUSTOMER_MARTS = (
-    "dim_accounts",
-    "fct_account_health_daily",
-    "fct_account_segments_daily",
-    "fct_account_tiers_daily",
-    "dim_account_tier_history",
-    "rpt_tier_distribution",
-    "rpt_coverage_by_tier",
-    "rpt_coverage_by_csm",
-    "fct_account_signals",
-)
-# The self-referencing / incremental intermediates and the snapshots must be identical too.
-STATEFUL = (
-    "intermediate.int_usage_account_days_aggregated",
-    "intermediate.int_account_health_scored",
-    "intermediate.int_account_segments_classified",
-    "intermediate.int_account_tiers_assigned",
-    "intermediate.int_account_signal_states",
-    "snapshots.snap_crm__accounts",
-    "snapshots.snap_billing__subscriptions",
-)
-SELECT = (
-    "--select", "+path:models/marts/customers", "path:models/history",
-    "path:data-tests/assert_customers_*", "path:data-tests/assert_tiers_*",
-    "--indirect-selection", "cautious",
-)
-DROP_DAYS = 4
-
-
-def _tables(warehouse: Path) -> dict[str, list[tuple]]:
-    """Every customer mart and stateful model, fully sorted, to compare builds exactly."""
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        names = [f"marts.{m}" for m in CUSTOMER_MARTS] + list(STATEFUL)
-        return {name: con.execute(f"select * from {name} order by all").fetchall() for name in names}
-
-
-def _build(settings: Settings, run_date: dt.date) -> None:
-    run_dbt(settings, run_date, "build", *SELECT)
-
-
-@pytest.fixture(scope="module")
-def nights(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    home = tmp_path_factory.mktemp("customers")
-    settings = Settings(home=home, landing_dir=home / "landing", warehouse_path=home / "wh.duckdb")
-    summary = generate(
-        settings.landing,
-        accounts=80,
-        start_date=dt.date(2025, 1, 1),
-        days=240,
-        drop_days=DROP_DAYS,
-        seed=11,
-        events_per_account_day=2.0,
-    )
-    run_dates = list(summary.run_dates)
-    tables: dict[dt.date, dict[str, list[tuple]]] = {}
-    for run_date in run_dates:
-        ingest(settings, run_date)
-        _build(settings, run_date)
-        tables[run_date] = _tables(settings.warehouse)
-    yield {"settings": settings, "run_dates": run_dates, "tables": tables}
+from tests.dbt.conftest import MartNights
 
 
 @pytest.fixture
-def con(nights: dict) -> Iterator[duckdb.DuckDBPyConnection]:
-    with duckdb.connect(str(nights["settings"].warehouse), read_only=True) as connection:
+def con(mart_nights: MartNights) -> Iterator[duckdb.DuckDBPyConnection]:
+    with duckdb.connect(str(mart_nights.settings.warehouse), read_only=True) as connection:
         yield connection
 
 
-def test_daily_marts_hold_every_night(nights: dict, con: duckdb.DuckDBPyConnection) -> None:
+def test_daily_marts_hold_every_night(mart_nights: MartNights, con: duckdb.DuckDBPyConnection) -> None:
     accounts = con.execute("select count(*) from marts.dim_accounts").fetchone()[0]
     assert accounts > 0
     for mart in ("fct_account_tiers_daily", "fct_account_health_daily", "fct_account_segments_daily"):
         per_date = dict(con.execute(f"select as_of_date, count(*) from marts.{mart} group by 1").fetchall())
-        assert sorted(per_date) == nights["run_dates"], mart
-        assert per_date[nights["run_dates"][-1]] == accounts, mart
+        assert sorted(per_date) == mart_nights.run_dates, mart
+        assert per_date[mart_nights.run_dates[-1]] == accounts, mart
 
 
 def test_published_columns_for_revenue_reporting(con: duckdb.DuckDBPyConnection) -> None:
@@ -156,11 +91,11 @@ def test_tier_history_reconciles_with_daily_tiers(con: duckdb.DuckDBPyConnection
     assert len(current) == len(set(current))
 
 
-def test_generated_nights_move_tiers(nights: dict, con: duckdb.DuckDBPyConnection) -> None:
+def test_generated_nights_move_tiers(mart_nights: MartNights, con: duckdb.DuckDBPyConnection) -> None:
     """The generator scripts tier moves on the last nights (pipelines.generate.billing.TIER_MOVES),
     so the migration and SCD2 tests above see real changes: an upgrade at once, a downgrade held
     until the renewal, and a downgrade once the renewal has passed."""
-    last = nights["run_dates"][-1]
+    last = mart_nights.run_dates[-1]
     actions = dict(con.execute(
         "select migration_action, count(*) from marts.fct_account_tiers_daily where as_of_date = ? group by 1",
         [last]).fetchall())
@@ -187,13 +122,13 @@ def test_tier_distribution_exists(con: duckdb.DuckDBPyConnection) -> None:
     assert abs(sum(r[3] for r in rows) - 1) < 1e-9
 
 
-def test_incremental_usage_equals_full_recomputation(nights: dict, con: duckdb.DuckDBPyConnection) -> None:
-    last = nights["run_dates"][-1]
+def test_incremental_usage_equals_full_recomputation(mart_nights: MartNights, con: duckdb.DuckDBPyConnection) -> None:
+    last = mart_nights.run_dates[-1]
     incremental = con.execute("""
         select account_id, activity_date, event_count, active_user_count, feature_count
         from intermediate.int_usage_account_days_aggregated order by all
     """).fetchall()
-    events = lake.relation_sql(nights["settings"].lake, get_entity("usage", "events"))
+    events = lake.relation_sql(mart_nights.settings.lake, get_entity("usage", "events"))
     full = con.execute(f"""
         select trim(account_id), cast(occurred_at as date), count(*), count(distinct trim(user_id)),
                count(distinct nullif(lower(trim(feature)), ''))
@@ -204,8 +139,8 @@ def test_incremental_usage_equals_full_recomputation(nights: dict, con: duckdb.D
     assert incremental == full
 
 
-def test_signals_fire_on_entering_a_state_only(nights: dict, con: duckdb.DuckDBPyConnection) -> None:
-    first, second = nights["run_dates"][:2]
+def test_signals_fire_on_entering_a_state_only(mart_nights: MartNights, con: duckdb.DuckDBPyConnection) -> None:
+    first, second = mart_nights.run_dates[:2]
     repeats = con.execute("""
         select a.account_id, a.signal_type
         from marts.fct_account_signals as a
@@ -236,20 +171,18 @@ def test_migration_never_downgrades_before_renewal(con: duckdb.DuckDBPyConnectio
     assert early == 0
 
 
-def test_rerun_of_last_night_changes_nothing(nights: dict) -> None:
-    settings, last = nights["settings"], nights["run_dates"][-1]
-    _build(settings, last)
-    assert _tables(settings.warehouse) == nights["tables"][last]
+def test_rerun_of_last_night_changes_nothing(mart_nights: MartNights, restated_nights: dict) -> None:
+    """The last night built again on a warehouse that holds it (the last build of ``restated_nights``)."""
+    last = mart_nights.run_dates[-1]
+    assert restated_nights[last].customers == mart_nights.tables[last].customers
 
 
-def test_backfill_of_an_earlier_night_then_replay_changes_nothing(nights: dict) -> None:
-    settings, run_dates = nights["settings"], nights["run_dates"]
-    _build(settings, run_dates[1])  # the data tests (history reconciliation) must pass here too
-    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
-        daily = con.execute(
-            "select count(*) from marts.fct_account_tiers_daily where as_of_date = ?", [run_dates[1]]
-        ).fetchone()[0]
-    assert daily > 0
-    for run_date in run_dates[1:]:
-        _build(settings, run_date)
-    assert _tables(settings.warehouse) == nights["tables"][run_dates[-1]]
+def test_backfill_of_an_earlier_night_then_replay_changes_nothing(
+    mart_nights: MartNights, restated_nights: dict
+) -> None:
+    """Earlier nights rebuilt while later ones are in the warehouse, then every later night
+    replayed in order (``restated_nights``: the first night restated, the second backfilled, ...);
+    each build ran the data tests (the history reconciliation among them), so each passed."""
+    run_dates = mart_nights.run_dates
+    assert restated_nights[run_dates[1]].tiers_on_the_night > 0
+    assert restated_nights[run_dates[-1]].customers == mart_nights.tables[run_dates[-1]].customers

@@ -3,7 +3,8 @@ loader, dbt and DuckDB.
 
 Nights run in order like the pipeline (``dbt build`` per as-of date, selecting the
 revenue marts, everything upstream of them and the ``assert_revenue_*`` data tests;
-any failing test fails the night). The tests then re-check the reconciliations with
+any failing test fails the night; the ``mart_nights`` fixture of tests/dbt/conftest.py,
+shared with the customer-mart tests). The tests then re-check the reconciliations with
 their own SQL and prove that a rerun and a backfill of an as-of date give the same
 tables as the original night.
 """
@@ -12,102 +13,26 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from pathlib import Path
 
 import duckdb
 import pytest
 
-from pipelines.dbt import run_dbt
-from pipelines.generate import generate
-from pipelines.ingest import ingest
-from pipelines.settings import Settings
+from tests.dbt.conftest import MartNights, Tables
 
-REVENUE_MARTS = (
-    "fct_mrr_account_monthly",
-    "fct_mrr_movements",
-    "rpt_segment_retention_monthly",
-    "rpt_segment_retention_quarterly",
-    "rpt_cohort_retention",
-    "rpt_segment_unit_economics",
-)
-# cautious: a test of another area's models is run only when all its models are built here
-SELECT = (
-    "--select",
-    "+path:models/marts/revenue",
-    "path:data-tests/assert_revenue_*",
-    "--indirect-selection",
-    "cautious",
-)
 BILLING_ONLY_MARTS = ("fct_mrr_account_monthly", "fct_mrr_movements")
-ACCOUNT_HISTORY_MARTS = (
-    "fct_account_tiers_daily",
-    "fct_account_health_daily",
-    "fct_account_segments_daily",
-)
-DROP_DAYS = 3
 
 
-def _snapshot(warehouse: Path) -> dict[str, list[tuple]]:
-    """Every revenue mart, fully sorted, so two builds can be compared exactly."""
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        return {
-            mart: con.execute(f"select * from marts.{mart} order by all").fetchall()
-            for mart in REVENUE_MARTS
-        }
-
-
-def _history(warehouse: Path, run_date: dt.date) -> dict[str, list[tuple]]:
-    """The account marts' daily rows the revenue segments read for ``run_date``."""
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        return {
-            mart: con.execute(
-                f"select * from marts.{mart} where as_of_date <= ? order by all", [run_date]
-            ).fetchall()
-            for mart in ACCOUNT_HISTORY_MARTS
-        }
-
-
-def _assert_same_tables(warehouse: Path, run_date: dt.date, original: dict) -> None:
+def _assert_same_tables(run_date: dt.date, now: Tables, original: Tables) -> None:
     """Every revenue mart, and the account-mart history its segments read, as originally built."""
-    now = _snapshot(warehouse)
-    for mart, rows in _history(warehouse, run_date).items():
-        assert rows == original["history"][mart], f"{mart} history changed on rebuilding {run_date}"
-    for mart in REVENUE_MARTS:
-        assert now[mart] == original["marts"][mart], f"{mart} changed on rebuilding {run_date}"
-
-
-def _build(settings: Settings, run_date: dt.date) -> None:
-    run_dbt(settings, run_date, "build", *SELECT)
-
-
-@pytest.fixture(scope="module")
-def nights(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    home = tmp_path_factory.mktemp("revenue")
-    settings = Settings(home=home, landing_dir=home / "landing", warehouse_path=home / "wh.duckdb")
-    summary = generate(
-        settings.landing,
-        accounts=60,
-        start_date=dt.date(2025, 1, 1),
-        days=200,
-        drop_days=DROP_DAYS,
-        seed=7,
-        events_per_account_day=2.0,
-    )
-    run_dates = list(summary.run_dates)
-    snapshots: dict[dt.date, dict[str, dict[str, list[tuple]]]] = {}
-    for run_date in run_dates:
-        ingest(settings, run_date)
-        _build(settings, run_date)
-        snapshots[run_date] = {
-            "marts": _snapshot(settings.warehouse),
-            "history": _history(settings.warehouse, run_date),
-        }
-    yield {"settings": settings, "run_dates": run_dates, "snapshots": snapshots}
+    for mart, rows in now.history.items():
+        assert rows == original.history[mart], f"{mart} history changed on rebuilding {run_date}"
+    for mart, rows in now.revenue.items():
+        assert rows == original.revenue[mart], f"{mart} changed on rebuilding {run_date}"
 
 
 @pytest.fixture
-def con(nights: dict) -> Iterator[duckdb.DuckDBPyConnection]:
-    with duckdb.connect(str(nights["settings"].warehouse), read_only=True) as connection:
+def con(mart_nights: MartNights) -> Iterator[duckdb.DuckDBPyConnection]:
+    with duckdb.connect(str(mart_nights.settings.warehouse), read_only=True) as connection:
         yield connection
 
 
@@ -214,22 +139,21 @@ def test_account_active_at_the_end_has_not_churned(con: duckdb.DuckDBPyConnectio
     assert wrong == []
 
 
-def test_rerun_of_the_last_night_gives_identical_tables(nights: dict) -> None:
-    settings, last = nights["settings"], nights["run_dates"][-1]
-    _build(settings, last)
-    _assert_same_tables(settings.warehouse, last, nights["snapshots"][last])
+def test_rerun_of_the_last_night_gives_identical_tables(mart_nights: MartNights, restated_nights: dict) -> None:
+    """The last night built again on a warehouse that holds it (the last build of ``restated_nights``)."""
+    last = mart_nights.run_dates[-1]
+    _assert_same_tables(last, restated_nights[last], mart_nights.tables[last])
 
 
-def test_restating_an_earlier_night_then_replaying_gives_the_original_tables(nights: dict) -> None:
+def test_restating_an_earlier_night_then_replaying_gives_the_original_tables(
+    mart_nights: MartNights, restated_nights: dict
+) -> None:
     """How an older night is restated (docs/operations.md): rebuild it and every later night in
-    order. The billing-only marts of the restated night match at once; every replayed night
-    then matches its original build exactly."""
-    settings, run_dates = nights["settings"], nights["run_dates"]
-    first = run_dates[0]
-    _build(settings, first)
-    now = _snapshot(settings.warehouse)
+    order (``restated_nights``). The billing-only marts of the restated night match at once;
+    every replayed night then matches its original build exactly."""
+    first, *later = mart_nights.run_dates
     for mart in BILLING_ONLY_MARTS:
-        assert now[mart] == nights["snapshots"][first]["marts"][mart], f"{mart} changed on rebuilding {first}"
-    for run_date in run_dates[1:]:
-        _build(settings, run_date)
-        _assert_same_tables(settings.warehouse, run_date, nights["snapshots"][run_date])
+        assert restated_nights[first].revenue[mart] == mart_nights.tables[first].revenue[mart], (
+            f"{mart} changed on rebuilding {first}")
+    for run_date in later:
+        _assert_same_tables(run_date, restated_nights[run_date], mart_nights.tables[run_date])

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import os
 import signal
 import socket
 import sqlite3
@@ -19,6 +18,7 @@ import time
 
 import pytest
 
+from pipelines.airflow_home import stop_session
 from tests.e2e.conftest import Night, make_night
 
 pytestmark = pytest.mark.e2e
@@ -48,23 +48,19 @@ def scheduled(tmp_path_factory):
         "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "600",
     }
     log = (root / "standalone.log").open("w")
-    proc = night.airflow.popen("standalone", stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    # SIGINT back to the default in the child, as pipelines.airflow_home.standalone does: when
+    # pytest runs as a background job (make test's other processes, CI scripts) SIGINT arrives
+    # ignored, standalone inherits that, and the stop below waited out its whole timeout (60 s)
+    # before ending the session with SIGTERM.
+    proc = night.airflow.popen("standalone", stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         _unpause_when_ready(night, proc)
         state = _wait_for_run(night, proc)
         yield night, state
     finally:
-        _stop(proc)
+        stop_session(proc, timeout=60)  # SIGINT (standalone stops its components), then the session
         log.close()
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)  # standalone stops its components on Ctrl-C
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=60)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)  # the session we started, nothing else
 
 
 def _query(night: Night, sql: str, *args) -> list[tuple]:

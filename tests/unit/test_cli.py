@@ -125,18 +125,29 @@ def test_an_out_of_order_night_fails_at_once_with_the_replay_command(real_home, 
     assert (settings.published / "manifest.json").read_bytes() == before
 
 
-def test_replay_restates_a_night_and_publishes_the_latest(real_home, monkeypatch) -> None:
-    import json
+def test_replay_restates_a_night_and_republishes_identical_content_checksums(real_home, monkeypatch) -> None:
+    """`segment-mart replay` rebuilds every night for real (its last night is a rerun of the last
+    night: build, gate, publish) and publishes a new release with the same content checksums, per
+    mart and per partition (this is also the publish's rerun guarantee, issue 11)."""
+    from pipelines.publish import read_manifest
 
     settings, first, last = real_home.settings, real_home.run_dates[0], real_home.last
     monkeypatch.setenv("SEGMENT_MART_HOME", str(settings.home))
-    before = json.loads((settings.published / "manifest.json").read_text())
+    before = read_manifest(settings)
     result = runner.invoke(app, ["replay", "--from-date", first.isoformat()])
     assert result.exit_code == 0, result.output
     assert f"replay night 1 of {len(real_home.run_dates)}: {first}" in result.output
-    after = json.loads((settings.published / "manifest.json").read_text())
-    assert after["run_date"] == last.isoformat()
-    assert after["dataset_checksum"] == before["dataset_checksum"]  # same drops, same marts
+    after = read_manifest(settings)
+    assert before is not None and after is not None
+    assert after.run_date == last
+    assert after.release_id != before.release_id  # rebuilt and republished, not left alone
+    assert after.dataset_checksum == before.dataset_checksum  # same drops, same marts
+    assert after.checksums == before.checksums
+    assert after.row_counts == before.row_counts
+    for mart in ("fct_account_health_daily", "fct_account_segments_daily", "fct_account_signals",
+                 "fct_account_tiers_daily"):  # per partition too
+        assert {k: v["checksum"] for k, v in after.marts[mart].partitions.items()} == {
+            k: v["checksum"] for k, v in before.marts[mart].partitions.items()}
 
 
 def test_audit_prints_no_stray_lines(real_home, monkeypatch) -> None:

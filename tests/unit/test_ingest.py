@@ -6,37 +6,21 @@ import datetime as dt
 import shutil
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines import lake
 from pipelines.contract import ENTITIES, SOURCES
 from pipelines.ingest import ingest, ingest_source
 from pipelines.landing import SourceRejected
 from pipelines.nightly import check_extracts
 from pipelines.settings import Settings
 from tests.drops import VALID_ROWS, make_drop, write_csv, write_jsonl
+from tests.raw_lake import rows
 
 D1 = dt.date(2026, 1, 5)
 D2 = dt.date(2026, 1, 6)
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(home=tmp_path / "var", landing_dir=tmp_path / "landing")
-
-
-def rows(settings: Settings, sql: str) -> list[tuple]:
-    """Run SQL over the raw lake, its tables as views ``raw.<table>`` (pipelines.lake)."""
-    con = duckdb.connect()
-    try:
-        lake.create_views(con, settings.lake)
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def quarantine(settings: Settings) -> list[tuple]:

@@ -12,7 +12,6 @@ import textwrap
 import time
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from pipelines import lake, nightly
@@ -25,23 +24,10 @@ from pipelines.quality.intake import run_intake_checks
 from pipelines.run_lock import RunInProgress
 from pipelines.settings import Settings
 from tests.drops import VALID_ROWS, make_drop, write_csv
+from tests.raw_lake import rows
 
 D1 = dt.date(2026, 1, 5)
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(home=tmp_path / "var", landing_dir=tmp_path / "landing")
-
-
-def rows(settings: Settings, sql: str) -> list[tuple]:
-    con = duckdb.connect()
-    try:
-        lake.create_views(con, settings.lake)
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def quarantine(settings: Settings, entity: str) -> list[tuple]:

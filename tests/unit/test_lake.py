@@ -24,11 +24,6 @@ ROOT = Path(__file__).resolve().parents[2]
 EVENTS = get_entity("usage", "events")
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(home=tmp_path / "var", landing_dir=tmp_path / "landing")
-
-
 def test_layout_is_source_entity_run_date(settings: Settings) -> None:
     make_drop(settings.landing, D1)
     ingest(settings, D1)

@@ -19,6 +19,7 @@ from pipelines.publish import publish
 from pipelines.quality import QualityGateFailed, load_suites, run_quality_gate, scaffold_suite
 from pipelines.quality.gate import read_gate_result
 from pipelines.settings import get_settings
+from tests.warehouse import gate, sql
 
 ROOT = Path(__file__).resolve().parents[2]
 DAILY = ("fct_account_health_daily", "fct_account_segments_daily", "fct_account_signals", "fct_account_tiers_daily")
@@ -26,20 +27,6 @@ DAILY = ("fct_account_health_daily", "fct_account_segments_daily", "fct_account_
 
 def failed(result):
     return {(c.mart or c.source, c.name): c for c in result.checks if c.status == "failed"}
-
-
-def gate(home, run_date=None, **kwargs):
-    run_date = run_date or home.last
-    return run_quality_gate(home.settings, run_date, dbt_run_results=run_results_path(home.settings, run_date),
-                            **kwargs)
-
-
-def sql(settings, statement: str, params=None) -> None:
-    con = duckdb.connect(str(settings.warehouse))
-    try:
-        con.execute(statement, params)
-    finally:
-        con.close()
 
 
 def add_expectations(suite: Path, text: str) -> None:
