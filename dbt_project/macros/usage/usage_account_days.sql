@@ -86,11 +86,7 @@ select * from final
     {%- if not execute -%}
         {{ return([]) }}
     {%- endif -%}
-    {%- set found = run_query(
-        "select cast(min(occurred_date) as " ~ dbt.type_string() ~ ") from " ~ ref('stg_usage__events')
-        ~ " where occurred_date <= " ~ as_of_date()
-    ) -%}
-    {%- set first_day = found.columns[0].values()[0] if found and found.rows | length > 0 else none -%}
+    {%- set first_day = usage_earliest_event_date("occurred_date <= " ~ as_of_date()) -%}
     {%- if not first_day -%}
         {{ return([]) }}
     {%- endif -%}
@@ -103,4 +99,19 @@ select * from final
         {%- do chunks.append([lo.isoformat(), hi.isoformat()]) -%}
     {%- endfor -%}
     {{ return(chunks) }}
+{%- endmacro %}
+
+
+{#- The earliest occurred_date of the events matching `condition` (SQL over
+    stg_usage__events), as an ISO date string, found at compile time; none when no event
+    matches (or at parse time). -#}
+{% macro usage_earliest_event_date(condition) -%}
+    {%- if not execute -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set found = run_query(
+        "select cast(min(occurred_date) as " ~ dbt.type_string() ~ ") from " ~ ref('stg_usage__events')
+        ~ " where " ~ condition
+    ) -%}
+    {{ return(found.columns[0].values()[0] if found and found.rows | length > 0 else none) }}
 {%- endmacro %}

@@ -16,14 +16,7 @@
     scan (row-group statistics; the lake's events are clustered by time), so the night
     reads the few days its events touched, not the whole year of events. The bound
     drops nothing the join keeps: every affected day is on or after it. -#}
-{%- set earliest_event = none -%}
-{%- if execute -%}
-    {%- set found = run_query(
-        "select cast(min(occurred_date) as " ~ dbt.type_string() ~ ") from " ~ ref('stg_usage__events')
-        ~ " where loaded_run_date = " ~ as_of_date()
-    ) -%}
-    {%- set earliest_event = found.columns[0].values()[0] if found and found.rows | length > 0 else none -%}
-{%- endif %}
+{%- set earliest_event = usage_earliest_event_date("loaded_run_date = " ~ as_of_date()) %}
 {#- Two readers of the events, not one shared CTE: DuckDB materialises a CTE read more
     than once, which stored every event of the history each night before any filter. -#}
 {%- set night_events %}
