@@ -119,17 +119,18 @@ def _env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def _alive(pid: int, role: str) -> bool:
-    """True when ``pid`` runs and is the JVM of ``role`` (a recycled pid is not ours)."""
+def _alive(pid: int, role: str, home: Path | None = None) -> bool:
+    """True when ``pid`` runs and is the JVM of ``role`` of the cluster in ``home`` (its class
+    path starts with that cluster's conf dir): a recycled pid, or another home's cluster, is not
+    ours."""
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):
         return False
-    return state != "Z" and role.encode() in cmdline
+    if state == "Z" or role.encode() not in cmdline:
+        return False
+    return home is None or any(arg.startswith(str(home / "conf").encode()) for arg in cmdline)
 
 
 def _read_pid(settings: Settings, name: str) -> int | None:
@@ -149,7 +150,7 @@ def processes(settings: Settings) -> list[ClusterProcess]:
     out = []
     for name, role in _roles(settings):
         pid = _read_pid(settings, name)
-        if pid is not None and _alive(pid, role):
+        if pid is not None and _alive(pid, role, cluster_dir(settings)):
             out.append(ClusterProcess(name, pid, role))
             if role == WORKER_CLASS:
                 out += [ClusterProcess(f"executor-{name}", child, EXECUTOR_CLASS)
@@ -344,7 +345,7 @@ def stop(settings: Settings, progress=print, grace: float = STOP_GRACE_SECONDS) 
     """Stop the Thrift server, the workers (and their executors), then the master."""
     for name, role in reversed(_roles(settings)):
         pid = _read_pid(settings, name)
-        if pid is not None and _alive(pid, role):
+        if pid is not None and _alive(pid, role, cluster_dir(settings)):
             _end_group(pid, role, grace)
             progress(f"spark {name} stopped (pid {pid})")
         _pid_file(settings, name).unlink(missing_ok=True)
