@@ -54,7 +54,7 @@ from tests.listening import listening_addresses
 
 #: the module builds three nights on both engines and starts and stops a cluster (docs/spark.md
 #: has the measured time); beyond the suite's default per-test timeout, within CI's 90 minutes
-pytestmark = [pytest.mark.spark, pytest.mark.timeout(3600)]
+pytestmark = [pytest.mark.spark, pytest.mark.timeout(5400)]
 
 ACCOUNTS = 30
 START = dt.date(2025, 3, 1)
