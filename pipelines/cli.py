@@ -336,5 +336,24 @@ def backtest_health(
             typer.echo(f"{r['analysis']:<12} {r['group_value']:<22} {r['account_days']:>6} account-days{lift}{auc}")
     typer.echo(f"backtest: {result.out_dir / 'report.html'} (and backtest.csv, summary.md)")
 
+
+@app.command("spark-cluster")
+def spark_cluster(
+    action: Annotated[str, typer.Argument(help="start, stop or status")],
+    home: Home = None,
+) -> None:
+    """The Spark cluster of the pipeline home (master, workers, Thrift server on 127.0.0.1):
+    nights run on it with SEGMENT_MART_ENGINE=spark SEGMENT_MART_DBT_TARGET=spark_thrift
+    (docs/spark.md, "The cluster")."""
+    from pipelines import spark_cluster as cluster
+
+    if action not in ("start", "stop", "status"):
+        raise typer.BadParameter("start, stop or status", param_hint="ACTION")
+    if home is not None:
+        import os
+
+        os.environ["SEGMENT_MART_HOME"] = str(home)
+    raise typer.Exit(code=cluster.main([action]))
+
 if __name__ == "__main__":
     app()
