@@ -119,10 +119,14 @@ class Settings(BaseSettings):
     spark_driver_memory: str = Field(
         default="2g", description="Heap of the local Spark driver JVM (spark.driver.memory)."
     )
+    outbound_config: Path = Field(
+        default=PROJECT_ROOT / "config" / "outbound.yml",
+        description="What leaves the mart: the CRM write-back and the alerts (docs/outbound.md).",
+    )
 
     @field_validator(
         "home", "landing_dir", "lake_dir", "warehouse_path", "temp_dir", "published_dir", "quality_dir",
-        "dbt_project_dir", "expectations_dir",
+        "dbt_project_dir", "expectations_dir", "outbound_config",
     )
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
