@@ -330,8 +330,10 @@ def backtest_health(
     except Exception as exc:
         _fail(exc)
     for r in result.rows:
-        if r["analysis"] in ("health_band", "score"):
+        if r["analysis"] in ("health_band", "score", "health_profile"):
             auc = "" if r["churn_auc"] is None else f", churn AUC {float(r['churn_auc']):.3f}"
+            if r["analysis"] == "health_profile" and r.get("default_profile_churn_auc") is not None:
+                auc += f" (default weights {float(r['default_profile_churn_auc']):.3f})"
             lift = "" if r["churn_lift"] is None else f", churn lift {float(r['churn_lift']):.2f}"
             typer.echo(f"{r['analysis']:<12} {r['group_value']:<22} {r['account_days']:>6} account-days{lift}{auc}")
     typer.echo(f"backtest: {result.out_dir / 'report.html'} (and backtest.csv, summary.md)")
