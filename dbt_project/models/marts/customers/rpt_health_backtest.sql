@@ -158,6 +158,8 @@ score_values as (
     {%- for score in scores %}
     select
         '{{ score }}' as score_name,
+        'score' as analysis,
+        '{{ score }}' as group_value,
         {{ loop.index }} as sort_key,
         account_id,
         as_of_date,
@@ -173,6 +175,8 @@ score_values as (
     {%- for kind, column in [['profile', 'health_score'], ['default', 'default_profile_health_score']] %}
     select
         '{{ kind }}|' || health_profile as score_name,
+        '{{ "health_profile" if kind == "profile" else "health_profile_default" }}' as analysis,
+        health_profile as group_value,
         {{ scores | length + 1 }} as sort_key,
         account_id,
         as_of_date,
@@ -196,18 +200,13 @@ score_ranked as (
 
 by_score as (
     select
-        case
-            when score_name like 'profile|%' then 'health_profile'
-            when score_name like 'default|%' then 'health_profile_default'
-            else 'score'
-        end as analysis,
-        case when score_name like '%|%' then {{ dbt.split_part('score_name', "'|'", 2) }}
-             else score_name end as group_value,
+        analysis,
+        group_value,
         min(sort_key) as sort_key,
         {{ counts }},
         sum(case when is_churned = 0 then average_rank else 0 end) as not_churned_rank_sum
     from score_ranked
-    group by score_name
+    group by score_name, analysis, group_value
 ),
 
 groups as (
