@@ -177,8 +177,11 @@ def on_task_failure(context: dict[str, Any]) -> None:
         else:
             from pipelines import nightly
 
+            # data errors reach the callback wrapped in AirflowFailException("<type>: <message>")
+            head = message.split(":", 1)[0]
+            error_type = head if head in DATA_ERRORS else (type(exc).__name__ if exc is not None else "unknown")
             nightly.alert_failure(
-                settings, run_date, ti.task_id, message, error_type=type(exc).__name__ if exc is not None else None,
+                settings, run_date, ti.task_id, message, error_type=error_type,
                 extra_fix=(f"In Airflow: clear the failed task and what follows it: `airflow tasks clear {DAG_ID} "
                            f"--task-regex '^{ti.task_id}$' --downstream --start-date {run_date} --end-date {run_date} "
                            "--yes`"))
