@@ -92,7 +92,8 @@ def digest(settings: Settings, run_date: dt.date, *, config: Outbound | None = N
         con.close()
     opened, closed, open_now, overdue = (int(c or 0) for c in counts)
     quality = manifest.quality or {}
-    warnings = quality.get("warnings") or quality.get("counts", {}).get("warning") or 0
+    warnings = quality.get("warnings") or []
+    warnings = len(warnings) if isinstance(warnings, list) else int(warnings)
     rows = sum(m.rows for m in manifest.marts.values())
     head = (f"Segment mart {run_date}: published {len(manifest.marts)} marts ({rows:,} rows), "
             f"quality gate passed{f' with {warnings} warning(s)' if warnings else ''}; "

@@ -7,6 +7,7 @@ it names (docs/outbound.md)."""
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any, Literal
 
@@ -164,6 +165,11 @@ def optional(env: str | None) -> str | None:
 
 
 def _airflow_connection_part(conn_id: str, part: str) -> str | None:
+    """Inside an Airflow task only: a CLI run must not import Airflow (seconds, and Airflow reads and
+    may create its own home and reconfigures logging), so Airflow is asked only when the process has
+    imported its task SDK already."""
+    if "airflow.sdk" not in sys.modules:
+        return None
     try:
         from airflow.sdk import Connection
 
