@@ -688,6 +688,9 @@ def expansion(m: Marts) -> str:
 ACTION_TYPES = {"tier_changed": "tier changed", "downgrade_pending": "downgrade pending",
                 "health_fell": "health fell", "renewal_at_risk": "renewal at risk",
                 "expansion_signal": "expansion signal", "owner_missing": "owner missing"}
+#: the same, short enough for a chart's category axis
+ACTION_TYPES_SHORT = {"tier_changed": "tier", "downgrade_pending": "downgrade", "health_fell": "health",
+                      "renewal_at_risk": "renewal", "expansion_signal": "expansion", "owner_missing": "no owner"}
 TRENDS = ("down", "same", "up", "no history")
 
 
@@ -716,7 +719,7 @@ def actions(m: Marts) -> str:
     by_type = {p: [sum(1 for r in open_rows if r["action_type"] == a and r["priority"] == p) for a in ACTION_TYPES]
                for _, p in priorities}
     charts = [svg.bar_chart(tiers, by_tier, "Open actions by tier and priority", fmt=svg.count, stacked=True),
-              svg.bar_chart(list(ACTION_TYPES.values()), by_type, "Open actions by type and priority", fmt=svg.count,
+              svg.bar_chart(list(ACTION_TYPES_SHORT.values()), by_type, "Open actions by type and priority", fmt=svg.count,
                             stacked=True)]
     weekly = m.select("rpt_actions_weekly", order="week_start_date")
     weeks = sorted({r["week_start_date"] for r in weekly})[-12:]
