@@ -180,7 +180,9 @@ def crm_writeback(settings: Settings, run_date: dt.date):
     push through the vendors' clients); returns one summary per CRM. docs/outbound.md."""
     from pipelines.outbound.crm import crm_sync
 
-    return crm_sync(settings, run_date)
+    # the run lock: two write-backs of a night at once could both send what neither has recorded yet
+    with run_lock.exclusive(settings.home, run_date, "crm_writeback"):
+        return crm_sync(settings, run_date)
 
 
 def send_digest(settings: Settings, run_date: dt.date) -> str:
