@@ -350,15 +350,11 @@ def crm_sync(
     sync, as Salesforce Bulk API 2.0 CSV and HubSpot batch upsert JSON, sent in push mode
     (docs/outbound.md). A rerun sends nothing the CRM already accepted."""
     _setup_logging()
-    import os
-
     from pipelines import nightly
 
-    if mode:
-        os.environ["SEGMENT_MART_CRM_MODE"] = mode
     settings = _settings(home, None, None)
     try:
-        results = nightly.crm_writeback(settings, _run_date(settings, run_date))
+        results = nightly.crm_writeback(settings, _run_date(settings, run_date), mode=mode)
     except Exception as exc:
         _fail(exc)
     for r in results:

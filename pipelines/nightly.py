@@ -175,14 +175,14 @@ def replay_nights(settings: Settings, run_dates: Iterable[dt.date], progress=log
 # --------------------------------------------------------------------------- after the publish (issue 21)
 
 
-def crm_writeback(settings: Settings, run_date: dt.date):
+def crm_writeback(settings: Settings, run_date: dt.date, mode: str | None = None):
     """Write the night's changed accounts to the configured CRMs (config/outbound.yml; files, or a
     push through the vendors' clients); returns one summary per CRM. docs/outbound.md."""
     from pipelines.outbound.crm import crm_sync
 
     # the run lock: two write-backs of a night at once could both send what neither has recorded yet
     with run_lock.exclusive(settings.home, run_date, "crm_writeback"):
-        return crm_sync(settings, run_date)
+        return crm_sync(settings, run_date, mode=mode)
 
 
 def send_digest(settings: Settings, run_date: dt.date) -> str:

@@ -192,14 +192,15 @@ def hubspot_batches(cfg: Crm, values: dict[str, dict[str, str | None]], accounts
 # --------------------------------------------------------------------------- the sync
 
 
-def crm_sync(settings: Settings, run_date: dt.date, *, config: Outbound | None = None) -> list[TargetSync]:
+def crm_sync(settings: Settings, run_date: dt.date, *, config: Outbound | None = None,
+             mode: str | None = None) -> list[TargetSync]:
     """Write (and, in push mode, send) the night's changed accounts to every configured CRM.
 
     Raises :class:`CrmSyncRefused` for a night that is not published or older than what a CRM
     already holds, :class:`CrmSyncFailed` when a CRM refused accounts or stayed unreachable
     (after every target was tried; what it accepted stays synced)."""
     config = config or load_config(settings.outbound_config)
-    cfg = config.crm
+    cfg = config.crm if mode is None else config.crm.model_copy(update={"mode": Crm.model_validate({"mode": mode}).mode})
     if not cfg.targets:
         log.info("CRM write-back: no targets in %s", settings.outbound_config)
         return []

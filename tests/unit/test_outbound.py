@@ -181,3 +181,21 @@ def test_failure_alert_names_the_cause_and_the_fix_and_is_sent_once(tmp_path: Pa
     assert json.loads((settings.home / "alerts" / str(NIGHT) / "failure.json").read_text())["text"] == message.text
     out_of_order = alerts.failure(settings, NIGHT, "check_extracts", "NightOutOfOrder", "older night")
     assert f"segment-mart replay --from-date {NIGHT}" in out_of_order.text
+
+
+def test_cli_sends_a_failure_alert_and_refuses_a_write_back_before_any_publish(tmp_path: Path, server, push_env,
+                                                                               monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("SEGMENT_MART_HOME", str(home))
+    runner = CliRunner()
+    result = runner.invoke(app, ["notify", "--run-date", str(NIGHT), "--failed-step", "publish",
+                                 "--error-type", "PublishRefused", "--error", "the gate result is stale"])
+    assert result.exit_code == 0 and f"failure for {NIGHT}: " in result.output, result.output
+    assert f"segment-mart audit --run-date {NIGHT}" in (home / "alerts" / str(NIGHT) / "failure.json").read_text()
+    result = runner.invoke(app, ["crm-sync", "--run-date", str(NIGHT), "--mode", "push"])
+    assert result.exit_code == 1 and "nothing has been published yet" in result.output
+    assert server.answered("/services/data/") == [] and server.answered("/crm/") == []
