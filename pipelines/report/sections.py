@@ -484,7 +484,8 @@ def health(m: Marts) -> str:
     cols = (Col("tier", "tier"), *(Col(s, s, f.count) for s in statuses), Col("accounts", "accounts", f.count),
             Col("avg", "average health score", f.decimal1))
     return (_note(f"Live accounts on {f.date(m.run_date)}, from <code>{mart}</code>; health score 0-100, healthy "
-                  ">= 70, at-risk >= 40, critical below.") + _grid(charts) + table(table_rows, cols))
+                  ">= 70, at-risk >= 40, critical below (the default profile's bands; var health_profiles may "
+                  "give an adoption stage its own, see the health trend section).") + _grid(charts) + table(table_rows, cols))
 
 
 def coverage(m: Marts) -> str:
