@@ -213,8 +213,8 @@ final as (
         end as due_date_if_opened,
         playbook
     from with_playbook
+    {#- a tier change is an action for due_days from the change, then it expires #}
     where playbook_rank = 1
-      {#- a tier change is an action for due_days from the change, then it expires -#}
       and (window_start_date is null
            or as_of_date <= cast({{ dbt.dateadd('day', 'due_days', 'window_start_date') }} as date))
 )
