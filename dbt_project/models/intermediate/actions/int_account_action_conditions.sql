@@ -23,7 +23,16 @@ health as (
 ),
 
 playbook as (
-    select * from {{ ref('action_playbook') }}
+    {#- an empty reason_code is the type's catch-all: a seed's empty cell loads as null on DuckDB
+        and as an empty string on Spark #}
+    select
+        action_type,
+        nullif(trim(reason_code), '') as reason_code,
+        tier_number,
+        priority,
+        due_days,
+        playbook
+    from {{ ref('action_playbook') }}
 ),
 
 tier_names as (
