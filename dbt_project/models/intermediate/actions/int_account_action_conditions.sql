@@ -23,16 +23,7 @@ health as (
 ),
 
 playbook as (
-    {#- an empty reason_code is the type's catch-all: a seed's empty cell loads as null on DuckDB
-        and as an empty string on Spark #}
-    select
-        action_type,
-        nullif(trim(reason_code), '') as reason_code,
-        tier_number,
-        priority,
-        due_days,
-        playbook
-    from {{ ref('action_playbook') }}
+    select * from {{ ref('action_playbook') }}
 ),
 
 tier_names as (
@@ -177,7 +168,8 @@ candidates as (
 
 with_playbook as (
     {#- the playbook row of the type and tier: one for the exact reason wins over the
-        type's catch-all (empty reason_code) -#}
+        type's catch-all (reason_code '*'; not an empty cell: dbt-spark's session connection
+        loads a seed's empty string cell as the text 'None') -#}
     select
         candidates.*,
         playbook.priority,
@@ -185,13 +177,13 @@ with_playbook as (
         playbook.playbook,
         row_number() over (
             partition by candidates.account_id, candidates.action_type, candidates.reason_code
-            order by case when playbook.reason_code is null then 1 else 0 end
+            order by case when playbook.reason_code = '*' then 1 else 0 end
         ) as playbook_rank
     from candidates
     inner join playbook
         on candidates.action_type = playbook.action_type
         and candidates.tier_number = playbook.tier_number
-        and (playbook.reason_code is null or playbook.reason_code = candidates.reason_code)
+        and (playbook.reason_code = '*' or playbook.reason_code = candidates.reason_code)
 ),
 
 final as (
