@@ -258,6 +258,8 @@ DAILY_SLICED = (
     ("marts", "fct_account_health_daily"),
     ("marts", "fct_account_segments_daily"),
     ("marts", "fct_account_signals"),
+    ("intermediate", "int_account_actions_tracked"),
+    ("marts", "fct_account_actions_daily"),
 )
 
 

@@ -146,10 +146,14 @@ class Settings(BaseSettings):
     spark_daemon_memory: str = Field(
         default="256m", description="Heap of the Spark master and worker daemon JVMs (they only schedule)."
     )
+    outbound_config: Path = Field(
+        default=PROJECT_ROOT / "config" / "outbound.yml",
+        description="What leaves the mart: the CRM write-back and the alerts (docs/outbound.md).",
+    )
 
     @field_validator(
         "home", "landing_dir", "lake_dir", "warehouse_path", "temp_dir", "published_dir", "quality_dir",
-        "dbt_project_dir", "expectations_dir",
+        "dbt_project_dir", "expectations_dir", "outbound_config",
     )
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
