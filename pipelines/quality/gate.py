@@ -346,23 +346,24 @@ def _partition_checks(
     return checks
 
 
-def _canonical_types(con: duckdb.DuckDBPyConnection, declared: set[str]) -> dict[str, str]:
+def _canonical_types(con: duckdb.DuckDBPyConnection, declared: set[str], known: dict[str, str]) -> dict[str, str]:
     """DuckDB's name of each type a dbt contract declares (``string`` -> ``VARCHAR``,
-    ``decimal(18,2)`` -> ``DECIMAL(18,2)``), asked of DuckDB itself; unknown names stay as written."""
-    out = {}
-    for name in declared:
+    ``decimal(18,2)`` -> ``DECIMAL(18,2)``), asked of DuckDB itself and kept in ``known``;
+    unknown names stay as written."""
+    for name in declared - set(known):
         try:
-            out[name] = str(con.execute(f"select typeof(cast(null as {name}))").fetchone()[0])  # type: ignore[index]
+            known[name] = str(con.execute(f"select typeof(cast(null as {name}))").fetchone()[0])  # type: ignore[index]
         except Exception:
-            out[name] = name.upper()
-    return out
+            known[name] = name.upper()
+    return known
 
 
-def _contract_check(con: duckdb.DuckDBPyConnection, model: MartModel, current: list[tuple[str, str]]) -> Check:
+def _contract_check(con: duckdb.DuckDBPyConnection, model: MartModel, current: list[tuple[str, str]],
+                    known_types: dict[str, str] | None = None) -> Check:
     """The mart's columns, their order and types equal its dbt contract (manifest.json)."""
     mart = model.name
     cur = dict(current)
-    types = _canonical_types(con, {t for _, t in model.columns if t})
+    types = _canonical_types(con, {t for _, t in model.columns if t}, {} if known_types is None else known_types)
     declared = [(c, types[t] if t else None) for c, t in model.columns]
     problems = []
     if not model.contract_enforced:
@@ -479,6 +480,7 @@ def _mart_checks(
                             mart=name))
     prev_marts = (previous_manifest or {}).get("marts") or {}
     ctx = None
+    known_types: dict[str, str] = {}
     fingerprint_seconds = ge_seconds = sql_seconds = 0.0
     for mart in marts:
         suite = suites.get(mart)
@@ -502,7 +504,7 @@ def _mart_checks(
         ctx = ctx or _gx_context()
         previous = prev_marts.get(mart)
         columns = mart_columns(con, mart)
-        contract = _contract_check(con, model, columns)
+        contract = _contract_check(con, model, columns, known_types)
         checks += [contract, _schema_check(mart, model.yaml_path, columns, previous, not contract.failed)]
         checks += _restatement_checks(suite, model)
         partition_by = model.partition_by
