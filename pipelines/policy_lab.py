@@ -61,7 +61,6 @@ POLICY_VARS = (
 )
 SANDBOX_TARGET = "duckdb_sandbox"
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
-TIERS = {1: "Strategic", 2: "Core", 3: "Scale", 4: "Tech-touch"}
 
 
 class PolicyError(ValueError):

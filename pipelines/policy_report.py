@@ -83,10 +83,15 @@ def _side_by_side(sim: Simulation) -> list[dict[str, Any]]:
     return out
 
 
-SUMMARY_COLS = (Col("policy", "policy"), Col("t1", "Strategic: accounts / ARR"), Col("t2", "Core"),
-                Col("t3", "Scale"), Col("t4", "Tech-touch"), Col("off_target", "tiers off target"),
-                Col("csms", "CSMs needed", f.count), Col("cost_share", "CS cost as % of ARR", f.pct),
-                Col("moves", "accounts changing tier"), Col("waiting", "of which wait for renewal"))
+def summary_cols(distribution: list[dict[str, Any]]) -> tuple[Col, ...]:
+    """The side-by-side columns: one per configured tier, named as the night's distribution names
+    it (seed tier_targets), in tier-number order."""
+    tiers = sorted({(int(r["tier_number"]), str(r["tier_name"])) for r in distribution})
+    return (Col("policy", "policy"),
+            *(Col(f"t{n}", f"{name}: accounts / ARR" if i == 0 else name) for i, (n, name) in enumerate(tiers)),
+            Col("off_target", "tiers off target"), Col("csms", "CSMs needed", f.count),
+            Col("cost_share", "CS cost as % of ARR", f.pct), Col("moves", "accounts changing tier"),
+            Col("waiting", "of which wait for renewal"))
 
 
 def _md_table(rows: list[dict[str, Any]], cols: tuple[Col, ...]) -> str:
@@ -134,15 +139,16 @@ def write_reports(sim: Simulation) -> None:
     """``index.html`` and ``summary.md`` for all policies, ``comparison.{html,md}`` per policy."""
     sim.out_dir.mkdir(parents=True, exist_ok=True)
     summary = _side_by_side(sim)
+    summary_columns = summary_cols(sim.current_distribution)
     current_html = (table(_dist_rows(sim.current_distribution), DIST_COLS, caption="Tier distribution today")
                     + table(_cov_rows(sim.current_coverage), COVERAGE_COLS, caption="CSMs and cost to serve today"))
     title = f"Tier policy simulation, night of {sim.run_date}"
-    body = (f'<p class="muted">{EXPLAIN}</p>' + table(summary, SUMMARY_COLS, caption="Policies side by side")
+    body = (f'<p class="muted">{EXPLAIN}</p>' + table(summary, summary_columns, caption="Policies side by side")
             + f'<section id="current"><h2>Current policy</h2>{current_html}</section>'
             + "".join(_policy_html(sim, r) for r in sim.results))
     _write(sim.out_dir / "index.html", _page(title, body))
     md = [f"# {title}\n", EXPLAIN.replace("<b>", "**").replace("</b>", "**") + "\n",
-          "## Policies side by side\n", _md_table(summary, SUMMARY_COLS)]
+          "## Policies side by side\n", _md_table(summary, summary_columns)]
     for res in sim.results:
         part = [f"## Policy {res.policy.name}\n", (res.policy.description + "\n") if res.policy.description else "",
                 "Settings: " + ", ".join(f"`{k}: {v}`" for k, v in res.policy.vars.items()) + "\n",

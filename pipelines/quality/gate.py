@@ -6,9 +6,14 @@
   every entity of every source loaded a drop for the run date, and the newest usage event
   of the night is recent enough and not in the future;
 * dbt: the build's test results and node errors from ``run_results.json``;
-* marts: one Great Expectations suite per mart (``expectations/<mart>.yml``), validated on pandas
-  DataFrames read through a read-only DuckDB connection, plus SQL reconciliations and the schema
-  compared with the previous publish. Every mart needs a suite; every suite needs its mart.
+* marts: the columns and types against the mart's enforced dbt contract and against the previous
+  publish, and whether the night's dbt run ran every dbt test on the mart (what dbt declares is
+  read from its manifest, :mod:`pipelines.quality.declared`: the model YAML is the one place for
+  a column's type, nullability and allowed values); one Great Expectations suite per mart
+  (``expectations/<mart>.yml``: row counts, distributions, cross-column checks), validated on
+  pandas DataFrames read through a read-only DuckDB connection, plus SQL reconciliations. Every
+  mart needs a suite; every suite needs its mart; a suite expectation that restates a dbt test
+  fails when the two disagree.
 
 Each run writes ``<settings.quality>/<run_date>/quality_report.json`` and ``.html``.
 Great Expectations, pandas and DuckDB are imported inside the functions.
@@ -28,12 +33,14 @@ from pipelines.quality.db import (
     WarehouseUnavailable,
     quote_ident,
 )
+from pipelines.quality.declared import ManifestError, MartModel, load_mart_models, restatements
 from pipelines.quality.model import EXAMPLE_ROWS, Check, GateResult, jsonable
 from pipelines.quality.suites import INDEX_META, MartSuite, SuiteError, build_gx_suite, load_suites
 
 if TYPE_CHECKING:
     import duckdb
 
+    from pipelines.dbt_results import RunResults
     from pipelines.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -61,17 +68,23 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None, limit: i
 # --------------------------------------------------------------------------- dbt
 
 
-def _dbt_checks(run_results: Path | None, run_date: dt.date) -> list[Check]:
+def _load_run_results(run_results: Path | None) -> tuple[RunResults | None, list[Check]]:
     from pipelines.dbt_results import RunResults, RunResultsError
 
     if run_results is None:
-        return [Check("dbt run results", "dbt_test", "skipped",
-                      "no run_results.json given: dbt test results not checked")]
+        return None, [Check("dbt run results", "dbt_test", "skipped",
+                            "no run_results.json given: dbt test results not checked")]
     try:
-        results = RunResults.load(Path(run_results))
+        return RunResults.load(Path(run_results)), []
     except RunResultsError as exc:
-        return [Check("dbt run results", "dbt_test", "failed", str(exc))]
+        return None, [Check("dbt run results", "dbt_test", "failed", str(exc))]
+
+
+def _dbt_checks(results: RunResults, run_date: dt.date, models: dict[str, MartModel]) -> list[Check]:
+    """The night's dbt results: every failed or warning test and every node error (named, with
+    the mart it tests), the test counts, and per mart whether each of its dbt tests ran."""
     path = results.path
+    mart_of = {t.unique_id: m.name for m in models.values() for t in m.tests}
     checks: list[Check] = []
     if results.as_of_date and results.as_of_date != run_date.isoformat():
         checks.append(Check("dbt run is for this date", "dbt_build", "failed",
@@ -85,8 +98,8 @@ def _dbt_checks(run_results: Path | None, run_date: dt.date) -> list[Check]:
                 f"dbt {kind} {r.status}"
                 + (f" with {r.failures} failing row{'s' if r.failures != 1 else ''}" if r.failures else "")
                 + (f": {r.message}" if r.message else ""),
-                observed=r.failures, details={"unique_id": r.unique_id, "status": r.status,
-                                              "relation": r.relation_name},
+                mart=mart_of.get(r.unique_id), observed=r.failures,
+                details={"unique_id": r.unique_id, "status": r.status, "relation": r.relation_name},
             ))
     for r in results.build_problems:
         checks.append(Check(r.name, "dbt_build", "failed",
@@ -98,7 +111,40 @@ def _dbt_checks(run_results: Path | None, run_date: dt.date) -> list[Check]:
     bad = sum(1 for r in results.tests if r.failed)
     checks.insert(0, Check("dbt tests", "dbt_test", "failed" if bad else "passed", summary,
                            details={"counts": counts, "path": str(path), "dbt_version": results.dbt_version}))
-    return checks
+    return checks + [_dbt_coverage(results, model) for _, model in sorted(models.items())]
+
+
+def _dbt_coverage(results: RunResults, model: MartModel) -> Check:
+    """Whether the night's dbt run ran every data test dbt declares on ``model``: the suites do not
+    restate those checks, so a test left out of the build (setting dbt_build_exclude) leaves its
+    fact unchecked tonight. Reported as a warning naming the tests; failures are their own checks."""
+    from collections import Counter
+
+    statuses: Counter[str] = Counter()
+    kinds: Counter[str] = Counter()
+    not_run = []
+    for test in model.tests:
+        r = results.get(test.unique_id)
+        if r is None:
+            not_run.append(test.name)
+            continue
+        statuses[r.status] += 1
+        kinds[test.kind] += 1
+    ran = sum(statuses.values())
+    what = ", ".join(f"{k} {n}" for k, n in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0])))
+    status_txt = ", ".join(f"{n} {s}" for s, n in sorted(statuses.items()))
+    details = {"tests": len(model.tests), "ran": ran, "statuses": dict(statuses), "kinds": dict(kinds),
+               "yaml": model.yaml_path}
+    if not_run:
+        return Check("dbt tests of the mart ran", "dbt_test", "warning",
+                     f"{len(not_run)} of {len(model.tests)} dbt tests declared on marts.{model.name} "
+                     f"({model.yaml_path}) did not run tonight, e.g. {', '.join(not_run[:3])}: what they check is "
+                     "unchecked tonight (left out of the build? setting dbt_build_exclude)",
+                     mart=model.name, severity="warning", observed=len(not_run),
+                     details=details | {"not_run": not_run})
+    return Check("dbt tests of the mart ran", "dbt_test", "passed",
+                 f"{ran} dbt tests ran ({status_txt}): {what or 'none declared'}", mart=model.name,
+                 observed=ran, details=details)
 
 
 # --------------------------------------------------------------------------- marts
@@ -169,9 +215,11 @@ def _batches(partitions: dict[str, list[Any]], keys: list[str], max_rows: int) -
 def _validate_mart(
     ctx: Any, con: duckdb.DuckDBPyConnection, suite: MartSuite, run_date: dt.date,
     previous: dict[str, Any] | None, columns: list[tuple[str, str]], batches: list[list[str]] | None,
+    partition_by: str | None = None,
 ) -> list[Check]:
-    """Great Expectations on DataFrames: the whole mart (``batches`` None) or, for a partitioned
-    mart, each batch of partitions. One check per expectation, failed when any batch fails."""
+    """Great Expectations on DataFrames: the whole mart (``batches`` None) or, for a mart
+    partitioned by ``partition_by``, each batch of partitions. One check per expectation, failed
+    when any batch fails."""
     import pandas as pd
 
     mart = suite.mart
@@ -189,7 +237,7 @@ def _validate_mart(
     for part in batches if batches is not None else [None]:
         where, params = "", None
         if part is not None:
-            col = quote_ident(suite.partition_by or "")
+            col = quote_ident(partition_by or "")
             where = f" where {col} in ({', '.join('?' for _ in part)})"
             params = [dt.date.fromisoformat(k) for k in part]
         try:
@@ -232,7 +280,7 @@ def _validate_mart(
         if batches is not None:
             details["partitions"] = [k for b in batches for k in b]
             if failing:
-                details["failing_partitions"] = _failing_partitions(failing, suite.partition_by or "")
+                details["failing_partitions"] = _failing_partitions(failing, partition_by or "")
         checks.append(Check(
             label, kind, status, msg, mart=mart, severity=severity,  # type: ignore[arg-type]
             observed=jsonable(result.get("observed_value", result.get("unexpected_count"))),
@@ -257,13 +305,13 @@ def _failing_partitions(failing: list[tuple[Any, Any, list[str] | None]], column
 
 
 def _partition_checks(
-    suite: MartSuite, fingerprint: dict[str, Any], validate: list[str], run_date: dt.date,
+    suite: MartSuite, col: str, fingerprint: dict[str, Any], validate: list[str], run_date: dt.date,
     previous: dict[str, Any] | None,
 ) -> list[Check]:
-    """What a partitioned mart must hold besides its expectations, from the fingerprint's counts:
-    the night's partition exists, no partition is later than the run date, and the mart's row
-    count is within the suite's bounds (vs. the previous publish)."""
-    mart, col = suite.mart, suite.partition_by
+    """What a mart partitioned by ``col`` must hold besides its expectations, from the
+    fingerprint's counts: the night's partition exists, no partition is later than the run date,
+    and the mart's row count is within the suite's bounds (vs. the previous publish)."""
+    mart = suite.mart
     parts: dict[str, list[Any]] = fingerprint["partitions"]
     night = run_date.isoformat()
     checks = []
@@ -298,21 +346,52 @@ def _partition_checks(
     return checks
 
 
-def _schema_check(
-    suite: MartSuite, current: list[tuple[str, str]], previous: dict[str, Any] | None
-) -> Check:
-    mart = suite.mart
+def _canonical_types(con: duckdb.DuckDBPyConnection, declared: set[str], known: dict[str, str]) -> dict[str, str]:
+    """DuckDB's name of each type a dbt contract declares (``string`` -> ``VARCHAR``,
+    ``decimal(18,2)`` -> ``DECIMAL(18,2)``), asked of DuckDB itself and kept in ``known``;
+    unknown names stay as written."""
+    for name in declared - set(known):
+        try:
+            known[name] = str(con.execute(f"select typeof(cast(null as {name}))").fetchone()[0])  # type: ignore[index]
+        except Exception:
+            known[name] = name.upper()
+    return known
+
+
+def _contract_check(con: duckdb.DuckDBPyConnection, model: MartModel, current: list[tuple[str, str]],
+                    known_types: dict[str, str] | None = None) -> Check:
+    """The mart's columns, their order and types equal its dbt contract (manifest.json)."""
+    mart = model.name
     cur = dict(current)
-    declared = suite.columns
+    types = _canonical_types(con, {t for _, t in model.columns if t}, {} if known_types is None else known_types)
+    declared = [(c, types[t] if t else None) for c, t in model.columns]
     problems = []
-    if declared is not None:
-        for name, typ in declared.items():
-            if typ is not None and name in cur and cur[name].upper() != typ:
-                problems.append(f"{name} is {cur[name]}, declared {typ}")
+    if not model.contract_enforced:
+        problems.append("its dbt contract is not enforced (config contract: {enforced: true})")
+    missing = [c for c, _ in declared if c not in cur]
+    extra = [c for c in cur if c not in dict(declared)]
+    if missing:
+        problems.append(f"missing {', '.join(missing)}")
+    if extra:
+        problems.append(f"not in the contract: {', '.join(extra)}")
+    retyped = [f"{c} is {cur[c]}, the contract says {t}" for c, t in declared if t and c in cur and cur[c] != t]
+    problems += retyped
+    if not (missing or extra) and [c for c, _ in declared] != list(cur):
+        problems.append("the columns are in another order than the contract's")
     if problems:
-        return Check("schema: column types match the declared types", "schema", "failed",
-                     "; ".join(problems) + f". Update {suite.path.name} if the change is intended",
-                     mart=mart, details={"columns": cur})
+        return Check("schema: columns match the dbt contract", "schema", "failed",
+                     f"marts.{mart} does not match its contract in {model.yaml_path}: " + "; ".join(problems)
+                     + ". Rebuild it with dbt (`segment-mart build`); change the model YAML if the schema change "
+                     "is intended", mart=mart, details={"columns": cur, "contract": dict(declared)})
+    return Check("schema: columns match the dbt contract", "schema", "passed",
+                 f"{len(cur)} columns, names, order and types as in {model.yaml_path}", mart=mart)
+
+
+def _schema_check(mart: str, yaml_path: str, current: list[tuple[str, str]], previous: dict[str, Any] | None,
+                  contract_ok: bool) -> Check:
+    """The schema against the previous publish: a change BI users will see. Intended (a warning)
+    when the mart matches its dbt contract, whose change is the declaration; failed otherwise."""
+    cur = dict(current)
     prev_cols = (previous or {}).get("columns")
     if not prev_cols:
         return Check("schema vs previous publish", "schema", "passed",
@@ -331,17 +410,28 @@ def _schema_check(
             f"retyped {', '.join(retyped)}" if retyped else "",
         ) if part
     )
-    intended = declared is not None and set(declared) == set(cur) and all(
-        declared[c.split(" ")[0]] is not None for c in retyped
-    )
-    if intended:
+    if contract_ok:
         return Check("schema vs previous publish", "schema", "warning",
-                     f"schema changed ({change}); intended: it matches {suite.path.name}",
+                     f"schema changed ({change}); intended: it matches the dbt contract in {yaml_path}. "
+                     "BI queries reading the changed columns may need updating",
                      mart=mart, details={"previous": prev, "current": cur})
     return Check("schema vs previous publish", "schema", "failed",
-                 f"schema changed since the previous publish ({change}). BI queries may break. "
-                 f"If intended, declare the columns (with types for retyped ones) under `columns:` in "
-                 f"{suite.path.name}", mart=mart, details={"previous": prev, "current": cur})
+                 f"schema changed since the previous publish ({change}) and does not match the dbt contract "
+                 f"in {yaml_path}. BI queries may break", mart=mart, details={"previous": prev, "current": cur})
+
+
+def _restatement_checks(suite: MartSuite, model: MartModel) -> list[Check]:
+    """Suite expectations that restate a dbt test on the same column: failed when they disagree
+    (or cannot be compared), a warning when they say the same (redundant)."""
+    checks = []
+    for r in restatements(suite, model):
+        checks.append(Check(
+            f"{r.expectation.label} restates a dbt test", "suite", "warning" if r.agrees else "failed",
+            r.message(suite, model), mart=suite.mart, severity="warning" if r.agrees else "critical",
+            details={"suite": str(suite.path), "expectation": r.expectation.type,
+                     "kwargs": jsonable(r.expectation.kwargs), "dbt_test": r.test.unique_id,
+                     "dbt_yaml": model.yaml_path, "agrees": r.agrees}))
+    return checks
 
 
 def _reconciliation_checks(con: duckdb.DuckDBPyConnection, suite: MartSuite, run_date: dt.date) -> list[Check]:
@@ -366,10 +456,12 @@ def _reconciliation_checks(con: duckdb.DuckDBPyConnection, suite: MartSuite, run
 
 def _mart_checks(
     con: duckdb.DuckDBPyConnection, expectations_dir: Path, run_date: dt.date,
-    previous_manifest: dict[str, Any] | None, batch_rows: int,
+    previous_manifest: dict[str, Any] | None, batch_rows: int, models: dict[str, MartModel],
 ) -> tuple[list[Check], dict[str, int], dict[str, Any], dict[str, list[str]]]:
-    """Suites, expectations, partition checks and reconciliations of every mart; also returns the
-    row counts, the fingerprint of every mart and the partitions validated per partitioned mart."""
+    """Schema, suites, expectations, partition checks and reconciliations of every mart (``models``:
+    what dbt declares about each, :func:`pipelines.quality.declared.load_mart_models`); also
+    returns the row counts, the fingerprint of every mart and the partitions validated per
+    partitioned mart."""
     from pipelines.marts import changed_partitions, list_marts, mart_columns, mart_fingerprint
 
     marts = list_marts(con)
@@ -388,6 +480,7 @@ def _mart_checks(
                             mart=name))
     prev_marts = (previous_manifest or {}).get("marts") or {}
     ctx = None
+    known_types: dict[str, str] = {}
     fingerprint_seconds = ge_seconds = sql_seconds = 0.0
     for mart in marts:
         suite = suites.get(mart)
@@ -401,15 +494,24 @@ def _mart_checks(
         if isinstance(suite, SuiteError):
             checks.append(Check("suite is valid", "suite", "failed", str(suite), mart=mart))
             continue
+        model = models.get(mart)
+        if model is None:
+            checks.append(Check("dbt model of the mart", "schema", "failed",
+                                f"marts.{mart} is not a model of dbt's manifest: its columns, types and tests are "
+                                "declared nowhere. Run dbt for this date (`segment-mart build`), or drop the table",
+                                mart=mart))
+            continue
         ctx = ctx or _gx_context()
         previous = prev_marts.get(mart)
         columns = mart_columns(con, mart)
-        checks.append(_schema_check(suite, columns, previous))
-        partition_by = suite.partition_by
+        contract = _contract_check(con, model, columns, known_types)
+        checks += [contract, _schema_check(mart, model.yaml_path, columns, previous, not contract.failed)]
+        checks += _restatement_checks(suite, model)
+        partition_by = model.partition_by
         if partition_by is not None and partition_by not in dict(columns):
             checks.append(Check("partition column exists", "schema", "failed",
-                                f"{suite.path.name} declares `partition_by: {partition_by}` but marts.{mart} "
-                                "has no such column", mart=mart))
+                                f"dbt's {model.yaml_path} makes marts.{mart} a daily mart partitioned by "
+                                f"{partition_by}, but it has no such column", mart=mart))
             continue
         clock = time.perf_counter()
         fingerprint = mart_fingerprint(con, mart, columns, partition_by)
@@ -422,11 +524,11 @@ def _mart_checks(
             parts = fingerprint["partitions"]
             validate = sorted(set(changed_partitions(fingerprint, previous)) | ({night} & set(parts)))
             validated[mart] = validate
-            checks += _partition_checks(suite, fingerprint, validate, run_date, previous)
+            checks += _partition_checks(suite, partition_by, fingerprint, validate, run_date, previous)
             batches = _batches(parts, validate, batch_rows)
         clock = time.perf_counter()
         if batches != []:
-            checks += _validate_mart(ctx, con, suite, run_date, previous, columns, batches)
+            checks += _validate_mart(ctx, con, suite, run_date, previous, columns, batches, partition_by)
         ge_seconds += time.perf_counter() - clock
         clock = time.perf_counter()
         checks += _reconciliation_checks(con, suite, run_date)
@@ -487,8 +589,8 @@ def run_quality_gate(
     write_report: bool = True,
 ) -> GateResult:
     """Run every check for ``run_date`` on the marts (read-only, through
-    :func:`pipelines.marts.open_marts`) and write the quality report. Daily marts (``partition_by``
-    in their suite) are validated on the night's partition plus any partition that changed since
+    :func:`pipelines.marts.open_marts`) and write the quality report. Daily marts (dbt's
+    ``meta.partition_date_column``) are validated on the night's partition plus any partition that changed since
     the last publish; the others whole. The result carries the marts' fingerprint, which the
     publish checks against the warehouse it publishes.
 
@@ -504,16 +606,26 @@ def run_quality_gate(
     from pipelines.quality import intake
 
     checks += intake.run_intake_checks(settings, run_date, quarantine_thresholds)
+    from pipelines.dbt import target_dir
+
+    results, problems = _load_run_results(dbt_run_results)
+    try:
+        models = load_mart_models(target_dir(settings) / "manifest.json", MARTS_SCHEMA)
+    except ManifestError as exc:
+        problems.append(Check("dbt manifest", "schema", "failed", str(exc)))
+        models = None
+    dbt_checks = problems + (_dbt_checks(results, run_date, models or {}) if results is not None else [])
+    if models is None:  # without dbt's declarations the marts cannot be checked
+        return _finish(settings, run_date, checks + dbt_checks, "gate", started, write_report=write_report)
     try:
         con = open_marts(settings)
     except WarehouseUnavailable as exc:
         checks.append(Check("open warehouse", "warehouse", "failed", str(exc)))
-        return _finish(settings, run_date, checks + _dbt_checks(dbt_run_results, run_date), "gate",
-                       started, write_report=write_report)
+        return _finish(settings, run_date, checks + dbt_checks, "gate", started, write_report=write_report)
     try:
-        checks += _dbt_checks(dbt_run_results, run_date)
+        checks += dbt_checks
         mart_checks, counts, fingerprint, validated = _mart_checks(
-            con, Path(settings.expectations_dir), run_date, previous, settings.quality_batch_rows)
+            con, Path(settings.expectations_dir), run_date, previous, settings.quality_batch_rows, models)
         checks += mart_checks
     finally:
         con.close()

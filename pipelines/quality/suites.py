@@ -1,23 +1,20 @@
 """Expectation suites: one YAML file per published mart in ``expectations/<mart>.yml``.
 
-The YAML declares the mart's checks in Great Expectations 1.x terms, so the suites read like the
-dbt model YAML next to them and are easy to keep in step with it. Format (see
+A suite holds what dbt does not check: the mart's row count against the previous publish,
+distributions and cross-column checks in Great Expectations 1.x terms, and SQL
+reconciliations across rows and marts. A mart's columns, types, nullability, keys, allowed
+values and partitioning live in its dbt model YAML only (the enforced contract and the data
+tests, read by the gate from dbt's manifest: :mod:`pipelines.quality.declared`); a suite that
+restates one of those facts fails the gate when it disagrees. Format (see
 ``expectations/README.md`` for the full description)::
 
     mart: fct_account_tiers_daily        # must equal the file name
     description: One row per account and day with the assigned tier.
-    key: [account_id, as_of_date]        # the grain: not null + unique together
-    partition_by: as_of_date             # daily marts: the gate validates the night's partition
-    columns:                             # the declared schema (name: DuckDB type, or null)
-      account_id: VARCHAR
-      as_of_date: DATE
     row_count: {min: 1, max_shrink: 0.5, max_growth: 1.0}   # vs. the previous publish
     derived:                             # SQL expressions added as columns when reading
-      bridge_gap: starting_mrr_usd + new_mrr_usd - ending_mrr_usd
+      score_gap: tier_score - (arr_contribution + expansion_contribution)
     expectations:                        # GE 1.x expectation types and their kwargs
-      - expect_column_values_to_be_in_set:
-          column: assigned_tier
-          value_set: [Strategic, Core, Scale, Tech-touch]
+      - expect_column_values_to_be_between: {column: score_gap, min_value: -0.01, max_value: 0.01}
       - type: expect_column_values_to_be_between     # long form, with severity and notes
         kwargs: {column: tier_score, min_value: 0, max_value: 100}
         severity: warning
@@ -56,13 +53,17 @@ SEVERITIES = ("critical", "warning", "info")
 _TOP_KEYS = {
     "mart",
     "description",
-    "key",
-    "partition_by",
-    "columns",
     "row_count",
     "derived",
     "expectations",
     "reconciliations",
+}
+#: Keys of earlier suite versions whose facts now live in the dbt model YAML only.
+_MOVED_TO_DBT = {
+    "key": "the grain is the model's unique / unique_combination_of_columns test",
+    "columns": "the columns and types are the model's enforced contract",
+    "partition_by": "a daily mart is the one whose config sets meta.partition_date_column "
+    "(config date_partitioned_incremental)",
 }
 
 
@@ -102,13 +103,7 @@ class Reconciliation:
 class MartSuite:
     mart: str
     path: Path
-    key: tuple[str, ...]
     description: str = ""
-    #: The column a daily mart is partitioned by (one immutable partition per as-of date): the
-    #: gate validates only the night's (and any changed) partitions, the publish writes one
-    #: Parquet file per partition and reuses unchanged ones. None = validated and published whole.
-    partition_by: str | None = None
-    columns: dict[str, str | None] | None = None
     row_count: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_ROW_COUNT))
     derived: dict[str, str] = field(default_factory=dict)
     expectations: tuple[ExpectationSpec, ...] = ()
@@ -167,30 +162,17 @@ def parse_suite(path: Path, defaults: dict[str, Any] | None = None) -> MartSuite
     except yaml.YAMLError as exc:
         raise _err(path, f"not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
-        raise _err(path, "must be a YAML mapping with at least `mart:` and `key:`")
+        raise _err(path, "must be a YAML mapping with at least `mart:`")
+    moved = sorted(set(data) & set(_MOVED_TO_DBT))
+    if moved:
+        raise _err(path, "; ".join(f"`{k}:` belongs in the dbt model YAML ({_MOVED_TO_DBT[k]})" for k in moved)
+                   + f": remove {', '.join(f'`{k}:`' for k in moved)} from the suite (expectations/README.md)")
     unknown = set(data) - _TOP_KEYS
     if unknown:
         raise _err(path, f"unknown top-level keys {sorted(unknown)}; allowed: {sorted(_TOP_KEYS)}")
     mart = data.get("mart")
     if mart != path.stem:
         raise _err(path, f"`mart: {mart}` must equal the file name ({path.stem})")
-    key = data.get("key")
-    if isinstance(key, str):
-        key = [key]
-    if not key or not all(isinstance(k, str) for k in key):
-        raise _err(path, "`key:` (the grain: a column or list of columns, not null and unique together) is required")
-    partition_by = data.get("partition_by")
-    if partition_by is not None and not isinstance(partition_by, str):
-        raise _err(path, "`partition_by:` must name one column (e.g. `partition_by: as_of_date`)")
-    columns = data.get("columns")
-    if columns is not None:
-        if isinstance(columns, list):
-            columns = {str(c): None for c in columns}
-        if not isinstance(columns, dict):
-            raise _err(path, "`columns:` must map column name to DuckDB type (or null), or list names")
-        columns = {str(k): (str(v).upper() if v is not None else None) for k, v in columns.items()}
-        if partition_by is not None and partition_by not in columns:
-            raise _err(path, f"`partition_by: {partition_by}` is not one of the declared `columns:`")
     row_count = dict(DEFAULT_ROW_COUNT)
     row_count.update((defaults or {}).get("row_count") or {})
     row_count.update(data.get("row_count") or {})
@@ -213,10 +195,7 @@ def parse_suite(path: Path, defaults: dict[str, Any] | None = None) -> MartSuite
     return MartSuite(
         mart=mart,
         path=path,
-        key=tuple(key),
         description=str(data.get("description") or ""),
-        partition_by=partition_by,
-        columns=columns,
         row_count=row_count,
         derived={str(k): str(v) for k, v in derived.items()},
         expectations=tuple(_parse_expectation(path, i, e) for i, e in enumerate(exps)),
@@ -278,8 +257,9 @@ def build_gx_suite(
     suite: MartSuite, *, previous_rows: int | None, available_columns: set[str] | None = None,
     include_row_count: bool = True,
 ) -> BuiltSuite:
-    """The mart's ``gx.ExpectationSuite``: the generic checks (grain, declared columns, row-count
-    bounds vs. the previous publish) followed by the declared expectations.
+    """The mart's ``gx.ExpectationSuite``: the row-count bounds vs. the previous publish (unless
+    ``include_row_count`` is false) followed by the suite's expectations. The grain, the columns
+    and the allowed values are dbt's tests and contract, not expectations here.
 
     Expectations that reference a column missing from ``available_columns``, or that GE cannot
     build (unknown type, bad kwargs), are left out and returned as ``problems``.
@@ -293,18 +273,6 @@ def build_gx_suite(
             severity: str = "critical", notes: str | None = None) -> None:
         specs.append((etype, kwargs, label, kind, severity, notes))
 
-    key = list(suite.key)
-    for col in key:
-        add("expect_column_values_to_not_be_null", {"column": col}, f"grain: {col} is not null", "expectation")
-    if len(key) == 1:
-        add("expect_column_values_to_be_unique", {"column": key[0]}, f"grain: {key[0]} is unique", "expectation")
-    else:
-        add("expect_compound_columns_to_be_unique", {"column_list": key},
-            f"grain: ({', '.join(key)}) is unique", "expectation")
-    if suite.columns is not None:
-        add("expect_table_columns_to_match_set",
-            {"column_set": list(suite.columns) + list(suite.derived), "exact_match": True},
-            "schema: columns match the declared columns", "schema")
     if include_row_count:  # a partitioned mart's row counts are checked per partition, in SQL
         low, high = suite.row_count_bounds(previous_rows)
         bound = f"{low}..{high if high is not None else 'unbounded'}"
@@ -349,28 +317,29 @@ def build_gx_suite(
 
 def scaffold_suite(con: duckdb.DuckDBPyConnection, mart: str, schema: str = "marts") -> str:
     """A starting ``expectations/<mart>.yml`` for a mart that exists in ``con`` (to edit by hand):
-    declared columns and types, not-null checks for columns without nulls, and a guessed key."""
+    the default row-count bounds and, commented out, a range check per numeric column with the
+    range observed now. Columns, types, nullability, keys and allowed values are declared in the
+    mart's dbt model YAML, not in the suite."""
     from pipelines.quality.db import quote_ident, table_columns
 
     cols = table_columns(con, schema, mart)
     if not cols:
         raise ValueError(f"{schema}.{mart} does not exist")
     table = f"{schema}.{quote_ident(mart)}"
-    n = con.execute(f"select count(*) from {table}").fetchone()[0]  # type: ignore[index]
-    nonnull = []
-    for name, _ in cols:
-        nulls = con.execute(f"select count(*) from {table} where {quote_ident(name)} is null").fetchone()[0]  # type: ignore[index]
-        if n and not nulls:
-            nonnull.append(name)
-    key = [c for c, _ in cols if c.endswith("_id")][:1] or [cols[0][0]]
-    date_cols = [c for c, t in cols if t == "DATE" and c.endswith(("_date", "month", "quarter"))]
-    if date_cols:
-        key.append(date_cols[0])
-    doc: dict[str, Any] = {
-        "mart": mart,
-        "description": "TODO: one sentence on the grain and the use of this mart.",
-        "key": key,
-        "columns": dict(cols),
-        "expectations": [{"expect_column_values_to_not_be_null": {"column": c}} for c in nonnull if c not in key],
-    }
-    return yaml.safe_dump(doc, sort_keys=False)
+    numeric = [c for c, t in cols if t.startswith(("DECIMAL", "INTEGER", "BIGINT", "DOUBLE", "SMALLINT", "FLOAT"))]
+    ranges = con.execute(
+        "select " + ", ".join(f"min({quote_ident(c)}), max({quote_ident(c)})" for c in numeric) + f" from {table}"
+    ).fetchone() if numeric else ()
+    hints = [f"  # - expect_column_values_to_be_between: {{column: {c}, min_value: 0}}   # now {lo} .. {hi}"
+             for c, lo, hi in zip(numeric, (ranges or ())[0::2], (ranges or ())[1::2], strict=True)]
+    lines = [
+        f"# Great Expectations suite for {schema}.{mart} (format: expectations/README.md). Columns, types,",
+        "# nullability, keys and allowed values are the dbt model YAML's (contract and data tests), never here.",
+        f"mart: {mart}",
+        'description: "TODO: one sentence on the grain and the use of this mart."',
+        f"row_count: {{max_shrink: {DEFAULT_ROW_COUNT['max_shrink']}, max_growth: {DEFAULT_ROW_COUNT['max_growth']}}}",
+        "expectations:   # distributions and cross-column checks dbt does not make",
+        *(hints or ["  []"]),
+        "reconciliations: []   # SQL returning the violating rows: totals, bridges, agreement with other marts",
+    ]
+    return "\n".join(lines) + "\n"

@@ -75,7 +75,7 @@ def render(con: duckdb.DuckDBPyConnection, run_date: dt.date) -> str:
         except Exception as exc:  # a broken section must not take the whole report down
             content = _no_data(f"this section failed: {type(exc).__name__}: {exc}")
         body.append(f'<section id="{anchor}"><h2>{esc(title)}</h2>{content}</section>')
-    body.append(f'<section id="glossary"><h2>Glossary: every metric and its formula</h2>{glossary()}</section>')
+    body.append(f'<section id="glossary"><h2>Glossary: every metric and its formula</h2>{glossary(m.tier_names)}</section>')
     marts = "".join(f"<tr><td>{esc(n)}</td><td class=n>{m.count(n):,}</td></tr>" for n in m.names)
     nav = "".join(f'<a href="#{a}">{esc(t)}</a>' for a, t, _ in (*SECTIONS, ("glossary", "Glossary", None)))
     try:

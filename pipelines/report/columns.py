@@ -13,8 +13,9 @@ from __future__ import annotations
 
 SCHEMA = "marts"
 
-#: Tier names in display order (the assigned tiers of the account marts).
-TIER_ORDER = ("Strategic", "Core", "Scale", "Tech-touch")
+#: The mart the tiers' names, order (tier number) and colours are read from: the copy of seed
+#: tier_targets the night published (``Marts.tiers``), never constants here.
+TIERS_MART = "rpt_tier_distribution"
 
 RETENTION_COLUMNS = (
     "period_start_date", "segment_dimension", "segment_value", "segment_source",
@@ -38,8 +39,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "cac_reporting", "cac_payback_months", "ltv_to_cac_ratio", "required_ltv_to_cac",
     ),
     "rpt_tier_distribution": (
-        "as_of_date", "tier_number", "tier_name", "account_count", "arr_reporting", "account_share", "arr_share",
-        "min_account_share", "max_account_share", "min_arr_share", "max_arr_share", "is_not_prioritising",
+        "as_of_date", "tier_number", "tier_name", "tier_color", "account_count", "arr_reporting", "account_share",
+        "arr_share", "min_account_share", "max_account_share", "min_arr_share", "max_arr_share", "is_not_prioritising",
     ),
     "rpt_tier_threshold_advice": (
         "as_of_date", "tier_number", "tier_name", "live_account_count", "arr_p50", "arr_p75", "arr_p90", "arr_p95",

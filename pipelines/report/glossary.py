@@ -1,7 +1,10 @@
 """Every metric the report shows, with its formula (from docs/revenue-definitions.md and the dbt
-doc blocks ``revenue_*``, ``health_*``, ``tier_*`` and ``cost_to_serve``)."""
+doc blocks ``revenue_*``, ``health_*``, ``tier_*`` and ``cost_to_serve``). Tier names are the
+configured ones (seed tier_targets, as published), written ``{tier1}`` .. ``{tier4}`` here."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from pipelines.report.format import esc
 
@@ -21,11 +24,13 @@ TERMS: tuple[tuple[str, str, str], ...] = (
     ("GRR (gross revenue retention)", "(starting MRR - contraction - churn) / starting MRR",
      "Never above 100%. New, reactivated and expansion MRR excluded."),
     ("NRR (net revenue retention)", "(starting MRR + expansion - contraction - churn) / starting MRR",
-     "New and reactivated MRR excluded."),
+     "New MRR excluded; reactivated MRR excluded by default, added when var "
+     "revenue_nrr_includes_reactivation is true."),
     ("Logo retention", "(starting logos - churned logos) / starting logos", ""),
     ("Expansion rate", "expansion MRR / starting MRR", ""),
     ("Quick ratio", "(new + expansion + reactivation MRR) / (contraction + churn MRR)",
-     "MRR gained per unit lost; empty when nothing was lost."),
+     "MRR gained per unit lost; empty when nothing was lost. Reactivation left out when var "
+     "revenue_quick_ratio_includes_reactivation is false."),
     ("Trailing 12-month GRR / NRR", "per account of the cohort of customers 12 months before: "
      "GRR = sum(min(end, start)) / sum(start); NRR = sum(end) / sum(start)",
      "Each account in the segment it was in at the start of the window; empty until a full window "
@@ -43,9 +48,9 @@ TERMS: tuple[tuple[str, str, str], ...] = (
      "Healthy >= 70, at-risk >= 40, critical below (vars health_*_min_score)."),
     ("Main driver (weakest health component)", "the component with the largest weight x (100 - score)",
      "What pulls the account's score down most."),
-    ("Tier", "rules (default): Strategic if ARR >= $100K with growth room, or >= $250K not at high "
-     "churn risk, or strategic and >= $50K, or high growth and >= $40K; Core >= $25K; Tech-touch < $5K "
-     "or free/trial; Scale otherwise",
+    ("Tier", "rules (default): {tier1} if ARR >= $100K with growth room, or >= $250K not at high "
+     "churn risk, or strategic and >= $50K, or high growth and >= $40K; {tier2} >= $25K; {tier4} < $5K "
+     "or free/trial; {tier3} otherwise",
      "Upgrades apply at once; downgrades only after the next renewal. Accounts without a live "
      "subscription are in no tier."),
     ("Tier share", "accounts (or ARR) of the tier / all live accounts (or ARR)",
@@ -91,9 +96,12 @@ TERMS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def glossary() -> str:
-    rows = "".join(f"<tr><th scope=row>{esc(t)}</th><td><code>{esc(f)}</code></td><td>{esc(n)}</td></tr>"
-                   for t, f, n in TERMS)
+def glossary(tier_names: Sequence[str] = ()) -> str:
+    """The glossary table; ``tier_names`` are the configured tiers in tier-number order (tier 1
+    first; "tier N" for any not given)."""
+    names = {f"tier{i}": tier_names[i - 1] if i <= len(tier_names) else f"tier {i}" for i in range(1, 5)}
+    rows = "".join(f"<tr><th scope=row>{esc(t)}</th><td><code>{esc(f.format(**names))}</code></td>"
+                   f"<td>{esc(n)}</td></tr>" for t, f, n in TERMS)
     return ('<p class="muted">Full definitions: docs/revenue-definitions.md and the dbt docs of each mart.</p>'
             f'<div class="table-wrap"><table class="glossary"><thead><tr><th>metric</th><th>formula</th>'
             f"<th>notes</th></tr></thead><tbody>{rows}</tbody></table></div>")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pipelines.report.columns import COLUMNS, PERIOD_FLAGS, PERIOD_MARTS, SCHEMA
+from pipelines.report.columns import COLUMNS, PERIOD_FLAGS, PERIOD_MARTS, SCHEMA, TIERS_MART
 
 if TYPE_CHECKING:
     import duckdb
@@ -24,6 +25,15 @@ def table(mart: str) -> str:
     return f"{SCHEMA}.{quote(mart)}"
 
 
+@dataclass(frozen=True)
+class Tier:
+    """A tier as the project configures it (seed tier_targets, published in ``TIERS_MART``)."""
+
+    number: int
+    name: str
+    color: str | None
+
+
 class Marts:
     """The published file's marts, checked against what the report reads."""
 
@@ -37,6 +47,7 @@ class Marts:
         ).fetchall():
             self.columns.setdefault(mart, []).append(column)
         self._history_start: dt.date | None = None
+        self._tiers: list[Tier] | None = None
 
     @property
     def names(self) -> list[str]:
@@ -78,6 +89,36 @@ class Marts:
     def latest(self, mart: str, column: str = "as_of_date") -> dt.date | None:
         self.cols(mart)
         return self.con.execute(f"select max({quote(column)}) from {table(mart)}").fetchall()[0][0]
+
+    @property
+    def tiers(self) -> list[Tier]:
+        """The configured tiers in tier-number order, read from the published copy of seed
+        tier_targets (``TIERS_MART`` on its latest as-of date); empty when the file lacks it."""
+        if self._tiers is None:
+            try:
+                self.cols(TIERS_MART)
+                rows = self.rows(f"select distinct tier_number, tier_name, tier_color from {table(TIERS_MART)} "
+                                 f"where as_of_date = (select max(as_of_date) from {table(TIERS_MART)}) "
+                                 "order by tier_number")
+            except NoData:
+                rows = []
+            self._tiers = [Tier(int(r["tier_number"]), str(r["tier_name"]), r["tier_color"] or None) for r in rows]
+        return self._tiers
+
+    @property
+    def tier_names(self) -> list[str]:
+        return [t.name for t in self.tiers]
+
+    @property
+    def tier_colors(self) -> dict[str, str]:
+        """Series colours of the tiers (charts fall back to the palette for anything else)."""
+        return {t.name: t.color for t in self.tiers if t.color}
+
+    def tier_key(self, name: Any) -> tuple[int, str]:
+        """Sort key: the configured tiers by number, then any other value by name."""
+        names = self.tier_names
+        s = str(name)
+        return (names.index(s) if s in names else len(names), s)
 
     @property
     def history_start(self) -> dt.date | None:

@@ -7,7 +7,6 @@ from typing import Any
 
 from pipelines.report import format as f
 from pipelines.report import svg
-from pipelines.report.columns import TIER_ORDER
 from pipelines.report.format import Col, esc, table
 from pipelines.report.marts import Marts, NoData
 from pipelines.report.periods import IN_PROGRESS, add_months, flag_rows, mark_of, period_marks
@@ -22,11 +21,6 @@ COMPONENTS = {"product_usage": "Product usage", "cs_engagement": "CS engagement"
               "billing": "Billing", "sentiment": "Sentiment (NPS)"}
 SIGNALS = {"expansion_seat_utilisation": "seats nearly full", "expansion_usage_growth": "usage growing",
            "health_at_risk": "became at-risk", "health_critical": "became critical"}
-
-
-def _tier_key(name: Any) -> tuple[int, str]:
-    s = str(name)
-    return (TIER_ORDER.index(s) if s in TIER_ORDER else len(TIER_ORDER), s)
 
 
 def _grid(charts: Sequence[str]) -> str:
@@ -115,11 +109,11 @@ RETENTION_TABLE = (
 )
 
 
-def _trend_charts(rows: list[dict[str, Any]], dim: str, label: Callable[[Any], str], start: str,
+def _trend_charts(m: Marts, rows: list[dict[str, Any]], dim: str, label: Callable[[Any], str], start: str,
                   grain: str, bars: bool) -> list[str]:
     mine = [r for r in rows if r["segment_dimension"] == dim]
     totals = [r for r in rows if r["segment_dimension"] == "total"]
-    values = sorted({r["segment_value"] for r in mine}, key=_tier_key)[:8]
+    values = sorted({r["segment_value"] for r in mine}, key=m.tier_key)[:8]
     marks = period_marks(mine + totals, lambda r: label(r[start]))
     charts = []
     for title, col, ref in RETENTION_METRICS:
@@ -127,13 +121,14 @@ def _trend_charts(rows: list[dict[str, Any]], dim: str, label: Callable[[Any], s
         if totals:
             series["all accounts"] = [(label(r[start]), f.as_float(r[col])) for r in totals]
         charts.append(svg.line_chart(series, f"{title} by {dim.replace('_', ' ')}, {grain}", fmt=svg.pct,
-                                     reference=ref, periods=marks))
+                                     reference=ref, periods=marks, colors=m.tier_colors))
     if bars:
         xs = sorted({label(r[start]) for r in mine})[-12:]
         series_b = {v: [next((f.as_float(r["expansion_mrr_reporting"]) for r in mine
                               if r["segment_value"] == v and label(r[start]) == x), None) for x in xs] for v in values}
         charts.append(svg.bar_chart(xs, series_b, f"Expansion MRR by {dim.replace('_', ' ')}, last 12 months",
-                                    fmt=svg.money, stacked=True, periods={x: marks[x] for x in xs if x in marks}))
+                                    fmt=svg.money, stacked=True, periods={x: marks[x] for x in xs if x in marks},
+                                    colors=m.tier_colors))
     return charts
 
 
@@ -150,13 +145,13 @@ def retention(m: Marts) -> str:
                  "billing, before the daily history). The dashed line marks 100%.")]
     if month is not None:
         last = sorted((r for r in rows if r["period_start_date"] == month and r["segment_dimension"] in ("tier", "total")),
-                      key=lambda r: (r["segment_dimension"] == "total", _tier_key(r["segment_value"])))
+                      key=lambda r: (r["segment_dimension"] == "total", m.tier_key(r["segment_value"])))
         out.append(table(last, RETENTION_TABLE, caption=f"By tier, {f.month(month)} (last complete month)",
                          periods=True))
     dims = sorted({r["segment_dimension"] for r in rows} - {"total"},
                   key=lambda d: (PRIMARY_DIMENSIONS.index(d) if d in PRIMARY_DIMENSIONS else 9, d))
     for d in dims:
-        block = _grid(_trend_charts(rows, d, f.month, "period_start_date", "monthly", bars=True))
+        block = _grid(_trend_charts(m, rows, d, f.month, "period_start_date", "monthly", bars=True))
         title = f"by {esc(d.replace('_', ' '))}"
         out.append(f"<h3>{title}</h3>{block}" if d in PRIMARY_DIMENSIONS
                    else f"<details><summary>{title}</summary>{block}</details>")
@@ -170,10 +165,10 @@ def quarterly(m: Marts) -> str:
                        order="segment_dimension, segment_value, 1")
     if not rows:
         raise NoData(f"marts.{mart} is empty")
-    charts = _trend_charts(rows, "tier", f.quarter, "period_start_date", "quarterly", bars=False)[:3]
+    charts = _trend_charts(m, rows, "tier", f.quarter, "period_start_date", "quarterly", bars=False)[:3]
     recent = sorted({r["period_start_date"] for r in rows})[-4:]
     shown = sorted((r for r in rows if r["period_start_date"] in recent), key=lambda r: (-r["period_start_date"].toordinal(), r["segment_dimension"] == "total",
-                                        _tier_key(r["segment_value"])))
+                                        m.tier_key(r["segment_value"])))
     cols = (Col("period_start_date", "quarter", f.quarter), *RETENTION_TABLE)
     return (_note(f"Quarter by quarter (charts: last 8 quarters; table: last 4), from <code>{mart}</code>; movements compare each "
                   "account's state at the end of the previous quarter with the end of the quarter.")
@@ -205,7 +200,17 @@ def tier_distribution(m: Marts) -> str:
             + table(rows, cols))
 
 
-#: The var that holds each tier's lower ARR threshold (Scale starts where Tech-touch ends).
+def _from_the_top(names: Sequence[str]) -> str:
+    """'from the top: Strategic, then Core below it, then Scale; Tech-touch is the rest' for the
+    configured tiers."""
+    if len(names) < 2:
+        return "tier by tier from the top"
+    *lined, rest = names
+    return (f"from the top: {lined[0]}" + "".join(f", then {n}" + (" below it" if i == 0 else "")
+                                                  for i, n in enumerate(lined[1:])) + f"; {rest} is the rest")
+
+
+#: The var that holds each tier's lower ARR threshold (tier 3 starts where tier 4 ends).
 THRESHOLD_VARS = {1: "tier1_min_arr", 2: "tier2_min_arr", 3: "tier4_max_arr"}
 
 
@@ -268,7 +273,7 @@ def threshold_advice(m: Marts) -> str:
         "sit: half have less ARR than the median. <b>Natural breaks</b> (Fisher-Jenks, four classes) are the lines "
         "that group accounts of most similar ARR; they show where the distribution itself has gaps. The "
         "<b>advised</b> line per tier is the ARR threshold that puts the tier inside its target bands for share of "
-        "accounts and of ARR (from the top: Strategic, then Core below it, then Scale; Tech-touch is the rest). "
+        f"accounts and of ARR ({_from_the_top(m.tier_names)}). "
         "The advice uses ARR only; the rules' other criteria (strategic accounts, growth potential, health) still "
         "move single accounts across the lines.")
             + f'<div class="cards">{cards}</div>'
@@ -422,13 +427,14 @@ def tier_trends(m: Marts) -> str:
         "where s.has_active_subscription and t.as_of_date in (select unnest(?::date[])) group by all",
         [dates])
     xs = [f.date(d) for d in dates]
-    tiers = sorted({r["assigned_tier"] for r in mix if r["assigned_tier"] in TIER_ORDER}, key=_tier_key)
+    tiers = sorted({r["assigned_tier"] for r in mix if r["assigned_tier"] in m.tier_names}, key=m.tier_key)
     counts = {t: [next((r["accounts"] for r in mix if r["assigned_tier"] == t and r["as_of_date"] == d), 0)
                   for d in dates] for t in tiers}
     totals = [sum(counts[t][i] for t in tiers) or 1 for i in range(len(dates))]
     shares = {t: [c / totals[i] for i, c in enumerate(v)] for t, v in counts.items()}
-    charts = [svg.bar_chart(xs, shares, "Tier mix of live accounts (share)", fmt=svg.pct, stacked=True),
-              svg.bar_chart(xs, counts, "Live accounts by tier", fmt=svg.count, stacked=True)]
+    charts = [svg.bar_chart(xs, shares, "Tier mix of live accounts (share)", fmt=svg.pct, stacked=True,
+                            colors=m.tier_colors),
+              svg.bar_chart(xs, counts, "Live accounts by tier", fmt=svg.count, stacked=True, colors=m.tier_colors)]
     hist = m.select("dim_account_tier_history", "change_type in ('upgrade', 'downgrade')", "valid_from desc, account_id")
     by_month: dict[str, dict[str, int]] = {}
     for r in hist:
@@ -466,7 +472,7 @@ def health(m: Marts) -> str:
                   "avg(health_score) as avg_score from marts.dim_accounts where has_active_subscription group by all")
     if not rows:
         raise NoData(f"marts.{mart} has no live accounts")
-    tiers = sorted({r["tier"] for r in rows if r["tier"] in TIER_ORDER}, key=_tier_key)
+    tiers = sorted({r["tier"] for r in rows if r["tier"] in m.tier_names}, key=m.tier_key)
     statuses = [s for s in ("healthy", "at-risk", "critical", "unknown") if any(r["status"] == s for r in rows)]
     counts = {s: [sum(r["accounts"] for r in rows if r["tier"] == t and r["status"] == s) for t in tiers]
               for s in statuses}
@@ -491,7 +497,7 @@ def health(m: Marts) -> str:
 def coverage(m: Marts) -> str:
     mart = "rpt_coverage_by_tier"
     rows = sorted(m.select(mart, f"as_of_date = (select max(as_of_date) from marts.{mart})"),
-                  key=lambda r: _tier_key(r["tier_name"]))
+                  key=lambda r: m.tier_key(r["tier_name"]))
     if not rows:
         raise NoData(f"marts.{mart} is empty")
     charts = [
@@ -513,10 +519,11 @@ def coverage(m: Marts) -> str:
     out = _note(f"From <code>{mart}</code>.") + _grid(charts) + table(rows, cols)
     csm = m.select("rpt_coverage_by_csm", "as_of_date = (select max(as_of_date) from marts.rpt_coverage_by_csm)",
                    "account_count desc, csm_owner_id")
+    names = {t.number: t.name for t in m.tiers}
     csm_cols = (Col("csm_owner_id", "CSM"), Col("account_count", "accounts", f.count),
-                Col("arr_reporting", "ARR", f.money), Col("tier_1_accounts", "Strategic", f.count),
-                Col("tier_2_accounts", "Core", f.count), Col("tier_3_accounts", "Scale", f.count),
-                Col("tier_4_accounts", "Tech-touch", f.count), Col("is_over_capacity", "over capacity?", f.yes_no),
+                Col("arr_reporting", "ARR", f.money),
+                *(Col(f"tier_{n}_accounts", names.get(n, f"tier {n}"), f.count) for n in (1, 2, 3, 4)),
+                Col("is_over_capacity", "over capacity?", f.yes_no),
                 Col("annual_cost_per_account", "cost per account", f.money))
     return out + table(csm[:50], csm_cols, caption="CSM books (rpt_coverage_by_csm)")
 
@@ -577,13 +584,14 @@ def unit_economics(m: Marts) -> str:
         raise NoData(f"marts.{mart} is empty")
     month = last_complete(rows, "month_start_date")
     latest = sorted((r for r in rows if r["month_start_date"] == month),
-                    key=lambda r: (r["segment_dimension"] == "total", _tier_key(r["segment_value"])))
+                    key=lambda r: (r["segment_dimension"] == "total", m.tier_key(r["segment_value"])))
     tiers = [r for r in latest if r["segment_dimension"] == "tier"]
     marks = period_marks(rows, lambda r: f.month(r["month_start_date"]))
-    values = sorted({r["segment_value"] for r in rows if r["segment_dimension"] == "tier"}, key=_tier_key)
+    values = sorted({r["segment_value"] for r in rows if r["segment_dimension"] == "tier"}, key=m.tier_key)
     arpa = {v: [(f.month(r["month_start_date"]), f.as_float(r["arpa_reporting"])) for r in rows
                 if r["segment_value"] == v] for v in values}
-    charts = [svg.line_chart(arpa, "ARPA (monthly revenue per account) by tier", fmt=svg.money, periods=marks),
+    charts = [svg.line_chart(arpa, "ARPA (monthly revenue per account) by tier", fmt=svg.money, periods=marks,
+                             colors=m.tier_colors),
               svg.bar_chart([r["segment_value"] for r in tiers],
                             {"LTV": [f.as_float(r["ltv_reporting"]) for r in tiers]},
                             f"LTV by tier, {f.month(month)}", fmt=svg.money)]
@@ -706,7 +714,7 @@ def actions(m: Marts) -> str:
     rows = m.select(mart, "as_of_date = ?", "priority_rank, due_date, account_id", [latest])
     open_rows = [r for r in rows if r["action_status"] == "open"]
     priorities = sorted({(r["priority_rank"], r["priority"]) for r in open_rows})
-    tiers = sorted({r["tier_name"] for r in open_rows}, key=_tier_key)
+    tiers = sorted({r["tier_name"] for r in open_rows}, key=m.tier_key)
     cards = [("open actions", len(open_rows)), ("opened tonight", sum(1 for r in rows if r["is_opened_tonight"])),
              ("closed tonight", sum(1 for r in rows if r["action_status"] == "closed")),
              ("overdue", sum(1 for r in open_rows if r["is_overdue"]))]
@@ -759,7 +767,7 @@ def health_trend(m: Marts) -> str:
     rows = [r for r in m.select(mart, "as_of_date = ? and health_score is not null", "account_id", [latest])]
     if not rows:
         raise NoData(f"marts.{mart} has no scored account on its latest date")
-    tiers = sorted({r["assigned_tier"] for r in rows if r["assigned_tier"]}, key=_tier_key)
+    tiers = sorted({r["assigned_tier"] for r in rows if r["assigned_tier"]}, key=m.tier_key)
     charts, tables = [], []
     for days in (7, 30):
         key = f"health_trend_{days}d"

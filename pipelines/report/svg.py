@@ -21,8 +21,9 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 
 PALETTE = ("#2b6cb0", "#c05621", "#2f855a", "#6b46c1", "#b83280", "#2c7a7b", "#975a16", "#4a5568")
-TIER_COLORS = {"Strategic": "#2b6cb0", "Core": "#2f855a", "Scale": "#c05621", "Tech-touch": "#6b46c1",
-               "All": "#4a5568", "all accounts": "#4a5568"}
+#: Colours of the totals; the tiers' colours are configuration (seed tier_targets, report_color),
+#: passed to the charts as ``colors``.
+TOTAL_COLORS = {"All": "#4a5568", "all accounts": "#4a5568"}
 STATUS_COLORS = {"healthy": "#2f855a", "at-risk": "#d69e2e", "at_risk": "#d69e2e", "critical": "#c53030",
                  "unknown": "#a0aec0", "upgrade": "#2f855a", "downgrade": "#c53030",
                  # health trend and action priorities (issue 21)
@@ -65,8 +66,11 @@ def auc(v: float) -> str:
     return f"{v:.2f}"
 
 
-def color_for(name: str, i: int) -> str:
-    return TIER_COLORS.get(name) or STATUS_COLORS.get(name.lower()) or PALETTE[i % len(PALETTE)]
+def color_for(name: str, i: int, colors: Mapping[str, str] | None = None) -> str:
+    """A series' colour: the configured one (``colors``, e.g. the tiers'), a total's or a
+    status's, else the palette's ``i``-th."""
+    return ((colors or {}).get(name) or TOTAL_COLORS.get(name) or STATUS_COLORS.get(name.lower())
+            or PALETTE[i % len(PALETTE)])
 
 
 def nice_ticks(lo: float, hi: float, n: int = 5, min_step: float = 0.0) -> list[float]:
@@ -143,8 +147,10 @@ def line_chart(
     reference: float | None = None,
     periods: Mapping[str, str] | None = None,
     in_progress: set[tuple[str, str]] | None = None,
+    colors: Mapping[str, str] | None = None,
 ) -> str:
     """One line per series over shared, ordered x labels (e.g. months). Gaps for ``None``.
+    ``colors`` maps series names to configured colours (see :func:`color_for`).
 
     Points of an in-progress period (``periods``, or ``(series, x)`` pairs in ``in_progress``
     when the x axis is not calendar time) are drawn hollow.
@@ -180,7 +186,7 @@ def line_chart(
     legend: list[tuple[str, str]] = []
     index = {x: i for i, x in enumerate(xs)}
     for n, (name, pts) in enumerate(series.items()):
-        c = color_for(name, n)
+        c = color_for(name, n, colors)
         legend.append((name, c))
         segs, cur = [], []
         for x, v in sorted(pts):
@@ -216,8 +222,10 @@ def bar_chart(
     width: int = 560,
     height: int = 250,
     periods: Mapping[str, str] | None = None,
+    colors: Mapping[str, str] | None = None,
 ) -> str:
-    """Vertical bars: one group per category, one bar per series (or stacked)."""
+    """Vertical bars: one group per category, one bar per series (or stacked); ``colors`` as
+    in :func:`line_chart`."""
     cats = list(categories)
     if not cats or not series:
         return _empty(title, width)
@@ -241,7 +249,7 @@ def bar_chart(
     bands, period_legend = _period_bands(periods or {}, cats, lambda i: (left + gw * i, left + gw * (i + 1)), top, ph)
     parts = [bands, f'<rect class="plot" x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" '
              f'stroke="#e4e7eb"/>', _y_axis(ticks, sy, left, pw, fmt)]
-    colors = [color_for(k, i) for i, k in enumerate(clean)]
+    fills = [color_for(k, i, colors) for i, k in enumerate(clean)]
     step = max(1, math.ceil(len(cats) / max(1, pw // 64)))
     for ci, cat in enumerate(cats):
         gx = left + gw * ci + gw * 0.1
@@ -260,12 +268,12 @@ def bar_chart(
                 y0, y1 = sy(0), sy(v)
                 x = gx + bw * si
             parts.append(f'<rect class="mark" x="{x:.1f}" y="{min(y0, y1):.1f}" width="{max(bw - 1, 1):.1f}" '
-                         f'height="{abs(y0 - y1):.1f}" fill="{colors[si]}"><title>{_esc(cat)} · {_esc(name)}: '
+                         f'height="{abs(y0 - y1):.1f}" fill="{fills[si]}"><title>{_esc(cat)} · {_esc(name)}: '
                          f'{_esc(fmt(v))}</title></rect>')
         if ci % step == 0:
             parts.append(f'<text x="{left + gw * ci + gw / 2:.1f}" y="{top + ph + 14}" font-size="10" '
                          f'text-anchor="middle">{_esc(cat)}</text>')
-    entries = list(zip(clean, colors, strict=True)) if (nser > 1 or stacked) else []
+    entries = list(zip(clean, fills, strict=True)) if (nser > 1 or stacked) else []
     svg_legend, lh = _legend(entries + period_legend, left, height, width) if entries or period_legend else ("", 0)
     return _frame(width, height + lh, title, "".join(parts) + svg_legend)
 

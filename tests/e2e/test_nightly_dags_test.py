@@ -109,11 +109,11 @@ def _unknown_currency(night: Night) -> None:
 
 
 def _expectation_the_marts_break(night: Night) -> None:
-    """A mart that passes every dbt test but breaks an expectation of its suite: the suite is
-    tightened to one tier, which the real mart (several tiers) cannot meet."""
+    """A mart that passes every dbt test but breaks an expectation of its suite: the suite caps
+    the tier score at 1, which the real mart (scores up to 100) cannot meet."""
     suite = night.expectations / "fct_account_tiers_daily.yml"
     suite.write_text(suite.read_text().replace(
-        "expectations:\n", "expectations:\n  - expect_column_values_to_be_in_set: {column: assigned_tier, value_set: [Strategic]}\n", 1))
+        "expectations:\n", "expectations:\n  - expect_column_values_to_be_between: {column: tier_score, max_value: 1}\n", 1))
 
 
 FAILURES = {
@@ -122,7 +122,7 @@ FAILURES = {
     "mass_quarantine": (lambda n: _use_generated_defect(n, "mass_quarantine"), {"check_quarantine"}, "quarantine"),
     "mart_check": (_unknown_currency, {"dbt_build"}, r"assert_revenue_currencies_have_fx_rates.*fail"),
     "expectation": (_expectation_the_marts_break, {"quality_gate"},
-                    r"\[expectation: fct_account_tiers_daily\] expect_column_values_to_be_in_set\(assigned_tier\)"),
+                    r"\[expectation: fct_account_tiers_daily\] expect_column_values_to_be_between\(tier_score\)"),
 }
 
 

@@ -134,10 +134,10 @@ def test_failed_gate_and_refusals_leave_the_publish_byte_identical(real_home):
     settings, last = real_home.settings, real_home.last
     passed = read_gate_result(settings, last)
     before = snapshot(settings.published)
-    sql(settings, "update marts.fct_account_tiers_daily set assigned_tier = 'Gold' where as_of_date = ?", [last])
+    sql(settings, "update marts.fct_account_tiers_daily set tier_score = 150 where as_of_date = ?", [last])
     bad = gate(real_home)
     assert not bad.passed
-    with pytest.raises(PublishRefused, match=r"(?s)assigned_tier.*quality_report.html"):
+    with pytest.raises(PublishRefused, match=r"(?s)tier_score.*quality_report.html"):
         publish(settings, last, bad)
     with pytest.raises(PublishRefused, match="quality gate failed"):  # the recorded result, as the DAG reads it
         nightly.publish(settings, last)
@@ -214,6 +214,45 @@ def test_a_restated_earlier_partition_is_republished(real_home):
                            "and health_score_change_7d <> 0", [d1]).fetchone()[0] == 0
     finally:
         con.close()
+
+
+@pytest.mark.parametrize("mart", ["dim_accounts", "fct_account_tiers_daily"])
+def test_a_mart_changed_with_the_same_row_count_is_rewritten_never_linked(real_home, mart):
+    """Publish reuses a mart (or a daily mart's partition) of the previous release only when the
+    warehouse's content fingerprint is unchanged, never on a row count alone: a value changed
+    in place (same rows) makes that mart, and only it, be written again, in the Parquet file
+    and in the DuckDB file. (Issue 17's held-out audit linked whole marts on a matching row count
+    and published 11 stale marts.)"""
+    settings, (d1, d2) = real_home.settings, real_home.run_dates
+    first = read_manifest(settings)
+    daily = mart != "dim_accounts"  # a whole mart, or an earlier partition of a daily mart
+    sql(settings, f"update marts.{mart} set tier_reason = 'planted: ' || tier_reason "
+        f"where {'as_of_date = ? and ' if daily else ''}account_id = "
+        f"(select min(account_id) from marts.{mart} where tier_reason is not null)", [d1] if daily else None)
+    result = gate(real_home)
+    assert result.passed, result.summary()["failed"]
+    assert result.marts[mart] == first.marts[mart].rows  # the same row count as the published mart
+    second = publish(settings, d2, result, build_html_report=False)
+    assert second.marts[mart].rows == first.marts[mart].rows
+    assert {m for m in first.checksums if first.checksums[m] != second.checksums[m]} == {mart}
+    old, new = release_dir(settings, first), release_dir(settings, second)
+    if not daily:
+        assert second.build["marts_written"] == [mart]
+        rel = f"parquet/{mart}.parquet"
+    else:
+        assert second.build["marts_written"] == [] and second.build["partitions_written"] == 1
+        rel = f"parquet/{mart}/as_of_date_{d1}.parquet"
+        assert second.marts[mart].partitions[d2.isoformat()] == first.marts[mart].partitions[d2.isoformat()]
+    assert (new / rel).stat().st_ino != (old / rel).stat().st_ino
+    assert pq.read_table(new / rel).to_pandas()["tier_reason"].str.startswith("planted: ").sum() == 1
+    con = open_published(settings)
+    try:
+        assert con.execute(f"select count(*) from marts.{mart} where tier_reason like 'planted: %'").fetchone()[0] == 1
+    finally:
+        con.close()
+    # every other whole mart was unchanged and linked, not rewritten
+    assert set(second.build["marts_linked"]) == {m for m, e in first.marts.items()
+                                                 if e.partition_by is None and m != mart}
 
 
 def test_old_releases_are_pruned_and_shared_files_survive(real_home):

@@ -1,6 +1,8 @@
 """Quality gate on the marts dbt really builds (the ``real_nights`` session fixture): the night's
 partition is what gets validated, a corrupted partition or a failed dbt test blocks the night,
-suites and schema drift are reported per mart, and the result carries a fingerprint."""
+suites and schema drift are reported per mart, the result carries a fingerprint, and a mart's
+column facts (types, nullability, keys, allowed values) are read from the dbt model YAML only:
+a suite that restates one and disagrees fails the night."""
 
 from __future__ import annotations
 
@@ -14,9 +16,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.dbt import run_results_path
+from pipelines.dbt import run_results_path, target_dir
 from pipelines.publish import publish
 from pipelines.quality import QualityGateFailed, load_suites, run_quality_gate, scaffold_suite
+from pipelines.quality.declared import load_mart_models
 from pipelines.quality.gate import read_gate_result
 from pipelines.settings import get_settings
 from tests.warehouse import gate, sql
@@ -63,8 +66,14 @@ def test_the_nightly_gate_validated_only_the_nights_partition(real_nights):
     assert "PASSED" in result.report_html.read_text()
     # the partitioned marts' expectations ran on the night's rows only (one per account)
     tiers = next(c for c in result.checks if c.mart == "fct_account_tiers_daily"
-                 and c.name == "expect_column_values_to_be_in_set(assigned_tier)")
+                 and c.name == "expect_column_values_to_be_between(tier_score)")
     assert tiers.details["partitions"] == [real_nights.last.isoformat()]
+    # every mart: its schema against the dbt contract, and the dbt tests declared on it ran tonight
+    for mart in result.marts:
+        mine = {c.name: c for c in result.checks if c.mart == mart}
+        assert mine["schema: columns match the dbt contract"].status == "passed", mart
+        ran = mine["dbt tests of the mart ran"]
+        assert ran.status == "passed" and ran.observed == ran.details["tests"] > 0, (mart, ran.message)
 
 
 def test_a_corrupted_new_partition_blocks_the_night(real_home):
@@ -74,13 +83,13 @@ def test_a_corrupted_new_partition_blocks_the_night(real_home):
                           [last]).fetchone()[0]
     accounts = con.execute("select count(*) from marts.fct_account_tiers_daily where as_of_date = ?",
                            [last]).fetchone()[0]
-    con.execute("update marts.fct_account_tiers_daily set assigned_tier = 'Gold' "
+    con.execute("update marts.fct_account_tiers_daily set tier_score = 150 "
                 "where account_id = ? and as_of_date = ?", [account, last])
     con.close()
     result = gate(real_home)
     assert not result.passed
-    check = failed(result)[("fct_account_tiers_daily", "expect_column_values_to_be_in_set(assigned_tier)")]
-    assert f"1 of {accounts} rows unexpected" in check.message and "'Gold'" in check.message
+    check = failed(result)[("fct_account_tiers_daily", "expect_column_values_to_be_between(tier_score)")]
+    assert f"1 of {accounts} rows unexpected" in check.message and "150" in check.message
     assert check.example_rows[0]["account_id"] == account
     assert check.example_rows[0]["as_of_date"] == last.isoformat()
     assert check.details["failing_partitions"] == [last.isoformat()]
@@ -93,13 +102,13 @@ def test_a_changed_earlier_partition_is_validated_again(real_home):
     """Earlier partitions are immutable by contract; one that changed anyway (a restatement, or
     tampering) differs from the last publish's fingerprint and is validated with the night's."""
     first, last = real_home.run_dates[0], real_home.last
-    sql(real_home.settings, "update marts.fct_account_health_daily set health_status = 'purple' "
+    sql(real_home.settings, "update marts.fct_account_health_daily set support_score = 140 "
         "where as_of_date = ? and account_id = (select min(account_id) from marts.fct_account_health_daily)",
         [first])
     result = gate(real_home)
     assert result.validated["fct_account_health_daily"] == [first.isoformat(), last.isoformat()]
     assert result.validated["fct_account_tiers_daily"] == [last.isoformat()]
-    check = failed(result)[("fct_account_health_daily", "expect_column_values_to_be_in_set(health_status)")]
+    check = failed(result)[("fct_account_health_daily", "expect_column_values_to_be_between(support_score)")]
     assert check.details["failing_partitions"] == [first.isoformat()]
 
 
@@ -114,7 +123,8 @@ def test_a_failed_dbt_test_blocks_the_night(real_home, tmp_path):
     result = gate(real_home)
     bad = failed(result)
     name = test["unique_id"].split(".")[2]
-    assert "3 failing rows" in bad[(None, name)].message
+    mart = next((c.mart for c in bad.values() if c.name == name), "?")
+    assert "3 failing rows" in bad[(mart, name)].message
     assert "1 fail" in bad[(None, "dbt tests")].message
     assert "Binder Error: boom" in bad[(None, model["unique_id"].split(".")[2])].message
     # results of another as-of date, or none at all, fail too (never skipped)
@@ -136,25 +146,28 @@ def test_an_older_night_than_the_warehouse_holds_is_refused(real_home):
 def test_warning_severity_does_not_fail_and_schema_drift_is_named(real_home, tmp_path):
     settings = with_suites(real_home, tmp_path)
     add_expectations(settings.expectations_dir / "dim_accounts.yml", """
-        - type: expect_column_values_to_be_in_set
-          kwargs: {column: assigned_tier, value_set: [Strategic]}
+        - type: expect_column_values_to_be_between
+          kwargs: {column: tier_score, max_value: 1}
           severity: warning
     """)
     sql(settings, "alter table marts.rpt_coverage_by_tier add column surprise varchar")
     result = run_quality_gate(settings, real_home.last,
                               dbt_run_results=run_results_path(settings, real_home.last))
-    assert [c.name for c in result.warnings] == ["expect_column_values_to_be_in_set(assigned_tier)"]
+    assert [c.name for c in result.warnings] == ["expect_column_values_to_be_between(tier_score)"]
     bad = failed(result)
-    assert "surprise" in bad[("rpt_coverage_by_tier", "schema: columns match the declared columns")].message \
-        or "surprise" in bad[("rpt_coverage_by_tier", "schema vs previous publish")].message
+    contract = bad[("rpt_coverage_by_tier", "schema: columns match the dbt contract")].message
+    assert "not in the contract: surprise" in contract and "_customers__models.yml" in contract
+    assert "surprise" in bad[("rpt_coverage_by_tier", "schema vs previous publish")].message
     assert {m for m, _ in bad} == {"rpt_coverage_by_tier"}
 
 
 def test_suites_missing_invalid_or_without_a_mart_are_reported(real_home, tmp_path):
     settings = with_suites(real_home, tmp_path)
     sql(settings, "create table marts.fct_unsuited as select 1 as x")
-    (settings.expectations_dir / "fct_gone.yml").write_text("mart: fct_gone\nkey: id\n")
-    (settings.expectations_dir / "rpt_tier_distribution.yml").write_text("mart: wrong_name\nkey: x\n")
+    (settings.expectations_dir / "fct_gone.yml").write_text("mart: fct_gone\n")
+    (settings.expectations_dir / "rpt_tier_distribution.yml").write_text("mart: wrong_name\n")
+    (settings.expectations_dir / "rpt_coverage_by_csm.yml").write_text(
+        "mart: rpt_coverage_by_csm\nkey: csm_owner_id\ncolumns: [csm_owner_id]\n")
     add_expectations(settings.expectations_dir / "dim_accounts.yml", """
         - expect_column_values_to_be_purple: {column: account_id}
         - expect_column_values_to_not_be_null: {column: no_such_column}
@@ -163,6 +176,8 @@ def test_suites_missing_invalid_or_without_a_mart_are_reported(real_home, tmp_pa
     assert "fct_unsuited.yml" in bad[("fct_unsuited", "suite exists")].message
     assert "dropped or renamed" in bad[("fct_gone", "mart exists")].message
     assert "must equal the file name" in bad[("rpt_tier_distribution", "suite is valid")].message
+    moved = bad[("rpt_coverage_by_csm", "suite is valid")].message  # a suite of the earlier format
+    assert "`columns:` belongs in the dbt model YAML" in moved and "`key:` belongs" in moved
     assert "invalid expectation in dim_accounts.yml" in bad[
         ("dim_accounts", "expect_column_values_to_be_purple(account_id)")].message
     assert "no_such_column not found" in bad[
@@ -229,30 +244,37 @@ def test_scaffold_suite_round_trips(real_nights, tmp_path):
     path = tmp_path / "rpt_coverage_by_tier.yml"
     path.write_text(text)
     suite = parse_suite(path)
-    assert suite.columns and "tier_number" in suite.columns and suite.key
+    assert suite.mart == "rpt_coverage_by_tier" and suite.expectations == () and suite.row_count["min"] == 1
+    assert "# - expect_column_values_to_be_between: {column: account_count, min_value: 0}" in text
 
 
-def test_project_suites_are_valid_cover_every_dbt_mart_and_declare_the_daily_partitions(real_nights):
-    """Every mart model has a valid suite (and vice versa); `partition_by` is declared exactly for
-    the marts dbt builds incrementally per as-of date (read from dbt's manifest)."""
+def test_project_suites_are_valid_and_cover_every_dbt_mart_and_the_daily_partitions_are_dbts(real_nights):
+    """Every mart model has a valid suite (and vice versa); the gate's daily marts (dbt's
+    meta.partition_date_column) are exactly the marts dbt builds incrementally per as-of date."""
     suites = load_suites(ROOT / "expectations")
     errors = {m: str(s) for m, s in suites.items() if isinstance(s, Exception)}
     assert not errors
     models = {p.stem for p in (ROOT / "dbt_project" / "models" / "marts").rglob("*.sql")}
     assert not models - set(suites), f"marts without a suite in expectations/: {sorted(models - set(suites))}"
     assert not set(suites) - models, f"suites without a dbt mart: {sorted(set(suites) - models)}"
-    from pipelines.dbt import target_dir
     from pipelines.quality.suites import build_gx_suite
 
     for mart, suite in suites.items():  # every expectation builds (known type, valid kwargs)
         assert build_gx_suite(suite, previous_rows=100).problems == [], mart
-    nodes = json.loads((target_dir(real_nights.settings) / "manifest.json").read_text())["nodes"]
+    manifest = target_dir(real_nights.settings) / "manifest.json"
+    nodes = json.loads(manifest.read_text())["nodes"]
     incremental = {
         n["name"] for n in nodes.values()
         if n["resource_type"] == "model" and n["name"] in models
         and n["config"].get("materialized") == "incremental" and n["config"].get("unique_key") == "as_of_date"
     }
-    assert {m for m, s in suites.items() if s.partition_by == "as_of_date"} == incremental == set(DAILY)
+    declared = load_mart_models(manifest)
+    assert set(declared) == models
+    assert {m for m, d in declared.items() if d.partition_by == "as_of_date"} == incremental == set(DAILY)
+    # every published mart has an enforced contract and a grain test in dbt (the suites have none)
+    for mart, model in declared.items():
+        assert model.contract_enforced and all(t for _, t in model.columns), mart
+        assert any(t.kind in ("unique", "unique_combination_of_columns") for t in model.tests), mart
 
 
 def test_importing_the_package_stays_light():
@@ -265,10 +287,15 @@ def test_importing_the_package_stays_light():
 
 
 def test_schema_change_against_the_previous_publish_is_a_warning_once_declared(real_home, tmp_path):
+    """A mart's schema change is declared where its columns live: the dbt contract (here the
+    manifest dbt would write after the model YAML gained the column)."""
     settings = with_suites(real_home, tmp_path)
     sql(settings, "alter table marts.rpt_coverage_by_tier add column surprise varchar")
-    suite = settings.expectations_dir / "rpt_coverage_by_tier.yml"
-    suite.write_text(suite.read_text().replace("columns:\n", "columns:\n  surprise: VARCHAR\n", 1))
+    manifest = target_dir(settings) / "manifest.json"
+    data = json.loads(manifest.read_text())
+    data["nodes"]["model.segment_mart.rpt_coverage_by_tier"]["columns"]["surprise"] = {
+        "name": "surprise", "data_type": "string", "description": ""}
+    manifest.write_text(json.dumps(data))
     result = run_quality_gate(settings, real_home.last, dbt_run_results=run_results_path(settings, real_home.last))
     assert result.passed, result.summary()["failed"]
     drift = next(c for c in result.checks if c.mart == "rpt_coverage_by_tier" and c.name == "schema vs previous publish")
@@ -277,3 +304,76 @@ def test_schema_change_against_the_previous_publish_is_a_warning_once_declared(r
     manifest = publish(settings, real_home.last, result, build_html_report=False)
     assert "surprise" in [c["name"] for c in manifest.marts["rpt_coverage_by_tier"].columns]
 
+
+
+# --------------------------------------------------------------------------- each fact stated once
+
+
+def test_no_suite_restates_a_column_fact_of_the_dbt_model_yaml(real_nights):
+    """The guard: no expectation of the project's suites checks what a dbt test on the same column
+    declares (not null, unique, allowed values, accepted range, compound key); those facts live in
+    the model YAML only. (Suites no longer have `key:` or `columns:`: parse_suite refuses them.)"""
+    from pipelines.quality.declared import restatements
+
+    models = load_mart_models(target_dir(real_nights.settings) / "manifest.json")
+    found = {mart: [f"{r.expectation.label} ~ {r.test.name}" for r in restatements(suite, models[mart])]
+             for mart, suite in load_suites(ROOT / "expectations").items()}
+    assert not {m: r for m, r in found.items() if r}
+
+
+def test_a_check_that_disagrees_with_the_model_on_allowed_values_fails_the_night(real_home, tmp_path):
+    """The held-out failure of issue 17: a suite whose value set of change_type lacks 'reactivated',
+    the model's and dbt's allowed value. Planted here on a night whose data has no 'reactivated'
+    row, so only the disagreement itself can fail it: the gate names both places and the values."""
+    settings = with_suites(real_home, tmp_path)
+    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    try:
+        assert not con.execute("select count(*) from marts.dim_account_tier_history "
+                               "where change_type = 'reactivated'").fetchone()[0]
+    finally:
+        con.close()
+    add_expectations(settings.expectations_dir / "dim_account_tier_history.yml", """
+        - expect_column_values_to_be_in_set: {column: change_type, value_set: [initial, upgrade, downgrade]}
+        - expect_column_values_to_be_in_set: {column: assigned_tier, value_set: [Strategic, Core, Scale, Tech-touch]}
+        - expect_column_values_to_be_between: {column: tier_number, min_value: 1}
+    """)
+    add_expectations(settings.expectations_dir / "dim_accounts.yml", """
+        - expect_column_values_to_be_in_set: {column: account_status, value_set: [live, churned, prospect]}
+    """)
+    result = run_quality_gate(settings, real_home.last, dbt_run_results=run_results_path(settings, real_home.last))
+    bad = failed(result)
+    change = bad[("dim_account_tier_history", "expect_column_values_to_be_in_set(change_type) restates a dbt test")]
+    assert "disagrees with dbt test accepted_values_dim_account_tier_history_change_type" in change.message
+    assert "the suite lacks ['reactivated']" in change.message
+    assert "models/marts/customers/_customers__models.yml" in change.message
+    # tier names: dbt reads them from the seed, a literal list in a suite is a second statement
+    tiers = bad[("dim_account_tier_history", "expect_column_values_to_be_in_set(assigned_tier) restates a dbt test")]
+    assert "ref('tier_targets')" in tiers.message
+    # the same value set as dbt's is redundant: reported, never fatal; a check dbt does not make stays
+    same = next(c for c in result.checks if c.mart == "dim_accounts"
+                and c.name == "expect_column_values_to_be_in_set(account_status) restates a dbt test")
+    assert same.status == "warning" and "says the same as" in same.message
+    assert ("dim_account_tier_history", "expect_column_values_to_be_between(tier_number)") not in bad
+    assert {m for m, _ in bad} == {"dim_account_tier_history"} and len(bad) == 2
+
+
+def test_a_dbt_test_left_out_of_the_build_is_named_and_a_missing_manifest_stops_the_gate(real_home):
+    """The suites trust dbt's tests for the column facts, so the gate says which of a mart's dbt
+    tests did not run tonight (e.g. setting dbt_build_exclude); without dbt's manifest it cannot
+    check the marts at all."""
+    path = run_results_path(real_home.settings, real_home.last)
+    data = json.loads(path.read_text())
+    dropped = [r for r in data["results"] if r["unique_id"].startswith("test.")
+               and "accepted_values_fct_account_tiers_daily" in r["unique_id"]]
+    assert dropped
+    data["results"] = [r for r in data["results"] if r not in dropped]
+    path.write_text(json.dumps(data))
+    result = gate(real_home)
+    assert result.passed, result.summary()["failed"]
+    warning = next(c for c in result.warnings if c.mart == "fct_account_tiers_daily")
+    assert warning.name == "dbt tests of the mart ran" and warning.observed == len(dropped)
+    assert dropped[0]["unique_id"].split(".")[2] in warning.details["not_run"]
+    (target_dir(real_home.settings) / "manifest.json").unlink()
+    result = gate(real_home)
+    assert "no dbt manifest at" in failed(result)[(None, "dbt manifest")].message
+    assert not result.fingerprint.get("marts")

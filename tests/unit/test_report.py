@@ -153,6 +153,33 @@ def test_churned_accounts_are_in_no_tier(real_nights, tmp_path):
     assert sum(int(t.replace(",", "")) for t in totals) == live
 
 
+def test_tier_names_order_and_colours_come_from_the_published_configuration(real_nights, tmp_path):
+    """The report has no tier constants: names, order (tier number) and colours are seed
+    tier_targets' as the night published it. Rename tier 1 and recolour it everywhere in a copy
+    of the published file (what a renamed seed gives after a night) and the report follows."""
+    db = private_copy(real_nights, tmp_path)
+    con = duckdb.connect(str(db))
+    try:
+        for mart, column in con.execute(
+                "select table_name, column_name from duckdb_columns() where schema_name = 'marts' "
+                "and data_type = 'VARCHAR'").fetchall():
+            con.execute(f'update marts."{mart}" set "{column}" = \'Key accounts\' where "{column}" = \'Strategic\'')
+        con.execute("update marts.rpt_tier_distribution set tier_color = '#123456' where tier_number = 1")
+        con.execute("update marts.rpt_tier_distribution set tier_color = '#654321' where tier_number = 4")
+    finally:
+        con.close()
+    html = render(db, real_nights.last, tmp_path / "report.html")
+    assert "Strategic" not in html and "No data." not in html
+    assert "Key accounts if ARR &gt;= $100K" in html  # the glossary's tier rule
+    tiers = html.split('id="tiers"')[1].split("</section>")[0]
+    assert re.findall(r"<tr><td>(Key accounts|Core|Scale|Tech-touch)</td>", tiers) == [
+        "Key accounts", "Core", "Scale", "Tech-touch"]
+    assert re.search(r"<th[^>]*>Key accounts</th>", html.split('id="coverage"')[1])  # the CSM books' columns
+    mix = next(s for s in svgs(html) if "Live accounts by tier" in ET.tostring(s, encoding="unicode"))
+    fills = {r.get("fill") for r in mix.iter(f"{SVG_NS}rect")}
+    assert {"#123456", "#654321"} <= fills
+
+
 def test_publish_ships_the_report(real_nights):
     manifest = json.loads((real_nights.settings.published / "manifest.json").read_text())
     assert manifest["report"] == {"status": "built", "path": "report.html"}

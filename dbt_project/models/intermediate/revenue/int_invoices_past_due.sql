@@ -19,6 +19,9 @@ candidates as (
         due_date,
         paid_date,
         invoice_status,
+        {% if uncollectible_grace is none and past_due_grace is none -%}
+        cast(null as date) as suspended_from
+        {%- else -%}
         case
             {% if uncollectible_grace is not none -%}
             when invoice_status = 'uncollectible'
@@ -29,6 +32,7 @@ candidates as (
                 then cast({{ dbt.dateadd('day', past_due_grace | int, 'due_date') }} as date)
             {% endif -%}
         end as suspended_from
+        {%- endif %}
     from invoices
     where invoice_status in ('open', 'paid', 'uncollectible')
 ),

@@ -6,8 +6,9 @@
     revenue_trailing_window_months before the period's last month, in the segment each
     was in at the start of that window. Every period has a 'total' row, also one in which
     no account was a customer or moved (zeros), so a period series never skips a month.
-    Whether reactivation counts in NRR and in the quick ratio: vars
-    revenue_nrr_includes_reactivation, revenue_quick_ratio_includes_reactivation.
+    The ratios: macros/revenue_retention_ratios.sql (whether reactivation counts in NRR
+    and in the quick ratio: vars revenue_nrr_includes_reactivation,
+    revenue_quick_ratio_includes_reactivation).
     Definitions: doc blocks in models/marts/revenue/_revenue__docs.md. -#}
 {%- set window = var('revenue_trailing_window_months') | int -%}
 with account_periods as (
@@ -187,32 +188,11 @@ final as (
         combined.*,
         periods.last_month_in_period,
         case when combined.backcast_accounts > 0 then 'backcast' else 'history' end as segment_source,
-        case
-            when starting_mrr_reporting > 0
-                then cast(1 as double) * (starting_mrr_reporting - contraction_mrr_reporting - churned_mrr_reporting)
-                    / starting_mrr_reporting
-        end as gross_revenue_retention,
-        case
-            when starting_mrr_reporting > 0
-                then cast(1 as double) * (
-                    starting_mrr_reporting + expansion_mrr_reporting
-                    {%- if var('revenue_nrr_includes_reactivation') %} + reactivation_mrr_reporting{% endif %}
-                    - contraction_mrr_reporting - churned_mrr_reporting
-                ) / starting_mrr_reporting
-        end as net_revenue_retention,
-        case
-            when starting_logos > 0 then cast(1 as double) * (starting_logos - churned_logos) / starting_logos
-        end as logo_retention,
-        case
-            when starting_mrr_reporting > 0 then cast(1 as double) * expansion_mrr_reporting / starting_mrr_reporting
-        end as expansion_rate,
-        case
-            when contraction_mrr_reporting + churned_mrr_reporting > 0
-                then cast(1 as double) * (
-                    new_mrr_reporting + expansion_mrr_reporting
-                    {%- if var('revenue_quick_ratio_includes_reactivation') %} + reactivation_mrr_reporting{% endif %}
-                ) / (contraction_mrr_reporting + churned_mrr_reporting)
-        end as quick_ratio,
+        {{ revenue_gross_revenue_retention() }} as gross_revenue_retention,
+        {{ revenue_net_revenue_retention() }} as net_revenue_retention,
+        {{ revenue_logo_retention() }} as logo_retention,
+        {{ revenue_expansion_rate() }} as expansion_rate,
+        {{ revenue_quick_ratio() }} as quick_ratio,
         case
             when trailing_cohort_starting_mrr > 0
                 then cast(1 as double) * trailing_gross_retained_mrr / trailing_cohort_starting_mrr

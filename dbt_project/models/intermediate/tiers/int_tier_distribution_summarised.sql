@@ -34,6 +34,7 @@ shares as (
     select
         tier_targets.tier_number,
         tier_targets.tier_name,
+        tier_targets.report_color as tier_color,
         coalesce(per_tier.account_count, 0) as account_count,
         cast(coalesce(per_tier.arr_reporting, 0) as decimal(18, 2)) as arr_reporting,
         totals.total_accounts,

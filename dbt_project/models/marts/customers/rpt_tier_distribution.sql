@@ -9,6 +9,7 @@ final as (
         cast(as_of_date as date) as as_of_date,
         cast(tier_number as integer) as tier_number,
         cast(tier_name as {{ dbt.type_string() }}) as tier_name,
+        cast(tier_color as {{ dbt.type_string() }}) as tier_color,
         cast(account_count as integer) as account_count,
         cast(arr_reporting as decimal(18, 2)) as arr_reporting,
         cast(total_accounts as integer) as total_accounts,
