@@ -271,6 +271,42 @@ def replay(
     typer.echo(f"replayed {len(nights)} night(s) {from_date} .. {last}; published {manifest}")
 
 
+@app.command()
+def soak(
+    nights: Annotated[int, typer.Option(help="Nights to run, one a day from --start-date (see --step-days).")] = 30,
+    accounts: Annotated[int, typer.Option(help="Simulated accounts (the scripted lifecycles come on top).")] = 20,
+    start_date: Annotated[dt.date, _date_option("--start-date", "First night, YYYY-MM-DD.")] = "2026-01-05",  # type: ignore[assignment]
+    step_days: Annotated[int, typer.Option(help="Days between nights (nights may jump across month ends "
+                                                 "and renewals).")] = 1,
+    compact: Annotated[bool, typer.Option("--compact", help="The CI's four nights that show every scripted "
+                                          "lifecycle (2026-01-20, -21, 02-10, 03-03) instead of --nights.")] = False,
+    seed: Annotated[int, typer.Option(help="Random seed of the simulated accounts.")] = 42,
+    fail_night: Annotated[int, typer.Option(help="1-based night first delivered corrupt (-1: the middle one, "
+                                            "0: none).")] = -1,
+    work: Annotated[Path, typer.Option(help="An empty pipeline home for the soak (drops, warehouse, publish, "
+                                       "soak.json).")] = Path("var/soak"),
+) -> None:
+    """Run many nights through the DAG's functions and check invariants after every night (MRR
+    against an independent recomputation, one tier per live account, contiguous tier history,
+    movements summing to the MRR change, the scripted lifecycles' outcomes, a corrupt night
+    that changes no published byte); stops at the first broken invariant."""
+    _setup_logging()
+    for name in ("pipelines", "segment_mart"):  # the soak prints its own progress and table
+        logging.getLogger(name).setLevel(logging.WARNING)
+    from pipelines.soak import COMPACT_NIGHTS, SoakFailed, plan_nights
+    from pipelines.soak import soak as run_soak
+
+    settings = _settings(work, None, None)
+    try:
+        dates = list(COMPACT_NIGHTS) if compact else plan_nights(parse_date(start_date), nights, step_days)
+        run_soak(settings, dates, accounts=accounts, seed=seed, fail_night=fail_night or None,
+                 progress=typer.echo)
+    except SoakFailed as exc:
+        _fail(exc)
+    except (ValueError, FileExistsError) as exc:
+        _fail(exc)
+
+
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def metrics(ctx: typer.Context, home: Home = None, warehouse: Warehouse = None) -> None:
     """MetricFlow on the working warehouse: `segment-mart metrics query --metrics nrr_quarterly
