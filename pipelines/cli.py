@@ -121,6 +121,12 @@ def generate(
         help="Health component whose data carries no churn signal: support, sentiment (repeatable).")] = None,
     predictive_component: Annotated[list[str] | None, typer.Option(
         help="Health component with a strong churn signal: sentiment.")] = None,
+    drop_date: Annotated[list[str] | None, typer.Option(
+        help="Write a drop on this night only, YYYY-MM-DD (repeatable; the last one must be the last "
+             "simulated day); instead of --drop-days.")] = None,
+    lifecycles: Annotated[bool, typer.Option(
+        "--lifecycles", help="Add one scripted account per lifecycle (churn, return, held downgrade, ...) on "
+        "the drops' nights, with the expected outcomes in <out>/scripted_lifecycles.json.")] = False,
     home: Home = None,
 ) -> None:
     """Write realistic synthetic extracts (CRM, billing, usage) as nightly drops."""
@@ -141,8 +147,12 @@ def generate(
         progress=lambda msg: log.info("%s", msg),
         noise_components=tuple(noise_component or ()),
         predictive_components=tuple(predictive_component or ()),
+        drop_dates=[parse_date(d) for d in drop_date] if drop_date else None,
+        lifecycles=lifecycles,
     )
     typer.echo(f"wrote {len(summary.run_dates)} drop(s) to {target}: {summary.run_dates[0]} .. {summary.run_dates[-1]}")
+    if summary.lifecycle_script is not None:
+        typer.echo(f"scripted lifecycles and their expected outcomes: {summary.lifecycle_script}")
 
 
 @app.command("check")
