@@ -16,8 +16,8 @@ call). After every night it checks, against the published file:
   contiguous: every night's daily tier lies in exactly one period of that tier (no tier: in
   none), and an account's consecutive nights with the same tier share a period;
 * **movements_sum_to_mrr_change**: per month, the movements' MRR changes sum to the change of
-  total MRR, and the monthly report's total rows balance (starting + new + expansion +
-  reactivation - contraction - churn = ending = the month's MRR);
+  total MRR, and the monthly and quarterly reports' total rows balance (starting + new +
+  expansion + reactivation - contraction - churn = ending = the MRR of the period's last month);
 * **scripted_outcomes**: every scripted lifecycle's expected outcome whose night has passed.
 
 One night (``fail_night``, by default the middle one) is first delivered corrupt (a quarter of
@@ -367,13 +367,14 @@ def check_expectation(con: Any, expectation: dict[str, Any], night: dt.date) -> 
     sql = (f"select {', '.join(columns)} from marts.{expectation['mart']} where "
            + " and ".join(f"{k} = ?" for k in where))
     rows = con.execute(sql, list(where.values())).fetchall()
+    named = ", ".join(f"{k} = {v.isoformat() if isinstance(v, dt.date) else v}" for k, v in where.items())
     if values is None:
-        return None if not rows else f"expected no row in {expectation['mart']} where {where}, found {len(rows)}"
+        return None if not rows else f"expected no row in {expectation['mart']} where {named}, found {len(rows)}"
     if len(rows) != 1:
-        return f"expected one row in {expectation['mart']} where {where}, found {len(rows)}"
+        return f"expected one row in {expectation['mart']} where {named}, found {len(rows)}"
     wrong = {c: {"expected": values[c], "found": str(v) if v is not None else None}
              for c, v in zip(columns, rows[0], strict=True) if not _same(v, values[c])}
-    return None if not wrong else f"{expectation['mart']} where {where}: {wrong}"
+    return None if not wrong else f"{expectation['mart']} where {named}: {wrong}"
 
 
 def _records(con: Any, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
@@ -494,18 +495,21 @@ def _movements_sum(con: Any, night: dt.date, _drop: Path) -> list[dict[str, Any]
         left join moved on moved.month_start_date = changes.month_start_date
         where abs(changes.mrr_change - coalesce(moved.movements, 0)) > 0.005
         order by 1""")
-    report = _records(con, """
-        with totals as (
-            select month_start_date, sum(mrr_reporting) as mrr from marts.fct_mrr_account_monthly group by 1
-        )
-        select report.period_start_date, report.starting_mrr_reporting, report.ending_mrr_reporting,
-               totals.mrr as fct_mrr, 'the monthly report total does not balance, or differs from the MRR' as problem
-        from marts.rpt_segment_retention_monthly as report
-        left join totals on totals.month_start_date = report.period_start_date
-        where report.segment_dimension = 'total'
-          and (abs(report.starting_mrr_reporting + report.new_mrr_reporting + report.expansion_mrr_reporting
-                   + report.reactivation_mrr_reporting - report.contraction_mrr_reporting
-                   - report.churned_mrr_reporting - report.ending_mrr_reporting) > 0.005
-               or abs(report.ending_mrr_reporting - coalesce(totals.mrr, 0)) > 0.005)
-        order by 1""")
-    return by_month + report
+    reports = []
+    for period in ("monthly", "quarterly"):
+        reports += _records(con, f"""
+            with totals as (
+                select month_start_date, sum(mrr_reporting) as mrr from marts.fct_mrr_account_monthly group by 1
+            )
+            select report.period_start_date, report.starting_mrr_reporting, report.ending_mrr_reporting,
+                   totals.mrr as fct_mrr,
+                   'the {period} report total does not balance, or differs from the MRR' as problem
+            from marts.rpt_segment_retention_{period} as report
+            left join totals on totals.month_start_date = report.period_last_month
+            where report.segment_dimension = 'total'
+              and (abs(report.starting_mrr_reporting + report.new_mrr_reporting + report.expansion_mrr_reporting
+                       + report.reactivation_mrr_reporting - report.contraction_mrr_reporting
+                       - report.churned_mrr_reporting - report.ending_mrr_reporting) > 0.005
+                   or abs(report.ending_mrr_reporting - coalesce(totals.mrr, 0)) > 0.005)
+            order by 1""")
+    return by_month + reports

@@ -27,7 +27,7 @@ def con():
                  mrr_reporting decimal(18, 2))""")
     c.execute("""create table marts.fct_mrr_movements (account_id varchar, month_start_date date,
                  movement_type varchar, mrr_change_reporting decimal(18, 2))""")
-    c.execute("""create table marts.rpt_segment_retention_monthly (period_start_date date,
+    c.execute("""create table marts.rpt_segment_retention_monthly (period_start_date date, period_last_month date,
                  segment_dimension varchar, starting_mrr_reporting decimal(18, 2), new_mrr_reporting decimal(18, 2),
                  expansion_mrr_reporting decimal(18, 2), reactivation_mrr_reporting decimal(18, 2),
                  contraction_mrr_reporting decimal(18, 2), churned_mrr_reporting decimal(18, 2),
@@ -48,7 +48,12 @@ def con():
         ('a', '2026-01-01', 'new', 100), ('b', '2026-01-01', 'new', 50),
         ('a', '2026-02-01', 'churn', -100), ('b', '2026-02-01', 'expansion', 30)""")
     c.execute("""insert into marts.rpt_segment_retention_monthly values
-        ('2026-01-01', 'total', 0, 150, 0, 0, 0, 0, 150), ('2026-02-01', 'total', 150, 0, 30, 0, 0, 100, 80)""")
+        ('2026-01-01', '2026-01-01', 'total', 0, 150, 0, 0, 0, 0, 150),
+        ('2026-02-01', '2026-02-01', 'total', 150, 0, 30, 0, 0, 100, 80)""")
+    c.execute("create table marts.rpt_segment_retention_quarterly as select * from marts.rpt_segment_retention_monthly "
+              "where false")
+    c.execute("""insert into marts.rpt_segment_retention_quarterly values
+        ('2026-01-01', '2026-02-01', 'total', 0, 80, 0, 0, 0, 0, 80)""")
     yield c
     c.close()
 
@@ -85,10 +90,12 @@ def test_movements_that_do_not_sum_to_the_mrr_change(con) -> None:
     con.execute("update marts.fct_mrr_movements set mrr_change_reporting = 20 where movement_type = 'expansion'")
     con.execute("update marts.rpt_segment_retention_monthly set churned_mrr_reporting = 90 "
                 "where period_start_date = '2026-02-01'")
+    con.execute("update marts.rpt_segment_retention_quarterly set ending_mrr_reporting = 90")
     rows = soak._movements_sum(con, D3, Path())
     assert [(r.get("month_start_date") or r.get("period_start_date"), r["problem"]) for r in rows] == [
         ("2026-02-01", "movements do not sum to the change of total MRR"),
         ("2026-02-01", "the monthly report total does not balance, or differs from the MRR"),
+        ("2026-01-01", "the quarterly report total does not balance, or differs from the MRR"),
     ]
 
 
