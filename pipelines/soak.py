@@ -153,8 +153,8 @@ def soak(settings: Settings, nights: Sequence[dt.date], *, accounts: int = 20, s
     start = nights[0] - dt.timedelta(days=HISTORY_DAYS)
     progress(f"soak: generating {accounts} simulated accounts and the scripted lifecycles, "
              f"{len(nights)} drops {nights[0]} .. {nights[-1]} into {settings.landing}")
-    summary = generate(settings.landing, accounts=accounts, start_date=start, days=(nights[-1] - start).days + 1,
-                       drop_dates=nights, seed=seed, lifecycles=True, dbt_project_dir=settings.dbt_project_dir)
+    generate(settings.landing, accounts=accounts, start_date=start, days=(nights[-1] - start).days + 1,
+             drop_dates=nights, seed=seed, lifecycles=True, dbt_project_dir=settings.dbt_project_dir)
     report.generate_seconds = round(time.perf_counter() - started, 1)
     script = json.loads((settings.landing / SCRIPT_FILE).read_text(encoding="utf-8"))
     report.not_scheduled = script["not_scheduled"]
@@ -167,7 +167,7 @@ def soak(settings: Settings, nights: Sequence[dt.date], *, accounts: int = 20, s
     for number, night in enumerate(nights, 1):
         progress(f"soak: night {number}/{len(nights)} {night}: running")
         if number == fail_night:
-            report.failed_night = _failed_night(settings, night, summary.run_dates, progress)
+            report.failed_night = _failed_night(settings, night, progress)
             _save(report, report_path)
             if not report.failed_night["ok"]:
                 raise SoakFailed(f"night {night}: the corrupt drop {report.failed_night['problem']}", report)
@@ -251,8 +251,7 @@ def corrupt_drop(drop: Path) -> dict[str, Any]:
     return {"file": str(path), "rows_corrupted": changed, "rows": len(rows) - 1, "column": "amount"}
 
 
-def _failed_night(settings: Settings, night: dt.date, _drops: list[dt.date],
-                  progress: Callable[[str], None]) -> dict[str, Any]:
+def _failed_night(settings: Settings, night: dt.date, progress: Callable[[str], None]) -> dict[str, Any]:
     """Deliver the night corrupt: it must fail and leave every published byte as it was; then
     the good drop is delivered again (the caller runs the night)."""
     from pipelines import nightly
