@@ -121,6 +121,12 @@ def generate(
         help="Health component whose data carries no churn signal: support, sentiment (repeatable).")] = None,
     predictive_component: Annotated[list[str] | None, typer.Option(
         help="Health component with a strong churn signal: sentiment.")] = None,
+    drop_date: Annotated[list[str] | None, typer.Option(
+        help="Write a drop on this night only, YYYY-MM-DD (repeatable; the last one must be the last "
+             "simulated day); instead of --drop-days.")] = None,
+    lifecycles: Annotated[bool, typer.Option(
+        "--lifecycles", help="Add one scripted account per lifecycle (churn, return, held downgrade, ...) on "
+        "the drops' nights, with the expected outcomes in <out>/scripted_lifecycles.json.")] = False,
     home: Home = None,
 ) -> None:
     """Write realistic synthetic extracts (CRM, billing, usage) as nightly drops."""
@@ -141,8 +147,12 @@ def generate(
         progress=lambda msg: log.info("%s", msg),
         noise_components=tuple(noise_component or ()),
         predictive_components=tuple(predictive_component or ()),
+        drop_dates=[parse_date(d) for d in drop_date] if drop_date else None,
+        lifecycles=lifecycles,
     )
     typer.echo(f"wrote {len(summary.run_dates)} drop(s) to {target}: {summary.run_dates[0]} .. {summary.run_dates[-1]}")
+    if summary.lifecycle_script is not None:
+        typer.echo(f"scripted lifecycles and their expected outcomes: {summary.lifecycle_script}")
 
 
 @app.command("check")
@@ -269,6 +279,42 @@ def replay(
     except Exception as exc:
         _fail(exc)
     typer.echo(f"replayed {len(nights)} night(s) {from_date} .. {last}; published {manifest}")
+
+
+@app.command()
+def soak(
+    nights: Annotated[int, typer.Option(help="Nights to run, one a day from --start-date (see --step-days).")] = 30,
+    accounts: Annotated[int, typer.Option(help="Simulated accounts (the scripted lifecycles come on top).")] = 20,
+    start_date: Annotated[dt.date, _date_option("--start-date", "First night, YYYY-MM-DD.")] = "2026-01-05",  # type: ignore[assignment]
+    step_days: Annotated[int, typer.Option(help="Days between nights (nights may jump across month ends "
+                                                 "and renewals).")] = 1,
+    compact: Annotated[bool, typer.Option("--compact", help="The CI's four nights that show every scripted "
+                                          "lifecycle (2026-01-20, -21, 02-10, 03-03) instead of --nights.")] = False,
+    seed: Annotated[int, typer.Option(help="Random seed of the simulated accounts.")] = 42,
+    fail_night: Annotated[int, typer.Option(help="1-based night first delivered corrupt (-1: the middle one, "
+                                            "0: none).")] = -1,
+    work: Annotated[Path, typer.Option(help="An empty pipeline home for the soak (drops, warehouse, publish, "
+                                       "soak.json).")] = Path("var/soak"),
+) -> None:
+    """Run many nights through the DAG's functions and check invariants after every night (MRR
+    against an independent recomputation, one tier per live account, contiguous tier history,
+    movements summing to the MRR change, the scripted lifecycles' outcomes, a corrupt night
+    that changes no published byte); stops at the first broken invariant."""
+    _setup_logging()
+    for name in ("pipelines", "segment_mart"):  # the soak prints its own progress and table
+        logging.getLogger(name).setLevel(logging.WARNING)
+    from pipelines.soak import COMPACT_NIGHTS, SoakFailed, plan_nights
+    from pipelines.soak import soak as run_soak
+
+    settings = _settings(work, None, None)
+    try:
+        dates = list(COMPACT_NIGHTS) if compact else plan_nights(parse_date(start_date), nights, step_days)
+        run_soak(settings, dates, accounts=accounts, seed=seed, fail_night=fail_night or None,
+                 progress=typer.echo)
+    except SoakFailed as exc:
+        _fail(exc)
+    except (ValueError, FileExistsError) as exc:
+        _fail(exc)
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

@@ -28,8 +28,10 @@ REAL_SEED = 11
 
 #: Modules that do not use ``real_nights`` but run in its ``make test`` process too, so that the
 #: two processes take about as long (measured: the other tests took about twice as long as these;
-#: the worked examples build five nights of their own; the Airflow-on-Celery e2e test schedules two).
-BESIDE_REAL_NIGHTS = ("tests/e2e/test_worked_examples.py", "tests/e2e/test_airflow_celery.py")
+#: the worked examples build five nights of their own, the CI soak four, the returning customer
+#: three; the Airflow-on-Celery e2e test schedules two).
+BESIDE_REAL_NIGHTS = ("tests/e2e/test_worked_examples.py", "tests/e2e/test_airflow_celery.py",
+                      "tests/e2e/test_soak.py", "tests/e2e/test_returning_customer_nights.py")
 
 
 @pytest.hookimpl(tryfirst=True)

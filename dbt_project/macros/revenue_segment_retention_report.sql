@@ -112,8 +112,12 @@ select * from final
     end
 {%- endmacro %}
 
-{#- True unless the period holds the as-of date: the period in progress is never
-    complete (its MRR is measured on the as-of date, not on its last day). -#}
+{#- True once the period's last day is on or before the as-of date: its MRR is then
+    measured on its last day. The period in progress (its MRR measured on the as-of date,
+    before its last day) is not complete. On the night of a month's last day that month
+    is complete: the night's own day is its last (issue 17: comparing the period's
+    exclusive end with the as-of date reported it as in progress). -#}
 {% macro revenue_is_period_complete(period_start_sql, period_months) -%}
-    (cast({{ dbt.dateadd('month', period_months, period_start_sql) }} as date) <= {{ as_of_date() }})
+    (cast({{ dbt.dateadd('day', -1, dbt.dateadd('month', period_months, period_start_sql)) }} as date)
+        <= {{ as_of_date() }})
 {%- endmacro %}

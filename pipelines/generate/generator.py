@@ -30,6 +30,9 @@ from pipelines.generate.crm import (
     simulate_cases,
     simulate_nps,
 )
+from pipelines.generate.lifecycles import Config as LifecycleConfig
+from pipelines.generate.lifecycles import Script
+from pipelines.generate.lifecycles import plan as plan_lifecycles
 from pipelines.generate.timeline import Window, to_day
 from pipelines.generate.usage import EVENTS_SCHEMA, UsageSimulator
 from pipelines.generate.writers import StreamWriter, arrow_schema, table_bytes, write_table
@@ -53,6 +56,7 @@ class GenerateSummary:
     seed: int = 0
     file_format: str = "csv"
     events_per_drop: dict[str, int] = field(default_factory=dict)  # run date -> usage rows
+    lifecycle_script: Path | None = None  # scripted lifecycles and their expected outcomes (JSON)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly form (for the CLI)."""
@@ -67,6 +71,7 @@ class GenerateSummary:
             "seed": self.seed,
             "file_format": self.file_format,
             "events_per_drop": dict(self.events_per_drop),
+            "lifecycle_script": str(self.lifecycle_script) if self.lifecycle_script else None,
         }
 
 
@@ -99,9 +104,11 @@ def _clear_entity_files(drop_dir: Path) -> None:
 class _Run:
     """State of one generate() call."""
 
-    def __init__(self, out_dir: Path, window: Window, seed: int, file_format: str, defects: tuple[str, ...]):
+    def __init__(self, out_dir: Path, window: Window, seed: int, file_format: str, defects: tuple[str, ...],
+                 script: Script | None = None):
         self.out_dir, self.window = out_dir, window
         self.seed, self.file_format, self.defects = seed, file_format, defects
+        self.script = script
         self.rows: dict[str, int] = {e.qualified: 0 for e in ENTITIES}
         self.files: list[Path] = []
         self.applied: list[dict[str, Any]] = []
@@ -116,6 +123,8 @@ class _Run:
         path = _entity_path(self.drop_dir(i), qualified, self.file_format)
         entity = get_entity(*qualified.split("/"))
         table = table.cast(arrow_schema(entity))
+        if self.script is not None:  # the scripted lifecycles' accounts, after the simulated ones
+            table = pa.concat_tables([table, self.script.snapshot(qualified, self.window.date(i))])
         wanted = dfx.for_entity(self.defects, qualified) if i == self.last else []
         if "missing_file" in wanted:
             self.applied.append(dfx.record("missing_file", path, value="file not written"))
@@ -244,14 +253,26 @@ def generate(
     progress: Callable[[str], None] | None = None,
     noise_components: Sequence[str] = (),
     predictive_components: Sequence[str] = (),
+    drop_dates: Sequence[dt.date] | None = None,
+    lifecycles: bool = False,
+    dbt_project_dir: Path | None = None,
 ) -> GenerateSummary:
     """Simulate ``accounts`` customers over ``days`` run dates and write landing drops.
 
     Drops go to ``<out_dir>/<run_date>/<source>/<entity>.<file_format>`` for the last
-    ``drop_days`` run dates (default: all). CRM and billing files are full snapshots as of the
-    run date; usage files hold that day's events plus late events and re-sent duplicates, and
-    the first drop also holds every event of the earlier, undropped days. ``defects`` are
-    injected into the last drop and reported in the summary. Same arguments, same bytes.
+    ``drop_days`` run dates (default: all), or for the given ``drop_dates`` (any days of the
+    simulated window, the last of them its last day: nights that jump, e.g. across a month end
+    or a renewal). CRM and billing files are full snapshots as of the run date; usage files hold
+    the events since the previous drop plus late events and re-sent duplicates, and the first
+    drop also holds every event of the earlier, undropped days. ``defects`` are injected into
+    the last drop and reported in the summary. Same arguments, same bytes.
+
+    ``lifecycles`` adds one scripted account per lifecycle the product classifies (churn,
+    return within and after the reactivation window, held downgrade, restated billing, ...;
+    pipelines/generate/lifecycles.py), placed on the drops' own nights, and writes their
+    expected outcomes to ``<out_dir>/scripted_lifecycles.json``. The simulated accounts are the
+    same with or without it, so tests written against the default output keep their data.
+    The expectations follow the configuration of ``dbt_project_dir`` (default: the project's).
 
     Known answers for the health backtest: ``noise_components`` (``support``, ``sentiment``) makes
     the data behind these health components carry no churn signal (churn AUC near 0.5);
@@ -270,9 +291,19 @@ def generate(
         raise ValueError("accounts must be at least 1")
     if days < 1:
         raise ValueError("days must be at least 1")
-    drop_days = days if drop_days is None else drop_days
-    if not 1 <= drop_days <= days:
-        raise ValueError(f"drop_days must be between 1 and days ({days}), got {drop_days}")
+    window = Window(to_day(start_date), days)
+    if drop_dates is not None:
+        if drop_days is not None:
+            raise ValueError("give drop_days or drop_dates, not both")
+        drops = sorted({to_day(d) - window.first for d in drop_dates})
+        if not drops or drops[0] < 0 or drops[-1] != days - 1:
+            raise ValueError(f"drop_dates must lie in {window.date(0)} .. {window.date(days - 1)}, the last of "
+                             f"them on {window.date(days - 1)} (the last simulated day)")
+    else:
+        drop_days = days if drop_days is None else drop_days
+        if not 1 <= drop_days <= days:
+            raise ValueError(f"drop_days must be between 1 and days ({days}), got {drop_days}")
+        drops = list(range(days - drop_days, days))
     if seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed}")
     if file_format not in FILE_FORMATS:
@@ -284,7 +315,6 @@ def generate(
     say = progress or (lambda _msg: None)
 
     out_dir = Path(out_dir)
-    window = Window(to_day(start_date), days)
     acc = simulate_accounts(np.random.default_rng([seed, 1]), accounts, window)
     life = simulate_lifecycles(acc, window, seed)
     snapshots: dict[str, _Snapshot] = {
@@ -302,9 +332,17 @@ def generate(
     say(f"simulated {accounts:,} accounts, {len(life.periods):,} subscription periods "
         f"({time.perf_counter() - started:.1f}s)")
 
-    first_drop = days - drop_days
-    run = _Run(out_dir, window, seed, file_format, wanted)
-    for i in range(first_drop, days):
+    script = None
+    if lifecycles:
+        from pipelines.settings import Settings
+
+        config = LifecycleConfig.of_project(dbt_project_dir or Settings().dbt_project_dir)
+        script = plan_lifecycles([window.date(i) for i in drops], config)
+        say(f"scripted {len(script.lifecycles)} lifecycles on {len(drops)} nights"
+            + (f"; not scheduled: {', '.join(script.not_scheduled)}" if script.not_scheduled else ""))
+    drop_at = {day: position for position, day in enumerate(drops)}
+    run = _Run(out_dir, window, seed, file_format, wanted, script)
+    for i in drops:
         _clear_entity_files(run.drop_dir(i))
     late: dict[int, list[pa.Table]] = defaultdict(list)
     resend: dict[int, list[pa.Table]] = defaultdict(list)
@@ -313,28 +351,31 @@ def generate(
     events_total = 0
 
     for i, table, lag in usage.days():
-        drop = max(i, first_drop)
-        if sink is None:
-            sink = run.open_events(drop)
+        if i > drops[-1]:
+            break
+        if sink is None:  # the events of every day up to the next drop go into that drop
+            sink = run.open_events(next(day for day in drops if day >= i))
         delivered = [table.filter(pa.array(lag == 0))]
         for k in (1, 2, 3):
-            if i + k < days and (lag == k).any():
+            if i + k <= drops[-1] and (lag == k).any():
                 late[i + k].append(table.filter(pa.array(lag == k)))
         delivered += late.pop(i, [])
         for chunk in delivered:
             sink.write(chunk)
         for chunk in resend.pop(i, []):
             sink.write(chunk)
-        if i >= first_drop:  # re-send a few rows of this drop in one of the next three
+        if i in drop_at:  # re-send a few rows of this drop in one of the next three
+            position = drop_at[i]
             fresh = pa.concat_tables(delivered)
             rng = np.random.default_rng([seed, 8, i])
             picked = rng.random(fresh.num_rows) < DUPLICATE_SHARE
             when = rng.integers(1, 4, fresh.num_rows)
             for k in (1, 2, 3):
                 mask = picked & (when == k)
-                if drop + k < days and mask.any():
-                    resend[drop + k].append(fresh.filter(pa.array(mask)))
-        if i >= first_drop:
+                if position + k < len(drops) and mask.any():
+                    resend[drops[position + k]].append(fresh.filter(pa.array(mask)))
+            if script is not None:
+                sink.write(script.events_for_drop(window.date(i)))
             rows = sink.close()
             events_total += rows
             run.events_per_drop[window.date(i).isoformat()] = rows
@@ -351,7 +392,7 @@ def generate(
     run.applied += dfx.apply_text_defects(run.drop_dir(run.last), wanted, file_format, seed)
     return GenerateSummary(
         out_dir=out_dir,
-        run_dates=[window.date(i) for i in range(first_drop, days)],
+        run_dates=[window.date(i) for i in drops],
         rows=run.rows,
         files=run.files,
         defects=run.applied,
@@ -360,4 +401,5 @@ def generate(
         seed=seed,
         file_format=file_format,
         events_per_drop=run.events_per_drop,
+        lifecycle_script=script.write(out_dir) if script is not None else None,
     )

@@ -1,7 +1,7 @@
 """Which report periods are complete, and which were backcast.
 
 The period marts carry two flags (``columns.PERIOD_FLAGS``): ``is_period_complete`` (false for
-the period that contains the as-of date: its figures are a few days old and move every night)
+the period in progress, whose last day is after the as-of date: its figures move every night)
 and ``is_backcast`` (the segment was derived from billing because the period starts before the
 accounts' daily history). When a published mart does not have a flag yet, it is derived here
 from the row's period start, the run date and the first date of the daily history, with the
@@ -29,8 +29,9 @@ def period_end(start: dt.date, months: int) -> dt.date:
 
 
 def is_complete(start: dt.date, months: int, run_date: dt.date) -> bool:
-    """False for the period containing the as-of date (and any later one)."""
-    return period_end(start, months) <= run_date
+    """True once the period's last day is on or before the as-of date (macro
+    revenue_is_period_complete): on the night of a month's last day, that month is complete."""
+    return period_end(start, months) - dt.timedelta(days=1) <= run_date
 
 
 def flag_rows(
@@ -43,7 +44,7 @@ def flag_rows(
 ) -> list[dict[str, Any]]:
     """Fill ``is_period_complete`` / ``is_backcast`` where the mart did not provide them.
 
-    Fallbacks: complete = the period ended on or before the run date; backcast = the row's
+    Fallbacks: complete = the period's last day is on or before the run date; backcast = the row's
     ``segment_source`` says so, else (cohorts, whose starting tier is backcast) a tier cut that
     starts before the daily history.
     """

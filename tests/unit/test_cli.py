@@ -162,3 +162,20 @@ def test_audit_prints_no_stray_lines(real_home, monkeypatch) -> None:
     lines = (proc.stdout + proc.stderr).splitlines()
     assert "[]" not in [line.strip() for line in lines]
     assert not any("great_expectations" in line for line in lines)
+
+
+def test_soak_refuses_a_home_that_already_holds_a_warehouse(tmp_path: Path) -> None:
+    (tmp_path / "soak" / "warehouse").mkdir(parents=True)
+    (tmp_path / "soak" / "warehouse" / "segment_mart.duckdb").write_bytes(b"")
+    result = runner.invoke(app, ["soak", "--nights", "2", "--work", str(tmp_path / "soak")])
+    assert result.exit_code == 1
+    assert "already holds a warehouse or a publish: remove it or give another home (--work)" in result.output
+
+
+def test_generate_scripted_lifecycles_on_chosen_nights(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["generate", "--out", str(tmp_path), "--accounts", "3", "--start-date", "2026-01-01",
+                                 "--days", "21", "--drop-date", "2026-01-10", "--drop-date", "2026-01-21",
+                                 "--lifecycles"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["2026-01-10", "2026-01-21", "scripted_lifecycles.json"]
+    assert "scripted lifecycles and their expected outcomes" in result.output

@@ -250,8 +250,12 @@ def test_periods_complete_and_backcast_fallbacks():
     run = dt.date(2026, 4, 1)
     assert not is_complete(dt.date(2026, 4, 1), 1, run)
     assert is_complete(dt.date(2026, 3, 1), 1, run)
-    assert not is_complete(dt.date(2026, 3, 1), 1, dt.date(2026, 3, 31))  # the as-of date's month
-    assert not is_complete(dt.date(2026, 1, 1), 3, dt.date(2026, 3, 31))
+    assert not is_complete(dt.date(2026, 3, 1), 1, dt.date(2026, 3, 30))  # in progress
+    assert not is_complete(dt.date(2026, 1, 1), 3, dt.date(2026, 3, 30))
+    # on the night of its last day a month (and a quarter) is complete (issue 17)
+    assert is_complete(dt.date(2026, 3, 1), 1, dt.date(2026, 3, 31))
+    assert is_complete(dt.date(2026, 1, 1), 3, dt.date(2026, 3, 31))
+    assert not is_complete(dt.date(2026, 4, 1), 1, dt.date(2026, 3, 31))
     assert is_complete(dt.date(2026, 1, 1), 3, run)
     rows = flag_rows(
         [{"period_start_date": dt.date(2026, 3, 1), "segment_source": "backcast"},

@@ -31,7 +31,8 @@ account_periods as (
         period_type,
         period_start_date,
         min(month_start_date) as first_month_in_period,
-        max(month_start_date) as last_month_in_period
+        max(month_start_date) as last_month_in_period,
+        min(case when is_active_customer then month_start_date end) as first_customer_month_in_period
     from period_months
     group by account_id, period_type, period_start_date
 ),
@@ -43,6 +44,7 @@ with_states as (
         account_periods.period_start_date,
         account_periods.first_month_in_period,
         account_periods.last_month_in_period,
+        account_periods.first_customer_month_in_period,
         period_end.mrr_reference_date as period_end_reference_date,
         coalesce(period_start.is_active_customer, false) as was_active_customer,
         coalesce(period_start.is_ever_active_to_date, false) as was_ever_active_before,
@@ -79,6 +81,15 @@ final as (
         period_start_date,
         first_month_in_period,
         last_month_in_period,
+        {#- the month whose segment files the account in the period (segment membership):
+            the period's first month for a customer at its start; else the month it became
+            a customer in the period (on entry, like the monthly report; a return in a
+            quarter's second month used to be filed by its state in the first month, without
+            ARR) -#}
+        case
+            when was_active_customer then first_month_in_period
+            else coalesce(first_customer_month_in_period, first_month_in_period)
+        end as segment_month_start_date,
         period_end_reference_date,
         first_active_month,
         starting_plan_name,

@@ -1,7 +1,9 @@
 {#- Revenue and logo flows and retention ratios per period type (month, quarter),
     period, segment dimension and segment value (plus the 'total' dimension). Accounts
     sit in the segment they were in at the start of the period, or on entry
-    (int_account_segments_monthly at the account's first month in the period).
+    (int_account_segments_monthly at the period's first month for a customer at its
+    start, else at the month the account became a customer in the period:
+    int_account_mrr_periods.segment_month_start_date).
     Trailing retention: the cohort of customers at the end of the month var
     revenue_trailing_window_months before the period's last month, in the segment each
     was in at the start of that window. Every period has a 'total' row, also one in which
@@ -40,7 +42,7 @@ account_period_segments as (
     from relevant_account_periods
     inner join segments
         on segments.account_id = relevant_account_periods.account_id
-        and segments.month_start_date = relevant_account_periods.first_month_in_period
+        and segments.month_start_date = relevant_account_periods.segment_month_start_date
 ),
 
 flows as (

@@ -2,12 +2,14 @@
     wall clock): consecutive as-of dates with the same assigned tier form one period.
     Days without a tier (no live subscription: churned, prospect) form no period: they
     only close the tier period before them. valid_to is the first as-of date of the
-    next period or of the first day without a tier (exclusive). The last period
-    is current when the account has a row on the latest as-of date of the daily
-    history; otherwise it closes the day after the account's last daily row. Rebuilt
-    in full on every run from the compact changes (int_account_tier_changes: one row
-    per stretch of one tier, not per day), so a rerun or a backfill always agrees with
-    the daily rows and a night costs the changes, not the history. -#}
+    next period or of the first day without a tier (exclusive). A period whose account
+    has no row on a later night (it left the CRM extract) closes the day after its last
+    row, and keeps that end when the account comes back. The last period is current
+    when the account has a row on the latest as-of date of the daily history. A period
+    after days without a tier (either kind) is 'reactivated', whatever its tier.
+    Rebuilt in full on every run from the compact changes (int_account_tier_changes: one
+    row per stretch of one tier, not per day), so a rerun or a backfill always agrees
+    with the daily rows and a night costs the changes, not the history. -#}
 with changes as (
     select * from {{ ref('int_account_tier_changes') }}
 ),
@@ -60,10 +62,15 @@ stretches as (
         stretch_starts.valid_from,
         coalesce(stretch_ends.left_date, night_before_next.as_of_date, latest_run.latest_as_of_date)
             as last_observed_date,
+        stretch_ends.left_date is not null as has_left,
         stretch_starts.next_valid_from,
         lag(stretch_starts.assigned_tier_number) over (
             partition by stretch_starts.account_id order by stretch_starts.valid_from
         ) as preceding_tier_number,
+        {#- the stretch before ended with the account leaving the CRM extract -#}
+        coalesce(lag(stretch_ends.left_date is not null) over (
+            partition by stretch_starts.account_id order by stretch_starts.valid_from
+        ), false) as has_preceding_left,
         stretch_starts.assigned_tier_number,
         stretch_starts.assigned_tier,
         stretch_starts.migration_action,
@@ -108,6 +115,9 @@ final as (
         bounded.previous_tier_number,
         bounded.valid_from,
         case
+            {#- left the CRM extract: the day after its last row, also once it is back (a
+                closed period never changes when a later one starts) #}
+            when bounded.has_left then cast({{ dbt.dateadd('day', 1, 'bounded.last_observed_date') }} as date)
             when bounded.next_valid_from is not null then bounded.next_valid_from
             when bounded.last_observed_date < latest_run.latest_as_of_date
                 then cast({{ dbt.dateadd('day', 1, 'bounded.last_observed_date') }} as date)
@@ -118,7 +128,9 @@ final as (
             and bounded.last_observed_date = latest_run.latest_as_of_date as is_current,
         case
             when bounded.previous_tier_number is null then 'initial'
-            when bounded.preceding_tier_number is null then 'reactivated'
+            {#- a tier again after days without one: no live subscription, or no row at all
+                (the account left the CRM extract and came back), whatever the tier #}
+            when bounded.preceding_tier_number is null or bounded.has_preceding_left then 'reactivated'
             when bounded.assigned_tier_number < bounded.previous_tier_number then 'upgrade'
             else 'downgrade'
         end as change_type,

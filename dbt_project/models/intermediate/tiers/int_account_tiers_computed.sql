@@ -2,8 +2,8 @@
     rules and the weighted scorecard (var tier_method picks the one that counts).
     Carries every criterion, each scorecard contribution and a plain-language
     reason. The assigned tier (with migration rules) is int_account_tiers_assigned.
-    Only live accounts (a subscription live on the as-of date) have a tier: churned
-    accounts and prospects get none (doc block account_status).
+    Only live accounts (a subscription live on the as-of date) have a tier, a tier score
+    and scorecard points: churned accounts and prospects get none (doc block account_status).
     Rules: doc blocks tier_rules and tier_scorecard. -#}
 {%- set sw = var('scorecard_weights') %}
 {%- set op = tier1_arr_operator() | trim %}
@@ -217,19 +217,20 @@ methods as (
         tiered.is_high_churn_risk,
         tiered.strategic_points,
         tiered.is_strategic_account,
-        tiered.arr_points,
-        tiered.expansion_points,
-        tiered.complexity_health_points,
-        cast(tiered.arr_contribution as decimal(6, 2)) as arr_contribution,
-        cast(tiered.expansion_contribution as decimal(6, 2)) as expansion_contribution,
-        cast(tiered.strategic_contribution as decimal(6, 2)) as strategic_contribution,
-        cast(tiered.complexity_health_contribution as decimal(6, 2)) as complexity_health_contribution,
-        cast(tiered.tier_score as decimal(6, 2)) as tier_score,
+        {#- the scorecard is a tier's: a churned account or a prospect has none (no score,
+            no points, no contributions), like it has no tier -#}
+        {%- for column in ['arr_points', 'expansion_points', 'complexity_health_points'] %}
+        case when tiered.account_status = 'live' then tiered.{{ column }} end as {{ column }},
+        {%- endfor %}
+        {%- for column in ['arr_contribution', 'expansion_contribution', 'strategic_contribution',
+                           'complexity_health_contribution', 'tier_score'] %}
+        cast(case when tiered.account_status = 'live' then tiered.{{ column }} end as decimal(6, 2)) as {{ column }},
+        {%- endfor %}
         tiered.rules_criterion,
         tiered.rules_tier_number,
         tiered.rules_reason,
         tiered.scorecard_tier_number,
-        tiered.scorecard_reason,
+        case when tiered.account_status = 'live' then tiered.scorecard_reason end as scorecard_reason,
         '{{ var("tier_method") }}' as tier_method,
         {%- if var('tier_method') == 'scorecard' %}
         tiered.scorecard_tier_number as computed_tier_number,
