@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -75,7 +76,9 @@ class TextReader:
 
     def batches(self, con: duckdb.DuckDBPyConnection) -> Iterator[pa.RecordBatch]:
         lf = self.landing_file
-        if lf.file_format == "csv":
+        if lf.mapping is not None:  # a tool's export, converted by its mapping (pipelines/mapping.py)
+            yield from lf.mapping.batches(con, self)
+        elif lf.file_format == "csv":
             yield from _CsvLines(self).batches()
         elif lf.file_format == "jsonl":
             yield from _jsonl_batches(self, con)
@@ -180,16 +183,14 @@ def _json_path(key: str) -> str:
     return "$." + json.dumps(key)
 
 
-def _jsonl_batches(reader: TextReader, con: duckdb.DuckDBPyConnection) -> Iterator[pa.RecordBatch]:
-    """Whole lines in large blocks; one JSON parse per line (DuckDB's json_extract_string of
-    every column at once). Blank lines are dropped by their offsets; a line that is not a JSON
-    object is looked for only when a block fails, to name it."""
-    lf = reader.landing_file
-    paths = "[" + ", ".join("'" + _json_path(k).replace("'", "''") + "'" for k in lf.file_columns) + "]"
-    extract = ", ".join(f"__v[{i + 1}] as \"{n}\"" for i, n in enumerate(reader.names))
+def jsonl_line_blocks(path: Path, con: duckdb.DuckDBPyConnection) -> Iterator[pa.Table]:
+    """The non-blank lines of a JSON Lines file in large blocks: tables of the line's text
+    (``__sm_j``) and its number (``LINE``). A line that does not start like a JSON object rejects
+    the file naming it; a malformed object is found by the caller's parse
+    (:func:`reject_first_bad_line` names it)."""
     line_no = 1
     carry = b""
-    with lf.path.open("rb") as fh:
+    with path.open("rb") as fh:
         first = True
         while True:
             block = fh.read(JSONL_BLOCK_BYTES)
@@ -223,24 +224,39 @@ def _jsonl_batches(reader: TextReader, con: duckdb.DuckDBPyConnection) -> Iterat
             if blank.any():
                 block_table = block_table.filter(pa.array(keep))
             not_object = keep & (raw[np.minimum(starts, cut - 1)] != ord("{"))
-            con.register("__sm_jsonl", block_table)
-            try:
-                if not_object.any():
-                    _reject_first_bad_line(con)
+            if not_object.any():
+                con.register("__sm_jsonl", block_table)
                 try:
-                    table = con.sql(
-                        f"select {extract}, {LINE} from (select json_extract_string(__sm_j, {paths}) as __v, {LINE} "
-                        "from __sm_jsonl)"
-                    ).to_arrow_table()
-                except duckdb_error() as exc:  # a malformed line: find it to name it
-                    _reject_first_bad_line(con)
-                    raise FileUnreadable(f"could not be read as JSONL ({str(exc).splitlines()[0]})") from exc
-            finally:
-                con.unregister("__sm_jsonl")
-            if table.num_rows:
-                yield from table.cast(reader.schema).to_batches()
+                    reject_first_bad_line(con)
+                finally:
+                    con.unregister("__sm_jsonl")
+            yield block_table
             if not block:
                 break
+
+
+def _jsonl_batches(reader: TextReader, con: duckdb.DuckDBPyConnection) -> Iterator[pa.RecordBatch]:
+    """Whole lines in large blocks (:func:`jsonl_line_blocks`); one JSON parse per line (DuckDB's
+    json_extract_string of every column at once). A line that is not a JSON object is looked for
+    only when a block fails, to name it."""
+    lf = reader.landing_file
+    paths = "[" + ", ".join("'" + _json_path(k).replace("'", "''") + "'" for k in lf.file_columns) + "]"
+    extract = ", ".join(f"__v[{i + 1}] as \"{n}\"" for i, n in enumerate(reader.names))
+    for block_table in jsonl_line_blocks(lf.path, con):
+        con.register("__sm_jsonl", block_table)
+        try:
+            try:
+                table = con.sql(
+                    f"select {extract}, {LINE} from (select json_extract_string(__sm_j, {paths}) as __v, {LINE} "
+                    "from __sm_jsonl)"
+                ).to_arrow_table()
+            except duckdb_error() as exc:  # a malformed line: find it to name it
+                reject_first_bad_line(con)
+                raise FileUnreadable(f"could not be read as JSONL ({str(exc).splitlines()[0]})") from exc
+        finally:
+            con.unregister("__sm_jsonl")
+        if table.num_rows:
+            yield from table.cast(reader.schema).to_batches()
 
 
 def duckdb_error() -> type[Exception]:
@@ -249,7 +265,7 @@ def duckdb_error() -> type[Exception]:
     return duckdb.Error
 
 
-def _reject_first_bad_line(con: duckdb.DuckDBPyConnection) -> None:
+def reject_first_bad_line(con: duckdb.DuckDBPyConnection) -> None:
     bad = con.execute(
         f"select min({LINE}) from __sm_jsonl where not coalesce(json_valid(__sm_j), false) "
         "or json_type(__sm_j) <> 'OBJECT'"
@@ -298,7 +314,7 @@ _TYPED_INPUT = {
 
 def typed_columns(landing_file: LandingFile) -> frozenset[str]:
     """Contract columns of a Parquet file whose type needs no text round trip (none for text files)."""
-    if landing_file.file_format != "parquet":
+    if landing_file.file_format != "parquet" or landing_file.mapping is not None:
         return frozenset()
     import pyarrow.parquet as pq
 
