@@ -240,7 +240,7 @@ class _EntityLoader:
         self.checks = RowChecks(
             self.entity, lf.columns, run_date=run_date,
             future_tolerance_hours=settings.future_event_tolerance_hours, check_nul=lf.has_nul,
-            typed_input=self.typed_input,
+            typed_input=self.typed_input, **(lf.mapping.row_check_options() if lf.mapping else {}),
         )
         self.partition = commit.stage(lake.partition_dir(settings.lake, self.entity, run_date), load_id)
         self.quarantine_path = quarantine_dir / f"{self.entity.name}-{load_id}.parquet"
@@ -261,7 +261,7 @@ class _EntityLoader:
         try:
             try:
                 self.con.execute("set preserve_insertion_order = true")  # per batch: rows in batch order
-                skip_blank = self.lf.file_format == "csv"
+                skip_blank = self.lf.file_format == "csv" and self.lf.mapping is None
                 text = tuple(c for c in self.lf.columns if c not in self.typed_input)
                 prepared = (_prepare(b, text, self.missing, skip_blank) for b in reader.batches(self.con.cursor()))
                 for table in _prefetch(prepared):
@@ -527,8 +527,10 @@ def ingest_source(settings: Settings, run_date: dt.date, source: str) -> list[En
     Raises SourceRejected (and changes nothing but the audit) on file-level defects.
     Callers that may run concurrently take the source's lock (``pipelines/nightly.py``).
     """
+    from pipelines.mapping import active_mappings
+
     lake.recover_source(settings.lake, source)
-    files, problems = find_files(settings.drop_dir(run_date), source)
+    files, problems = find_files(settings.drop_dir(run_date), source, active_mappings(settings))
     loaded_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     load_id = lake.new_load_id(run_date)
     if problems:

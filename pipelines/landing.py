@@ -15,6 +15,7 @@ import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pipelines.contract import (
     FILE_FORMATS,
@@ -62,6 +63,7 @@ class LandingFile:
     file_format: str
     file_columns: tuple[str, ...]  # as spelled in the file
     has_nul: bool = False  # a NUL byte somewhere in a text file (its rows are quarantined)
+    mapping: Any = None  # a tool's export read through a mapping (pipelines/mapping.py BoundMapping)
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -244,11 +246,21 @@ def inspect_file(entity: Entity, path: Path) -> tuple[LandingFile | None, list[F
     return LandingFile(entity, path, file_format, columns, has_nul), []
 
 
-def find_files(drop_dir: Path, source: str) -> tuple[list[LandingFile], list[FileProblem]]:
-    """Locate and check every contract file of one source in a night's drop."""
+def find_files(drop_dir: Path, source: str, mappings: dict[str, Any] | None = None,
+               ) -> tuple[list[LandingFile], list[FileProblem]]:
+    """Locate and check every contract file of one source in a night's drop; an entity with a
+    mapping (``mappings``: by entity, pipelines/mapping.py) is read from the tool's export instead."""
     files: list[LandingFile] = []
     problems: list[FileProblem] = []
     for entity in entities_of(source):
+        if mappings and entity.qualified in mappings:
+            from pipelines.mapping import inspect_mapped
+
+            mapped, mapped_problems = inspect_mapped(mappings[entity.qualified], drop_dir)
+            problems.extend(mapped_problems)
+            if mapped:
+                files.append(mapped)
+            continue
         found = [p for p in candidate_paths(drop_dir, entity) if p.exists()]
         if not found:
             expected = drop_dir / entity.source / f"{entity.name}.{{{','.join(FILE_FORMATS)}}}"
@@ -276,6 +288,7 @@ def find_files(drop_dir: Path, source: str) -> tuple[list[LandingFile], list[Fil
     return files, problems
 
 
-def check_drop(drop_dir: Path, sources: tuple[str, ...]) -> dict[str, list[FileProblem]]:
+def check_drop(drop_dir: Path, sources: tuple[str, ...], mappings: dict[str, Any] | None = None,
+               ) -> dict[str, list[FileProblem]]:
     """File-level problems per source (empty lists when the drop is complete)."""
-    return {source: find_files(drop_dir, source)[1] for source in sources}
+    return {source: find_files(drop_dir, source, mappings)[1] for source in sources}

@@ -66,8 +66,15 @@ class RowChecks:
         future_tolerance_hours: float,
         check_nul: bool,
         typed_input: frozenset[str] = frozenset(),
+        mapping_errors: dict[str, str] | None = None,
+        record_sql: str | None = None,
     ):
         self.entity = entity
+        #: a mapped export (pipelines/mapping.py): per contract column, the column holding the
+        #: mapping's reason when it could not convert the value; that reason replaces the column's
+        #: other checks. ``record_sql``: the quarantine's record, the export's own record.
+        self.mapping_errors = mapping_errors or {}
+        self.custom_record_sql = record_sql
         self.typed_input = typed_input
         self.file_columns = file_columns
         self.future_limit = dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time()) + dt.timedelta(
@@ -85,8 +92,13 @@ class RowChecks:
         and DuckDB then never reads a text column that has no other check."""
         out: list[tuple[str, str, str]] = []
         for column in self.entity.columns:
-            out += [c for c in self._column_conditions(column)
-                    if with_nulls is None or c[1] != f"{q(column.name)} is null" or column.name in with_nulls]
+            conditions = [c for c in self._column_conditions(column)
+                          if with_nulls is None or c[1] != f"{q(column.name)} is null" or column.name in with_nulls]
+            error = self.mapping_errors.get(column.name)
+            if error:
+                conditions = [(n, f"({cond}) and {q(error)} is null", r) for n, cond, r in conditions]
+                conditions.append((column.name, f"{q(error)} is not null", q(error)))
+            out += conditions
         names = {c.name for c in self.entity.columns}
         for rc in self.entity.row_checks:
             sql = re.sub(r"\b(\w+)\b", lambda m: typed_name(m[1]) if m[1] in names else m[1], rc.sql)
@@ -143,7 +155,9 @@ class RowChecks:
         return f"select {', '.join(outputs)} from (select *, {self._typed_columns()} from {relation})"
 
     def record_sql(self) -> str:
-        """The whole record as JSON text (file columns, as read and trimmed)."""
+        """The whole record as JSON text (file columns, as read and trimmed; a mapped export's own record)."""
+        if self.custom_record_sql:
+            return self.custom_record_sql
         return ("to_json(struct_pack(" + ", ".join(f"{q(c)} := {q(c)}::varchar" for c in self.file_columns)
                 + "))::varchar")
 

@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     quality_dir: Path | None = Field(
         default=None, description="Per-run quality reports (JSON and HTML)."
     )
+    mappings_dir: Path | None = Field(
+        default=None,
+        description="Mapping files (YAML) that turn tools' exports into contract files, one per entity "
+        "(docs/mappings.md); default <home>/mappings.",
+    )
     dbt_project_dir: Path = Field(default=PROJECT_ROOT / "dbt_project")
     expectations_dir: Path = Field(default=PROJECT_ROOT / "expectations")
     run_date: dt.date | None = Field(
@@ -122,7 +127,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "home", "landing_dir", "lake_dir", "warehouse_path", "temp_dir", "published_dir", "quality_dir",
-        "dbt_project_dir", "expectations_dir",
+        "mappings_dir", "dbt_project_dir", "expectations_dir",
     )
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
@@ -137,6 +142,10 @@ class Settings(BaseSettings):
     @cached_property
     def lake(self) -> Path:
         return self.lake_dir or self.home / "lake"
+
+    @cached_property
+    def mappings(self) -> Path:
+        return self.mappings_dir or self.home / "mappings"
 
     @cached_property
     def temp(self) -> Path:
