@@ -9,6 +9,7 @@ checks that the two agree. ``segment-mart contract`` prints it as JSON.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
@@ -39,6 +40,9 @@ class Column:
     pattern: str | None = None  # regular expression the text value must match
     optional_column: bool = False  # the column itself may be absent from the file
     not_after_run_date: bool = False  # a value after the run date (+ tolerance) is future-dated
+    #: For an optional column: what the mart uses when the column is absent (or a value is
+    #: empty), and what that does. Listed in the docs and in the night's reports.
+    default: str = ""
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,13 @@ class Entity:
     description: str
     columns: tuple[Column, ...]
     row_checks: tuple[RowCheck, ...] = field(default_factory=tuple)
+    #: The mart cannot run without it: never switched off (setting ``entities_in_use``).
+    always_in_use: bool = False
+    #: In use when the setting ``entities_in_use`` is not set.
+    in_use_by_default: bool = True
+    #: What the mart does without this entity (docs, the quarantine and quality reports, the
+    #: published report). Empty for the entities that are always in use.
+    when_off: str = ""
 
     @property
     def qualified(self) -> str:
@@ -91,15 +102,41 @@ ENTITIES: tuple[Entity, ...] = (
             Column("account_id", "string", description="Stable account key, shared by every source."),
             Column("account_name", "string"),
             Column("industry", "string", description="Free-text industry; mapped to industry groups in dbt."),
-            Column("employee_count", "integer", min_value=0, description="Employees of the customer company."),
+            Column(
+                "employee_count", "integer", required=False, optional_column=True, min_value=0,
+                description="Employees of the customer company.",
+                default="unknown: `company_size_band` is `unknown` and the licence share of employees is "
+                "null, so growth potential rests on product lines alone (`unknown` when they decide nothing)",
+            ),
             Column("country", "string", pattern=ISO_COUNTRY, description="ISO 3166-1 alpha-2 code (upper-cased on load)."),
             Column("created_date", "date", description="When the account was created in the CRM."),
-            Column("csm_owner_id", "string", required=False, description="Assigned CSM; empty when unassigned."),
-            Column("is_marquee_logo", "boolean", description="Brand the company wants to be associated with."),
-            Column("is_reference", "boolean", description="Agreed to act as a reference."),
-            Column("is_partner", "boolean", description="Partnership / co-selling relationship."),
-            Column("parent_account_id", "string", required=False, description="Parent company account, if any."),
+            Column(
+                "csm_owner_id", "string", required=False, optional_column=True,
+                description="Assigned CSM; empty when unassigned.",
+                default="unassigned: the account is in no CSM's book",
+            ),
+            Column(
+                "is_marquee_logo", "boolean", required=False, optional_column=True,
+                description="Brand the company wants to be associated with.",
+                default="false: no strategic points for a marquee logo",
+            ),
+            Column(
+                "is_reference", "boolean", required=False, optional_column=True,
+                description="Agreed to act as a reference.",
+                default="false: no strategic points for a reference, advocacy segment never `active`",
+            ),
+            Column(
+                "is_partner", "boolean", required=False, optional_column=True,
+                description="Partnership / co-selling relationship.",
+                default="false: no strategic points for a partner",
+            ),
+            Column(
+                "parent_account_id", "string", required=False, optional_column=True,
+                description="Parent company account, if any.",
+                default="no parent: no account has child accounts (complexity)",
+            ),
         ),
+        always_in_use=True,
     ),
     Entity(
         source="crm",
@@ -118,6 +155,8 @@ ENTITIES: tuple[Entity, ...] = (
             Column("occurred_at", "timestamp", description="UTC."),
             Column("is_customer_responded", "boolean"),
         ),
+        when_off="health component `cs_engagement` is missing for every account (its weight goes to the "
+        "other components)",
     ),
     Entity(
         source="crm",
@@ -142,6 +181,8 @@ ENTITIES: tuple[Entity, ...] = (
                 "closed_at is before opened_at",
             ),
         ),
+        when_off="health component `support` is missing for every account (its weight goes to the other "
+        "components)",
     ),
     Entity(
         source="crm",
@@ -155,6 +196,8 @@ ENTITIES: tuple[Entity, ...] = (
             Column("responded_at", "timestamp", description="UTC."),
             Column("score", "integer", min_value=0, max_value=10),
         ),
+        when_off="health component `sentiment` is missing for every account (its weight goes to the other "
+        "components); the advocacy segment rests on the CRM's reference flag alone",
     ),
     Entity(
         source="billing",
@@ -183,6 +226,7 @@ ENTITIES: tuple[Entity, ...] = (
                 required=False,
                 optional_column=True,
                 description="True when `amount` is per seat; absent or empty = false.",
+                default="false: `amount` is the price of the whole subscription",
             ),
         ),
         row_checks=(
@@ -193,6 +237,7 @@ ENTITIES: tuple[Entity, ...] = (
                 "end_date is not after start_date (end_date is exclusive)",
             ),
         ),
+        always_in_use=True,
     ),
     Entity(
         source="billing",
@@ -218,6 +263,8 @@ ENTITIES: tuple[Entity, ...] = (
                 "due_date is before issued_date",
             ),
         ),
+        when_off="health component `billing` is missing for every account (its weight goes to the other "
+        "components); no MRR is suspended for past-due invoices",
     ),
     Entity(
         source="usage",
@@ -242,6 +289,8 @@ ENTITIES: tuple[Entity, ...] = (
                 "the end of the run date.",
             ),
         ),
+        when_off="health component `product_usage` is missing for every account (its weight goes to the "
+        "other components); no usage features",
     ),
 )
 
@@ -280,6 +329,30 @@ def get_entity(source: str, name: str) -> Entity:
     raise KeyError(f"{source}/{name}")
 
 
+def default_in_use() -> tuple[str, ...]:
+    """The entities in use when the setting ``entities_in_use`` is not set (qualified names)."""
+    return tuple(e.qualified for e in ENTITIES if e.always_in_use or e.in_use_by_default)
+
+
+def check_in_use(names: Iterable[str]) -> tuple[str, ...]:
+    """Validate a declaration of the entities a company delivers (``<source>/<entity>`` names,
+    any letter case); returns them in the contract's order. ValueError names what is wrong."""
+    wanted = {n.strip().lower() for n in names if n.strip()}
+    known = {e.qualified for e in ENTITIES}
+    unknown = sorted(wanted - known)
+    if unknown:
+        raise ValueError(
+            f"unknown entit{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown)}: the contract knows "
+            f"{', '.join(e.qualified for e in ENTITIES)} (docs/extract-contract.md)")
+    required = [e.qualified for e in ENTITIES if e.always_in_use and e.qualified not in wanted]
+    if required:
+        raise ValueError(
+            f"{', '.join(required)} cannot be switched off (the mart is built from "
+            f"{'it' if len(required) == 1 else 'them'}): add {'it' if len(required) == 1 else 'them'} to "
+            "SEGMENT_MART_ENTITIES_IN_USE")
+    return tuple(e.qualified for e in ENTITIES if e.qualified in wanted)
+
+
 def as_json() -> list[dict]:
     """The contract as plain data (``segment-mart contract``)."""
     return [asdict(e) | {"raw_table": f"raw.{e.raw_table}", "lake_path": f"raw/{e.source}/{e.name}"}
@@ -310,7 +383,12 @@ def as_markdown() -> str:
         "the source of truth is pipelines/contract.py. -->",
         "",
         "Every night the source systems deliver one drop:",
-        "`<landing>/<run_date>/<source>/<entity>.<csv|parquet|jsonl>` (exactly one file per entity).",
+        "`<landing>/<run_date>/<source>/<entity>.<csv|parquet|jsonl>` (exactly one file per entity",
+        "in use).",
+        "",
+        "Which entities a company delivers is declared once, in the setting `SEGMENT_MART_ENTITIES_IN_USE`",
+        "(docs/configuration.md, \"Entities in use\"); by default every entity below is in use.",
+        "`crm/accounts` and `billing/subscriptions` are always in use.",
         "",
         "- CRM and billing files are **full snapshots** as of the run date.",
         "- Usage files hold that day's events and may hold **late events** of earlier days;",
@@ -344,6 +422,9 @@ def as_markdown() -> str:
         "snapshot file with no rows | the night stops at `check_quarantine`, before dbt |",
         "| rows read above `SEGMENT_MART_VOLUME_SPIKE_FACTOR` (10) times the median of the previous "
         "nights | a warning in the quarantine and quality reports |",
+        "| an entity that is not in use (setting `SEGMENT_MART_ENTITIES_IN_USE`): its file absent, "
+        "header-only or not | nothing of it is loaded; the reports list it as off and the health components "
+        "fed only by it are missing for every account (below, per entity) |",
         "| missing file, missing required column, empty file, not UTF-8 (UTF-16 is named as such), "
         "not the format its extension says, a line that is not a JSON object, a column named like "
         "the loader's own or twice | the whole source is rejected: nothing of it is loaded, the "
@@ -375,6 +456,17 @@ def as_markdown() -> str:
         ]
         if e.row_checks:
             out += ["", "Row rules: " + "; ".join(f"`{r.sql}` ({r.reason} otherwise)" for r in e.row_checks) + "."]
+        defaults = [c for c in e.columns if c.optional_column and c.default]
+        if defaults:
+            out += ["", "When a column that may be absent is absent (or a value is empty), the mart uses:", ""]
+            out += [f"- `{c.name}`: {c.default}." for c in defaults]
+            out += ["", "The night's quality report and the published report list every column a file left "
+                    "out, so a default is never mistaken for data."]
+        if e.always_in_use:
+            out += ["", "Always in use: the mart is built from it (a file with no rows fails the night)."]
+        else:
+            out += ["", f"May be switched off (setting `SEGMENT_MART_ENTITIES_IN_USE`"
+                    f"{'' if e.in_use_by_default else ', off by default'}). When off: {e.when_off}."]
         out.append("")
     out += [
         "## Load metadata",
