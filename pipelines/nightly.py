@@ -34,7 +34,7 @@ def check_extracts(settings: Settings, run_date: dt.date, sources: Iterable[str]
     """Fail (naming every file and what to do) unless the night's drop is complete and readable,
     and (first of all, so a night never ingests for nothing) unless its engine can run here."""
     check_engine(settings)
-    problems = check_drop(settings.drop_dir(run_date), tuple(sources))
+    problems = check_drop(settings.drop_dir(run_date), tuple(sources), settings.in_use)
     bad = {s: p for s, p in problems.items() if p}
     if bad:
         raise SourceRejected(",".join(bad), run_date, [p for ps in bad.values() for p in ps])
