@@ -25,6 +25,17 @@ DUCKDB_TYPES: dict[str, str] = {
     "timestamp": "TIMESTAMP",
 }
 
+#: SQL type of each contract type in the dbt sources' ``data_type`` (one name DuckDB and Spark
+#: both read; tests/unit/test_contract.py keeps dbt_project/models/staging/_staging__sources.yml in step).
+SQL_TYPES: dict[str, str] = {
+    "string": "string",
+    "integer": "bigint",
+    "decimal": "decimal(18,2)",
+    "boolean": "boolean",
+    "date": "date",
+    "timestamp": "timestamp",
+}
+
 FILE_FORMATS = ("csv", "parquet", "jsonl")
 
 
@@ -156,7 +167,7 @@ ENTITIES: tuple[Entity, ...] = (
             Column("is_customer_responded", "boolean"),
         ),
         when_off="health component `cs_engagement` is missing for every account (its weight goes to the "
-        "other components)",
+        "other components); the engagement segment is `unknown`",
     ),
     Entity(
         source="crm",
@@ -182,7 +193,7 @@ ENTITIES: tuple[Entity, ...] = (
             ),
         ),
         when_off="health component `support` is missing for every account (its weight goes to the other "
-        "components)",
+        "components); the support-needs segment is `unknown`",
     ),
     Entity(
         source="crm",
@@ -290,7 +301,7 @@ ENTITIES: tuple[Entity, ...] = (
             ),
         ),
         when_off="health component `product_usage` is missing for every account (its weight goes to the "
-        "other components); no usage features",
+        "other components); the usage segment is `unknown` and no usage measure is computed",
     ),
 )
 

@@ -40,7 +40,7 @@ import pyarrow.parquet as pq
 
 from pipelines import duck, lake
 from pipelines.contract import SOURCES, Entity, entities_of
-from pipelines.landing import FileProblem, LandingFile, SourceRejected, find_files
+from pipelines.landing import FileProblem, LandingFile, SourceRejected, find_files, off_entity_files
 from pipelines.readers import LINE, FileUnreadable, TextReader, typed_columns
 from pipelines.row_checks import BAD, KEY_HASH, RowChecks, lit, q
 from pipelines.settings import Settings
@@ -80,6 +80,10 @@ class EntityLoad:
     rows_quarantined: int
     rows_deduplicated: int
     duration_seconds: float
+    #: Optional contract columns the file left out: the mart uses their documented defaults.
+    columns_defaulted: tuple[str, ...] = ()
+    #: Snapshot rows quarantined tonight whose key keeps its row of the previous drop.
+    rows_carried_forward: int = 0
 
 
 def output_schema(entity: Entity, extra: list[str]) -> pa.Schema:
@@ -298,7 +302,8 @@ class _EntityLoader:
             f"select count(distinct line) from read_parquet({lit(str(self.quarantine_path))})"
         ).fetchall()[0][0]
         return EntityLoad(self.entity.source, self.entity.name, str(self.lf.path), rows_read, loaded,
-                          quarantined, rows_read - loaded - quarantined, round(time.monotonic() - started, 3))
+                          quarantined, rows_read - loaded - quarantined, round(time.monotonic() - started, 3),
+                          columns_defaulted=tuple(self.missing))
 
     def _check_and_write(self, table: pa.Table, out: _PartWriter, quarantine: pq.ParquetWriter,
                          keys: pq.ParquetWriter) -> None:
@@ -510,6 +515,23 @@ def _failed_rows(problems: list[FileProblem], load_id: str, loaded_at: dt.dateti
     ]
 
 
+def _off_rows(drop: Path, source: str, settings: Settings, load_id: str, loaded_at: dt.datetime) -> list[dict]:
+    """Audit rows of the source's entities that are not in use (status ``off``): nothing of
+    them is read, a file delivered anyway included (named, so nobody wonders why it was ignored)."""
+    rows = []
+    for entity, path in off_entity_files(drop, source, settings.in_use).items():
+        if path is not None:
+            log.warning("%s: %s is not in use (SEGMENT_MART_ENTITIES_IN_USE): the file is not loaded",
+                        path, entity.qualified)
+        note = ("not in use (SEGMENT_MART_ENTITIES_IN_USE): "
+                + ("the file delivered was not read" if path is not None else "no file expected"))
+        rows.append({"entity": entity.name, "file": str(path) if path is not None else None, "rows_read": 0,
+                     "rows_loaded": 0, "rows_quarantined": 0, "rows_deduplicated": 0, "duration_seconds": 0.0,
+                     "status": "off", "error": note, "load_id": load_id, "loaded_at": loaded_at,
+                     "columns_defaulted": None, "rows_carried_forward": 0})
+    return rows
+
+
 def _reject(settings: Settings, run_date: dt.date, source: str, problems: list[FileProblem],
             load_id: str, loaded_at: dt.datetime) -> SourceRejected:
     """Record the failed files in the audit (the source's data partitions stay as they were)."""
@@ -530,7 +552,8 @@ def ingest_source(settings: Settings, run_date: dt.date, source: str) -> list[En
     from pipelines.mapping import active_mappings
 
     lake.recover_source(settings.lake, source)
-    files, problems = find_files(settings.drop_dir(run_date), source, active_mappings(settings))
+    drop = settings.drop_dir(run_date)
+    files, problems = find_files(drop, source, settings.in_use, active_mappings(settings))
     loaded_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     load_id = lake.new_load_id(run_date)
     if problems:
@@ -557,9 +580,12 @@ def ingest_source(settings: Settings, run_date: dt.date, source: str) -> list[En
                 {"entity": r.entity, "file": r.file, "rows_read": r.rows_read, "rows_loaded": r.rows_loaded,
                  "rows_quarantined": r.rows_quarantined, "rows_deduplicated": r.rows_deduplicated,
                  "duration_seconds": r.duration_seconds, "status": "loaded", "error": None,
-                 "load_id": load_id, "loaded_at": loaded_at}
+                 "load_id": load_id, "loaded_at": loaded_at,
+                 "columns_defaulted": ",".join(r.columns_defaulted) or None,
+                 "rows_carried_forward": r.rows_carried_forward}
                 for r in results
             ]
+            rows += _off_rows(drop, source, settings, load_id, loaded_at)
             _write_audit(settings, run_date, source, rows, load_id, commit)  # staged last: commits last
             commit.commit()
     finally:

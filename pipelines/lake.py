@@ -68,6 +68,10 @@ AUDIT_SCHEMA = pa.schema([
     ("error", pa.string()),
     ("load_id", pa.string()),
     ("loaded_at", pa.timestamp("us")),
+    # optional contract columns the file left out (comma separated; their defaults apply)
+    ("columns_defaulted", pa.string()),
+    # snapshot rows quarantined tonight whose key keeps its row of the previous drop
+    ("rows_carried_forward", pa.int64()),
 ])
 #: Quarantine: one row per (line, column, reason) of a bad row, the whole record as JSON.
 QUARANTINE_SCHEMA = pa.schema([
@@ -202,7 +206,7 @@ def create_views(con: object, lake: Path, schema: str = "raw") -> list[str]:
         con.execute(  # type: ignore[attr-defined]
             f"create or replace view {schema}.{AUDIT} as select run_date, source, entity, file, rows_read, "
             "rows_loaded, rows_quarantined, rows_deduplicated, duration_seconds, status, error, load_id, "
-            f"loaded_at from {audit_relation_sql(lake)}"
+            f"loaded_at, columns_defaulted, rows_carried_forward from {audit_relation_sql(lake)}"
         )
         made.append(AUDIT)
     if has_quarantine(lake):

@@ -13,6 +13,7 @@ import csv
 import datetime as dt
 import io
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from pipelines.contract import (
     LOAD_METADATA_COLUMNS,
     RESERVED_PREFIX,
     Entity,
+    default_in_use,
     entities_of,
     reserved_names,
 )
@@ -206,7 +208,22 @@ def _parquet_columns(path: Path) -> tuple[tuple[str, ...] | None, FileProblem | 
 
 
 def inspect_file(entity: Entity, path: Path) -> tuple[LandingFile | None, list[FileProblem]]:
-    """File-level checks of one landing file; the file's columns when it passes."""
+    """File-level checks of one landing file; the file's columns when it passes. A path that is
+    not a readable file (a folder, no permission, ...) is a problem naming it, never a bare OSError."""
+    if path.is_dir():
+        return None, [FileProblem(
+            path, "is a folder, not a file",
+            f"Deliver {entity.qualified} as one file named {path.name} (move the folder's content into it, "
+            "or remove the folder), then re-run.")]
+    try:
+        return _inspect_file(entity, path)
+    except OSError as exc:
+        return None, [FileProblem(
+            path, f"cannot be read ({exc.strerror or exc})",
+            "Check that the file exists, is a regular file and is readable by the pipeline's user, then re-run.")]
+
+
+def _inspect_file(entity: Entity, path: Path) -> tuple[LandingFile | None, list[FileProblem]]:
     file_format = path.suffix.lstrip(".")
     if path.stat().st_size == 0:
         return None, [FileProblem(path, "is empty (0 bytes)", "Check the export job; re-deliver the file.")]
@@ -246,13 +263,19 @@ def inspect_file(entity: Entity, path: Path) -> tuple[LandingFile | None, list[F
     return LandingFile(entity, path, file_format, columns, has_nul), []
 
 
-def find_files(drop_dir: Path, source: str, mappings: dict[str, Any] | None = None,
-               ) -> tuple[list[LandingFile], list[FileProblem]]:
-    """Locate and check every contract file of one source in a night's drop; an entity with a
-    mapping (``mappings``: by entity, pipelines/mapping.py) is read from the tool's export instead."""
+def find_files(
+    drop_dir: Path, source: str, in_use: Collection[str] | None = None, mappings: dict[str, Any] | None = None,
+) -> tuple[list[LandingFile], list[FileProblem]]:
+    """Locate and check every contract file of one source in a night's drop. ``in_use``: the
+    qualified names of the entities in use (setting ``entities_in_use``; None = the contract's
+    default); the files of the others are neither required nor checked. An entity with a mapping
+    (``mappings``: by entity, pipelines/mapping.py) is read from the tool's export instead."""
     files: list[LandingFile] = []
     problems: list[FileProblem] = []
+    wanted = set(default_in_use() if in_use is None else in_use)
     for entity in entities_of(source):
+        if entity.qualified not in wanted:
+            continue
         if mappings and entity.qualified in mappings:
             from pipelines.mapping import inspect_mapped
 
@@ -288,7 +311,17 @@ def find_files(drop_dir: Path, source: str, mappings: dict[str, Any] | None = No
     return files, problems
 
 
-def check_drop(drop_dir: Path, sources: tuple[str, ...], mappings: dict[str, Any] | None = None,
-               ) -> dict[str, list[FileProblem]]:
-    """File-level problems per source (empty lists when the drop is complete)."""
-    return {source: find_files(drop_dir, source, mappings)[1] for source in sources}
+def check_drop(
+    drop_dir: Path, sources: tuple[str, ...], in_use: Collection[str] | None = None,
+    mappings: dict[str, Any] | None = None,
+) -> dict[str, list[FileProblem]]:
+    """File-level problems per source (empty lists when the drop is complete); ``in_use`` and
+    ``mappings`` as for :func:`find_files`."""
+    return {source: find_files(drop_dir, source, in_use, mappings)[1] for source in sources}
+
+
+def off_entity_files(drop_dir: Path, source: str, in_use: Collection[str]) -> dict[Entity, Path | None]:
+    """The entities of ``source`` that are not in use, each with the file delivered for it anyway
+    (None when there is none): it is not loaded."""
+    return {entity: next((p for p in candidate_paths(drop_dir, entity) if p.exists()), None)
+            for entity in entities_of(source) if entity.qualified not in in_use}

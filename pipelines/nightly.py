@@ -36,7 +36,7 @@ def check_extracts(settings: Settings, run_date: dt.date, sources: Iterable[str]
     from pipelines.mapping import active_mappings
 
     check_engine(settings)
-    problems = check_drop(settings.drop_dir(run_date), tuple(sources), active_mappings(settings))
+    problems = check_drop(settings.drop_dir(run_date), tuple(sources), settings.in_use, active_mappings(settings))
     bad = {s: p for s, p in problems.items() if p}
     if bad:
         raise SourceRejected(",".join(bad), run_date, [p for ps in bad.values() for p in ps])

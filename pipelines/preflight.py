@@ -39,7 +39,7 @@ def raw_sources_missing(settings: Settings, run_date: dt.date, sources: Iterable
     try:
         loaded = {row[0] for row in con.execute(
             f"select distinct source from {lake.audit_relation_sql(settings.lake)} "
-            "where run_date = ? and status = 'loaded'", [run_date],
+            "where run_date = ? and status in ('loaded', 'off')", [run_date],  # off: not in use
         ).fetchall()}
     finally:
         con.close()

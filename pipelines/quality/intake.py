@@ -53,10 +53,46 @@ def _no_audit(settings: Settings, kind: str) -> Check:
 def _audit(con: duckdb.DuckDBPyConnection, settings: Settings, run_date: dt.date) -> list[dict[str, Any]]:
     return _rows(con, f"""
         select source, entity, file, rows_read, rows_loaded, rows_quarantined, rows_deduplicated,
-            status, error, load_id
+            status, error, load_id, columns_defaulted, coalesce(rows_carried_forward, 0) as rows_carried_forward
         from {lake.audit_relation_sql(settings.lake)}
         where run_date = ? order by source, entity
     """, [run_date])
+
+
+def entities_in_use_check(audit: list[dict[str, Any]], run_date: dt.date) -> Check:
+    """Which entities were off on the night (status ``off`` in its load audit), and what their
+    absence does: one check, passed, in the quarantine and the quality reports (and the manifest,
+    through GateResult.summary)."""
+    off = [get_entity(r["source"], r["entity"]) for r in audit if r["status"] == "off"]
+    ignored = [r["file"] for r in audit if r["status"] == "off" and r["file"]]
+    if not off:
+        message = f"every entity of the contract is in use on {run_date}"
+    else:
+        message = (f"{len(off)} entit{'y is' if len(off) == 1 else 'ies are'} off on {run_date} "
+                   "(SEGMENT_MART_ENTITIES_IN_USE): " + "; ".join(f"{e.qualified}: {e.when_off}" for e in off))
+        if ignored:
+            message += f". Delivered anyway and not read: {', '.join(ignored)}"
+    return Check("entities in use", "quarantine", "passed", message, severity="info",
+                 details={"entities_off": [e.qualified for e in off],
+                          "when_off": {e.qualified: e.when_off for e in off}, "files_not_read": ignored})
+
+
+def _defaults_check(row: dict[str, Any]) -> list[Check]:
+    """The optional columns a loaded file left out, with the default each one gets."""
+    if not row.get("columns_defaulted"):
+        return []
+    entity = get_entity(row["source"], row["entity"])
+    names = [n for n in str(row["columns_defaulted"]).split(",") if n]
+    defaults = {n: entity.column(n).default for n in names}
+    return [Check(
+        f"columns defaulted in {entity.qualified}", "quarantine", "passed",
+        f"{row['file']} has no column {', '.join(names)}: the mart uses the documented defaults, which are "
+        "not data: " + "; ".join(f"{n} = {d}" for n, d in defaults.items())
+        + f". Add the column{'s' if len(names) > 1 else ''} to the export to use real values "
+        f"(docs/extract-contract.md, {entity.qualified})",
+        source=entity.source, severity="info", observed=len(names),
+        details={"entity": entity.qualified, "file": row["file"], "columns_defaulted": defaults},
+    )]
 
 
 def _threshold(thresholds: dict[str, float] | None, source: str, entity: str, default: float) -> float:
@@ -78,10 +114,11 @@ def quarantine_checks(
                       "this date (run `segment-mart ingest` for it first)")]
     has_quarantine = lake.has_quarantine(settings.lake)
     history = _volume_history(con, settings, run_date)
-    checks: list[Check] = []
+    checks: list[Check] = [entities_in_use_check(audit, run_date)]
     for row in audit:
         if row["status"] != "loaded":
-            continue  # a rejected file: the freshness check names it
+            continue  # off (the check above names it) or rejected (the freshness check names it)
+        checks += _defaults_check(row)
         source, entity = row["source"], row["entity"]
         qualified = f"{source}/{entity}"
         read, quarantined = int(row["rows_read"] or 0), int(row["rows_quarantined"] or 0)
@@ -160,9 +197,12 @@ def freshness_checks(con: duckdb.DuckDBPyConnection, settings: Settings, run_dat
     checks: list[Check] = []
     for source in SOURCES:
         problems = []
+        off = []
         for entity in (e for e in ENTITIES if e.source == source):
             row = audit.get((source, entity.name))
-            if row is None:
+            if row is not None and row["status"] == "off":
+                off.append(entity.name)
+            elif row is None:
                 problems.append(f"no drop loaded for {entity.qualified} on {run_date}")
             elif row["status"] != "loaded":
                 problems.append(f"{entity.qualified} failed to load: {row['error'] or 'no error text'}")
@@ -179,8 +219,14 @@ def freshness_checks(con: duckdb.DuckDBPyConnection, settings: Settings, run_dat
                                 source=source))
         else:
             checks.append(Check(f"drop for {run_date} loaded", "freshness", "passed",
-                                f"every entity of {source} loaded a drop for {run_date}", source=source))
-    checks.append(_events_recent(settings, run_date))
+                                f"every entity of {source} in use loaded a drop for {run_date}"
+                                + (f" (off: {', '.join(off)})" if off else ""), source=source))
+    events = audit.get(("usage", "events"))
+    if events is not None and events["status"] == "off":
+        checks.append(Check("usage events recent", "freshness", "skipped",
+                            "usage/events is not in use (SEGMENT_MART_ENTITIES_IN_USE)", source="usage"))
+    else:
+        checks.append(_events_recent(settings, run_date))
     return checks
 
 

@@ -1,5 +1,7 @@
 """The static HTML report shipped with every release: one self-contained file, inline CSS and
-inline SVG charts, no JavaScript, no server. It reads only the published DuckDB file.
+inline SVG charts, no JavaScript, no server. It reads only the release: the published DuckDB
+file, and the release's copy of the quality report for what tonight's extracts lacked
+(entities off, optional columns defaulted, rows carried forward: section "Data behind this report").
 
 Every section names the mart it reads; the columns it reads are listed once, in
 ``pipelines/report/columns.py``. When a mart or one of those columns is missing or the mart is
@@ -62,7 +64,33 @@ SECTIONS = (
 )
 
 
-def render(con: duckdb.DuckDBPyConnection, run_date: dt.date) -> str:
+def data_notes(intake: dict | None) -> str:
+    """What tonight's data lacked (the quality gate's ``intake`` summary: entities off, optional
+    columns defaulted, snapshot rows carried forward from the previous drop), so that nobody
+    mistakes a default for data. Empty when the gate's summary is not at hand."""
+    if not intake:
+        return ""
+    from pipelines.contract import ENTITIES
+
+    when_off = {e.qualified: e.when_off for e in ENTITIES}
+    items = [f"<li><b>{esc(name)} is not in use</b> (not delivered): {esc(when_off.get(name, ''))}.</li>"
+             for name in intake.get("entities_off") or []]
+    for entity, columns in (intake.get("columns_defaulted") or {}).items():
+        items += [f"<li><b>{esc(entity)} has no column <code>{esc(c)}</code></b>: the default is used, "
+                  f"{esc(default)}.</li>" for c, default in columns.items()]
+    for entity, keys in (intake.get("rows_carried_forward") or {}).items():
+        shown = ", ".join(str(k) for k in keys[:10]) + (f" and {len(keys) - 10} more" if len(keys) > 10 else "")
+        items.append(f"<li><b>{esc(entity)}: {len(keys)} row(s) carried forward</b> from the previous drop "
+                     f"(tonight's row was quarantined): {esc(shown)}.</li>")
+    if not items:
+        return ('<section id="data"><h2>Data behind this report</h2><p class="muted">Every entity of the '
+                "extract contract was delivered with every column; nothing was carried forward.</p></section>")
+    return ('<section id="data"><h2>Data behind this report</h2><div class="nodata">Tonight\'s extracts '
+            f"lacked the following; the figures below use the defaults named here, not data.<ul>{''.join(items)}"
+            "</ul></div></section>")
+
+
+def render(con: duckdb.DuckDBPyConnection, run_date: dt.date, intake: dict | None = None) -> str:
     m = Marts(con, run_date)
     body = []
     for anchor, title, fn in SECTIONS:
@@ -88,7 +116,7 @@ def render(con: duckdb.DuckDBPyConnection, run_date: dt.date) -> str:
         f'<div class="muted">Static report of the published segment mart, data as of {run_date}. Headline '
         "figures are for the last complete month; the month in progress is shaded yellow and backcast "
         "months grey in every chart and marked in every table.</div>"
-        f"<nav>{nav}</nav>{headline}{''.join(body)}"
+        f"<nav>{nav}</nav>{data_notes(intake)}{headline}{''.join(body)}"
         '<h2>Published marts</h2><div class="table-wrap"><table><thead><tr><th>mart</th><th class=n>rows</th></tr>'
         f"</thead><tbody>{marts}</tbody></table></div>"
         "</body></html>"
@@ -97,6 +125,16 @@ def render(con: duckdb.DuckDBPyConnection, run_date: dt.date) -> str:
 
 def _no_data(reason: str) -> str:
     return f'<div class="nodata"><b>No data.</b> {esc(reason)}</div>'
+
+
+def _intake_summary(release: Path) -> dict | None:
+    """The quality gate's ``intake`` summary from the release's copy of the gate's report."""
+    import json
+
+    try:
+        return json.loads((release / "quality" / "quality_report.json").read_text()).get("intake")
+    except (OSError, ValueError):
+        return None
 
 
 def build_report(settings: Settings | None, run_date: dt.date, published_db: Path, out_path: Path) -> Path:
@@ -109,7 +147,7 @@ def build_report(settings: Settings | None, run_date: dt.date, published_db: Pat
 
     con = open_published(path=Path(published_db))
     try:
-        text = render(con, run_date)
+        text = render(con, run_date, _intake_summary(Path(published_db).parent))
     finally:
         con.close()
     out_path = Path(out_path)

@@ -10,7 +10,9 @@ from pipelines.contract import (
     DUCKDB_TYPES,
     ENTITIES,
     FILE_FORMATS,
+    LOAD_METADATA_COLUMNS,
     SOURCES,
+    SQL_TYPES,
     as_json,
     as_markdown,
     get_entity,
@@ -32,6 +34,19 @@ def test_dbt_sources_declare_every_contract_column() -> None:
         assert entity.raw_table in tables, entity.raw_table
         missing = {c.name for c in entity.columns} - tables[entity.raw_table]
         assert not missing, f"{entity.raw_table} lacks {missing} in the dbt sources"
+
+
+def test_dbt_sources_declare_the_contract_types() -> None:
+    """An entity that is off is an empty relation of its source's declared columns and types
+    (dbt_project/macros/lake/entities_in_use.sql): they must be the contract's."""
+    sources = yaml.safe_load((ROOT / "dbt_project/models/staging/_staging__sources.yml").read_text())
+    (raw,) = [s for s in sources["sources"] if s["name"] == "raw"]
+    declared = {t["name"]: {c["name"]: c.get("data_type") for c in t.get("columns", [])} for t in raw["tables"]}
+    for entity in ENTITIES:
+        expected = {c.name: SQL_TYPES[c.type] for c in entity.columns}
+        expected |= {name: kind.lower().replace("varchar", "string")
+                     for name, kind in LOAD_METADATA_COLUMNS.items()}
+        assert declared[entity.raw_table] == expected, entity.raw_table
 
 
 def test_issue_minimum_columns_are_in_the_contract() -> None:

@@ -92,6 +92,7 @@ final as (
             else 'SMB'
         end as value_band,
         case
+            when employee_count is null then 'unknown'
             when employee_count >= {{ var('company_size_enterprise_min_employees') }} then 'Enterprise'
             when employee_count >= {{ var('company_size_mid_market_min_employees') }} then 'Mid-market'
             else 'SMB'
