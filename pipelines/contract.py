@@ -70,8 +70,10 @@ class RowCheck:
 class Entity:
     source: str
     name: str
-    key: str  # unique inside a drop
-    kind: Literal["snapshot", "events"]
+    key: str  # unique inside a drop: a column, or for a composite key the columns joined by ", "
+    #: snapshot: full state as of the run date; events: deduplicated across drops, first drop wins;
+    #: aggregates: counts per key, a later drop's row for a key replaces an earlier drop's
+    kind: Literal["snapshot", "events", "aggregates"]
     description: str
     columns: tuple[Column, ...]
     row_checks: tuple[RowCheck, ...] = field(default_factory=tuple)
@@ -86,6 +88,11 @@ class Entity:
     @property
     def qualified(self) -> str:
         return f"{self.source}/{self.name}"
+
+    @property
+    def key_columns(self) -> tuple[str, ...]:
+        """The columns of the key (one, or several for a composite key)."""
+        return tuple(k.strip() for k in self.key.split(","))
 
     @property
     def raw_table(self) -> str:
@@ -289,7 +296,9 @@ ENTITIES: tuple[Entity, ...] = (
         columns=(
             Column("event_id", "string"),
             Column("account_id", "string"),
-            Column("user_id", "string"),
+            Column("user_id", "string", required=False,
+                   description="Who produced the event; empty for events without a known user (they count as "
+                   "usage, not as active users)."),
             Column("event_name", "string"),
             Column("feature", "string", required=False),
             Column(
@@ -301,7 +310,49 @@ ENTITIES: tuple[Entity, ...] = (
             ),
         ),
         when_off="health component `product_usage` is missing for every account (its weight goes to the "
-        "other components); the usage segment is `unknown` and no usage measure is computed",
+        "other components); the usage segment is `unknown` and no usage measure is computed (unless "
+        "`usage/daily_counts` is in use: then the usage measures come from the daily counts)",
+    ),
+    Entity(
+        source="usage",
+        name="daily_counts",
+        key="account_id, subscription_id, usage_date, feature",
+        kind="aggregates",
+        description=(
+            "Product usage as daily aggregates, as product-analytics exports and warehouse rollups deliver "
+            "it: one row per account (or subscription), day and feature, with the number of events and, "
+            "when the tool counts them, the distinct active users. A drop holds the days it covers (the "
+            "first drop may hold the history); a later drop's row for the same key replaces an earlier "
+            "drop's (a rollup that restates recent days). The usage measures are defined for both shapes "
+            "(doc block usage_shapes in dbt_project/models/intermediate/usage/_usage__docs.md)."
+        ),
+        columns=(
+            Column("account_id", "string", required=False, optional_column=True,
+                   description="Account key; give it or `subscription_id` (one of the two on every row)."),
+            Column("subscription_id", "string", required=False, optional_column=True,
+                   description="Subscription key: the row counts for the subscription's account "
+                   "(billing/subscriptions as of the run date)."),
+            Column("usage_date", "date", not_after_run_date=True,
+                   description="UTC day the usage happened on."),
+            Column("feature", "string", required=False,
+                   description="Feature used; empty = usage not attributed to a feature (e.g. sign-ins)."),
+            Column("event_count", "integer", min_value=0, description="Events of the key on the day."),
+            Column("active_users", "integer", required=False, optional_column=True, min_value=0,
+                   description="Distinct users with an event of the key on the day.",
+                   default="no user counts: seat utilisation and stickiness are missing for every account "
+                   "and product usage rests on breadth, trend and intensity"),
+        ),
+        row_checks=(
+            RowCheck(
+                "no_account_key",
+                "account_id",
+                "account_id is not null or subscription_id is not null",
+                "neither account_id nor subscription_id is given",
+            ),
+        ),
+        in_use_by_default=False,
+        when_off="nothing, unless `usage/events` is off too (then health component `product_usage` is missing "
+        "for every account and the usage segment is `unknown`)",
     ),
 )
 

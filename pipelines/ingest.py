@@ -42,7 +42,7 @@ from pipelines import duck, lake
 from pipelines.contract import SOURCES, Entity, entities_of
 from pipelines.landing import FileProblem, LandingFile, SourceRejected, find_files, off_entity_files
 from pipelines.readers import LINE, FileUnreadable, TextReader, typed_columns
-from pipelines.row_checks import BAD, KEY_HASH, RowChecks, lit, q
+from pipelines.row_checks import BAD, KEY_HASH, RowChecks, key_sql, lit, q
 from pipelines.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -370,7 +370,7 @@ class _EntityLoader:
         )
         if not self.con.execute("select count(*) from __sm_candidates").fetchall()[0][0]:
             return
-        key = q(self.entity.key)
+        key = key_sql(self.entity)
         content = "hash(row(" + ", ".join(q(c.name) for c in self.entity.columns) + "".join(
             f", {q(e)}" for e in self.extra) + "))"
         record = "to_json(struct_pack(" + ", ".join(
@@ -382,7 +382,7 @@ class _EntityLoader:
             select _source_line as line, {key} as key, {content} as content, false as bad, {record} as record
             from read_parquet({files}) where hash({key}) in (select h from __sm_candidates)
             union all
-            select distinct line, json_extract_string(record, {lit('$.' + _json(self.entity.key))}),
+            select distinct line, {key_sql(self.entity, lambda c: f"json_extract_string(record, {lit('$.' + _json(c))})")},
                 null::ubigint, true, record
             from read_parquet({qpath})
             where line in (select line from read_parquet({keys}) where bad and h in (select h from __sm_candidates))

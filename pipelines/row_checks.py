@@ -34,6 +34,15 @@ def lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def key_sql(entity: Entity, column_sql=lambda c: q(c)) -> str:
+    """The entity's key as one text value: the key column, or for a composite key its columns
+    as text joined by '|' (empty for null). ``column_sql`` gives each column's SQL."""
+    if len(entity.key_columns) == 1:
+        return column_sql(entity.key)
+    return "concat_ws('|', " + ", ".join(
+        f"coalesce(cast({column_sql(c)} as varchar), '')" for c in entity.key_columns) + ")"
+
+
 def typed_name(column: str) -> str:
     return f"__sm_t_{column}"
 
@@ -150,7 +159,7 @@ class RowChecks:
         :meth:`_conditions`)."""
         bad = " or ".join(f"coalesce({cond}, false)" for _, cond, _ in self._conditions(with_nulls)) or "false"
         outputs = [f"{typed_name(c.name)} as {q(c.name)}" for c in self.entity.columns if c.type != "string"]
-        key = q(self.entity.key)
+        key = key_sql(self.entity)
         outputs += [f"({bad}) as {BAD}", f"case when {key} is not null then hash({key}) end as {KEY_HASH}"]
         return f"select {', '.join(outputs)} from (select *, {self._typed_columns()} from {relation})"
 

@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from pipelines import nightly
-from pipelines.contract import ENTITIES
+from pipelines.contract import default_in_use
 from pipelines.ingest import ingest
 from pipelines.quality import QualityGateFailed, check_quarantine
 from pipelines.quality.intake import run_intake_checks
@@ -43,7 +43,7 @@ def test_the_setting_reads_a_comma_separated_list_and_refuses_what_the_mart_cann
     with pytest.raises(ValidationError, match="unknown entity crm/nps: the contract knows"):
         Settings(entities_in_use=("crm/accounts", "billing/subscriptions", "crm/nps"))
     monkeypatch.delenv("SEGMENT_MART_ENTITIES_IN_USE")
-    assert Settings().in_use == {e.qualified for e in ENTITIES}  # unset: every entity of the contract
+    assert Settings().in_use == set(default_in_use())  # unset: every entity in use by default
 
 
 def test_header_only_snapshots_of_entities_in_use_fail_the_night(settings: Settings) -> None:

@@ -11,12 +11,12 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.contract import ENTITIES, SOURCES
+from pipelines.contract import SOURCES
 from pipelines.ingest import ingest, ingest_source
 from pipelines.landing import SourceRejected
 from pipelines.nightly import check_extracts
 from pipelines.settings import Settings
-from tests.drops import VALID_ROWS, make_drop, write_csv, write_jsonl
+from tests.drops import DEFAULT_ENTITIES, VALID_ROWS, make_drop, write_csv, write_jsonl
 from tests.raw_lake import rows
 
 D1 = dt.date(2026, 1, 5)
@@ -33,7 +33,7 @@ def quarantine(settings: Settings) -> list[tuple]:
 def table_dump(settings: Settings) -> dict[str, list[tuple]]:
     """Every raw table's rows, without the wall-clock load time, in a stable order."""
     dump = {}
-    for e in ENTITIES:
+    for e in DEFAULT_ENTITIES:
         dump[e.raw_table] = rows(
             settings, f"select * exclude (_loaded_at) from raw.{e.raw_table} order by all"
         )
@@ -54,7 +54,7 @@ def test_clean_drop_loads_every_entity_with_metadata(settings: Settings) -> None
     drop = make_drop(settings.landing, D1)
     check_extracts(settings, D1)
     results = ingest(settings, D1)
-    assert {(r.source, r.entity) for r in results} == {(e.source, e.name) for e in ENTITIES}
+    assert {(r.source, r.entity) for r in results} == {(e.source, e.name) for e in DEFAULT_ENTITIES}
     assert all(r.rows_quarantined == 0 and r.rows_read == r.rows_loaded for r in results)
     (row,) = rows(
         settings,
@@ -64,7 +64,7 @@ def test_clean_drop_loads_every_entity_with_metadata(settings: Settings) -> None
     assert row == (5000, "GB", dt.date(2025, 3, 1), False, D1, str(drop / "crm" / "accounts.csv"), 4)
     audit = rows(settings, "select source, entity, rows_read, rows_loaded, status from raw._load_audit order by all")
     assert ("usage", "events", 3, 3, "loaded") in audit
-    assert len(audit) == len(ENTITIES)
+    assert len(audit) == len(DEFAULT_ENTITIES)
 
 
 @pytest.mark.parametrize(
@@ -288,7 +288,7 @@ def test_other_formats_load_like_csv(settings: Settings, tmp_path: Path, file_fo
     make_drop(csv_settings.landing, D1)
     ingest(csv_settings, D1)
     drop = make_drop(settings.landing, D1)
-    for entity in ENTITIES:
+    for entity in DEFAULT_ENTITIES:
         path = drop / entity.source / f"{entity.name}.csv"
         if file_format == "jsonl":
             write_jsonl(path.with_suffix(".jsonl"), VALID_ROWS[entity.qualified])
@@ -297,7 +297,7 @@ def test_other_formats_load_like_csv(settings: Settings, tmp_path: Path, file_fo
             pq.write_table(table, path.with_suffix(".parquet"))
         path.unlink()
     ingest(settings, D1)
-    for entity in ENTITIES:
+    for entity in DEFAULT_ENTITIES:
         sql = f"select * exclude (_loaded_at, _source_file, _source_line) from raw.{entity.raw_table} order by all"
         assert rows(settings, sql) == rows(csv_settings, sql), entity.qualified
 
@@ -309,7 +309,7 @@ def test_all_sources_in_contract_have_an_ingest_task() -> None:
 def test_drop_folder_absent_names_every_file(settings: Settings) -> None:
     with pytest.raises(SourceRejected) as info:
         check_extracts(settings, D1)
-    assert str(info.value).count("is missing") == len(ENTITIES)
+    assert str(info.value).count("is missing") == len(DEFAULT_ENTITIES)
     shutil.rmtree(settings.home, ignore_errors=True)
 
 

@@ -38,6 +38,7 @@ joined as (
         accounts.child_account_count,
         accounts.is_reference,
         health_measures.has_usage_data,
+        health_measures.has_user_counts,
         health_measures.stickiness,
         health_measures.feature_breadth,
         health_measures.seat_utilisation,
@@ -59,10 +60,13 @@ classified as (
         *,
         {#- a segment fed only by an entity that is off is unknown, not its "no data" value
             (macros/lake/entities_in_use.sql) -#}
-        {%- if not entity_in_use('usage__events') %}
+        {%- if not entity_in_use('usage__events') and not entity_in_use('usage__daily_counts') %}
         'unknown'
         {%- else %}
         case
+            {#- power, standard and low are about active users (DAU/MAU, seat use): usage that
+                carries no users (daily counts without active users) leaves the segment unknown #}
+            when has_usage_data and not coalesce(has_user_counts, true) then 'unknown'
             when coalesce(stickiness, 0) >= {{ var('segment_power_min_stickiness') }}
                  and coalesce(feature_breadth, 0) >= {{ var('segment_power_min_breadth') }}
                 then 'power'
