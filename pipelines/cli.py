@@ -364,6 +364,34 @@ def simulate(
     typer.echo(f"comparison: {result.out_dir / 'index.html'} (and summary.md)")
 
 
+@app.command()
+def calibrate(
+    run_date: RunDate = None,
+    apply: Annotated[bool, typer.Option("--apply", help="Write the proposed vars into dbt_project.yml "
+                                                        "(the next night scores with them).")] = False,
+    home: Home = None,
+    warehouse: Warehouse = None,
+) -> None:
+    """Health thresholds from the company's own distribution: percentiles of every health measure,
+    proposed thresholds and band cut points, previewed in a scratch warehouse (docs/policy-lab.md)."""
+    _setup_logging()
+    from pipelines.calibration import apply_vars
+    from pipelines.calibration import calibrate as run_calibration
+
+    settings = _settings(home, None, warehouse)
+    try:
+        result = run_calibration(settings, _run_date(settings, run_date), progress=typer.echo)
+    except Exception as exc:
+        _fail(exc)
+    typer.echo((result.out_dir / "calibration.md").read_text(encoding="utf-8"))
+    if apply:
+        path = apply_vars(settings.dbt_project_dir, result.proposal)
+        typer.echo(f"wrote {len(result.proposal)} var(s) into {path}; restate this night with "
+                   f"`segment-mart replay --from-date {result.run_date}`")
+    else:
+        typer.echo(f"proposal: {result.out_dir / 'proposal.yml'} (adopt with --apply)")
+
+
 @app.command("backtest")
 def backtest_health(
     run_date: RunDate = None,

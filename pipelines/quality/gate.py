@@ -515,6 +515,10 @@ def run_quality_gate(
         mart_checks, counts, fingerprint, validated = _mart_checks(
             con, Path(settings.expectations_dir), run_date, previous, settings.quality_batch_rows)
         checks += mart_checks
+        if "fct_account_health_daily" in counts:
+            from pipelines.calibration import health_distribution_check
+
+            checks.append(health_distribution_check(con, settings, run_date))
     finally:
         con.close()
     fingerprint = {"marts": fingerprint, "dbt_run_results": _file_digest(dbt_run_results)}

@@ -227,7 +227,33 @@ def freshness_checks(con: duckdb.DuckDBPyConnection, settings: Settings, run_dat
                             "usage/events is not in use (SEGMENT_MART_ENTITIES_IN_USE)", source="usage"))
     else:
         checks.append(_events_recent(settings, run_date))
+    if "usage/daily_counts" in settings.in_use:
+        checks.append(_counts_recent(con, settings, run_date))
     return checks
+
+
+def _counts_recent(con: duckdb.DuckDBPyConnection, settings: Settings, run_date: dt.date) -> Check:
+    """The newest day of the night's daily usage counts: a rollup delivered on the run date covers
+    it or the day before; older than ``max_event_lag_hours`` before the end of the run date is stale."""
+    counts = get_entity("usage", "daily_counts")
+    files = lake.partition_files(settings.lake, counts, run_date)
+    newest = con.execute(f"select max(usage_date) from read_parquet({lake.files_sql(files)})").fetchall()[0][0] \
+        if files else None
+    if newest is None:
+        return Check("usage counts recent", "freshness", "failed",
+                     f"the usage drop for {run_date} delivered no daily counts: the usage extract is stale",
+                     source="usage")
+    end_of_day = dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time())
+    # a day's counts are complete at its end: the lag is measured from there
+    lag_h = (end_of_day - dt.datetime.combine(newest + dt.timedelta(days=1), dt.time())).total_seconds() / 3600
+    max_lag = settings.max_event_lag_hours
+    status, why = ("failed", ": the usage extract is stale") if lag_h > max_lag else ("passed", "")
+    return Check(
+        "usage counts recent", "freshness", status,
+        f"newest day of the daily usage counts for {run_date} is {newest}, {lag_h:.0f} h before the end of the "
+        f"run date (allowed: {max_lag:g} h){why}",
+        source="usage", observed=lag_h, details={"newest_usage_date": newest, "max_lag_hours": max_lag},
+    )
 
 
 def _events_recent(settings: Settings, run_date: dt.date) -> Check:

@@ -24,6 +24,7 @@ Kind = Literal[
     "freshness",  # each source has a drop for the run date; usage events are recent
     "quarantine",  # share of quarantined rows per source
     "warehouse",  # the working warehouse could not be read
+    "health",  # the night's health distribution is not degenerate (pipelines/calibration.py)
 ]
 
 #: How many example rows a failed check carries into the report.

@@ -90,7 +90,17 @@ def data_notes(intake: dict | None) -> str:
             "</ul></div></section>")
 
 
-def render(con: duckdb.DuckDBPyConnection, run_date: dt.date, intake: dict | None = None) -> str:
+def health_notes(warning: str | None) -> str:
+    """The quality gate's warning of a degenerate health distribution (pipelines/calibration.py):
+    the night published, but its health bands say more about the thresholds than the accounts."""
+    if not warning:
+        return ""
+    return ('<section id="health-calibration"><div class="nodata"><b>Health thresholds do not fit this '
+            f"company's data.</b> {esc(warning)}</div></section>")
+
+
+def render(con: duckdb.DuckDBPyConnection, run_date: dt.date, intake: dict | None = None,
+           health_warning: str | None = None) -> str:
     m = Marts(con, run_date)
     body = []
     for anchor, title, fn in SECTIONS:
@@ -116,7 +126,7 @@ def render(con: duckdb.DuckDBPyConnection, run_date: dt.date, intake: dict | Non
         f'<div class="muted">Static report of the published segment mart, data as of {run_date}. Headline '
         "figures are for the last complete month; the month in progress is shaded yellow and backcast "
         "months grey in every chart and marked in every table.</div>"
-        f"<nav>{nav}</nav>{data_notes(intake)}{headline}{''.join(body)}"
+        f"<nav>{nav}</nav>{data_notes(intake)}{health_notes(health_warning)}{headline}{''.join(body)}"
         '<h2>Published marts</h2><div class="table-wrap"><table><thead><tr><th>mart</th><th class=n>rows</th></tr>'
         f"</thead><tbody>{marts}</tbody></table></div>"
         "</body></html>"
@@ -137,6 +147,18 @@ def _intake_summary(release: Path) -> dict | None:
         return None
 
 
+def _health_warning(release: Path) -> str | None:
+    """The message of the gate's ``health distribution`` warning, from the release's copy of the report."""
+    import json
+
+    try:
+        checks = json.loads((release / "quality" / "quality_report.json").read_text()).get("results") or []
+    except (OSError, ValueError):
+        return None
+    return next((c.get("message") for c in checks if isinstance(c, dict) and c.get("kind") == "health"
+                 and c.get("status") == "warning"), None)
+
+
 def build_report(settings: Settings | None, run_date: dt.date, published_db: Path, out_path: Path) -> Path:
     """Write the static HTML report for ``run_date`` from ``published_db`` to ``out_path``.
 
@@ -147,7 +169,8 @@ def build_report(settings: Settings | None, run_date: dt.date, published_db: Pat
 
     con = open_published(path=Path(published_db))
     try:
-        text = render(con, run_date, _intake_summary(Path(published_db).parent))
+        release = Path(published_db).parent
+        text = render(con, run_date, _intake_summary(release), _health_warning(release))
     finally:
         con.close()
     out_path = Path(out_path)
