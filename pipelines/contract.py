@@ -36,6 +36,12 @@ SQL_TYPES: dict[str, str] = {
     "timestamp": "timestamp",
 }
 
+#: The text spellings of a boolean the loader accepts, in any letter case (the contract, not
+#: DuckDB's cast rules, decides: pipelines/row_checks.py). Exports write true/false (HubSpot,
+#: Stripe), TRUE/FALSE (Excel), 1/0 (Salesforce reports) or yes/no; anything else is quarantined.
+BOOLEAN_TRUE = ("true", "t", "yes", "y", "1")
+BOOLEAN_FALSE = ("false", "f", "no", "n", "0")
+
 FILE_FORMATS = ("csv", "parquet", "jsonl")
 
 
@@ -367,13 +373,19 @@ LOAD_METADATA_COLUMNS: dict[str, str] = {
 }
 
 
+#: Column the loader adds to every raw row of a snapshot entity: null for a row delivered on the
+#: night; for a row quarantined on the night, the run date of the earlier drop whose row the key
+#: keeps instead (carried forward; docs/extract-contract.md).
+CARRIED_FORWARD_COLUMN = "_carried_forward_from"
+SNAPSHOT_METADATA_COLUMNS: dict[str, str] = {CARRIED_FORWARD_COLUMN: "DATE"}
+
 #: Column names a file may not use: the loader's own (above) and its working names.
 RESERVED_PREFIX = "__sm_"
 
 
 def reserved_names(columns: tuple[str, ...] | list[str]) -> list[str]:
     """The columns of a file that collide with the loader's own names (compared in lower case)."""
-    own = {n.lower() for n in LOAD_METADATA_COLUMNS}
+    own = {n.lower() for n in (*LOAD_METADATA_COLUMNS, *SNAPSHOT_METADATA_COLUMNS)}
     return [c for c in columns if c.lower() in own or c.lower().startswith(RESERVED_PREFIX)]
 
 
@@ -459,7 +471,9 @@ def as_markdown() -> str:
         "  separated, `\"` quoting (a quoted value may span lines), a header row; lines may end in",
         "  LF or CRLF, mixed; an empty field is null; blank lines are skipped. Dates `YYYY-MM-DD`;",
         "  timestamps `YYYY-MM-DD HH:MM:SS` in UTC (ISO 8601 with an offset is converted to UTC);",
-        "  booleans `true`/`false`. JSON Lines: one object per line, UTF-8, blank lines skipped.",
+        f"  booleans {'/'.join(f'`{v}`' for v in BOOLEAN_TRUE)} for true and "
+        f"{'/'.join(f'`{v}`' for v in BOOLEAN_FALSE)} for false, in any letter case",
+        "  (anything else is quarantined). JSON Lines: one object per line, UTF-8, blank lines skipped.",
         "  Parquet: columns of a fitting type (an integer, a timestamp, ...) are cast, others read as text.",
         "- Columns beyond the contract are kept (loaded as text); column order and letter case do not",
         "  matter. A column may not be named like the loader's own (`_run_date`, `_source_file`,",
@@ -474,9 +488,17 @@ def as_markdown() -> str:
         "|---|---|",
         "| unparseable value, missing required value, value outside the allowed set or range, "
         "cross-column rule broken, future-dated event, a NUL byte in a value, key repeated with "
-        "different content inside one file, malformed CSV record | the row goes to the quarantine "
-        "(`raw._quarantine` in the raw lake) with file, line, column, value, reason and the whole "
-        "record; the other rows load |",
+        "different content inside one file, malformed CSV record (a wrong number of fields, or a quote "
+        "inside a quoted value that is not doubled: `\"Acme \"Big\" Corp\"`, which a CSV parser would "
+        "load altered) | the row goes to the quarantine (`raw._quarantine` in the raw lake) with file, "
+        "line, column, value, reason and the whole record; the other rows load |",
+        "| a row of a snapshot (CRM, billing) quarantined for any reason above, whose key an earlier "
+        "drop delivered | the key keeps its row of the latest earlier drop: the loader copies it into "
+        f"the night's partition with `{CARRIED_FORWARD_COLUMN}` (the date of the drop that delivered "
+        "it), so one bad row never makes an account, a subscription's MRR, a case or an invoice vanish "
+        "for a night; a warning in the quarantine and quality reports names the keys, and "
+        "`dim_accounts.is_carried_forward` flags the account. A key no earlier drop delivered is not "
+        "invented |",
         "| a row repeated with the same values inside one file, an event already loaded by another "
         "drop | loaded once (under the earliest drop); counted as `rows_deduplicated` in the load "
         "audit (`raw._load_audit`) |",
@@ -534,9 +556,12 @@ def as_markdown() -> str:
         "## Load metadata",
         "",
         "Every raw row also carries `_run_date` (the drop: the partition folder), `_source_file`,",
-        "`_source_line` and `_loaded_at` (UTC). The load audit (`<lake>/raw/_load_audit/`, the view",
-        "`raw._load_audit` of `pipelines.lake.create_views`) holds, per run date, source and file:",
-        "rows read, loaded, quarantined and deduplicated, the duration, the status or error and the",
+        "`_source_line` and `_loaded_at` (UTC); a row of a snapshot also `_carried_forward_from` (null",
+        "for a row the night delivered; a carried-forward row keeps the file, line and load time of the",
+        "drop that delivered it). The load audit (`<lake>/raw/_load_audit/`, the view `raw._load_audit`",
+        "of `pipelines.lake.create_views`) holds, per run date, source and file: rows read, loaded,",
+        "quarantined, deduplicated and carried forward, the optional columns the file left out, the",
+        "duration, the status (`loaded`, `failed`, or `off` for an entity not in use) or error and the",
         "load id.",
         "",
     ]

@@ -23,7 +23,9 @@ events against other nights, a re-sort), which spill to ``temp_dir`` beyond it.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import logging
 import queue
 import threading
@@ -39,9 +41,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipelines import duck, lake
-from pipelines.contract import SOURCES, Entity, entities_of
+from pipelines.contract import CARRIED_FORWARD_COLUMN, SOURCES, Entity, entities_of
 from pipelines.landing import FileProblem, LandingFile, SourceRejected, find_files, off_entity_files
-from pipelines.readers import LINE, FileUnreadable, TextReader, typed_columns
+from pipelines.readers import LINE, FileUnreadable, Malformed, TextReader, typed_columns
 from pipelines.row_checks import BAD, KEY_HASH, RowChecks, key_sql, lit, q
 from pipelines.settings import Settings
 
@@ -87,10 +89,13 @@ class EntityLoad:
 
 
 def output_schema(entity: Entity, extra: list[str]) -> pa.Schema:
-    """Columns of an entity's lake files: contract (typed), extras (text), load metadata."""
+    """Columns of an entity's lake files: contract (typed), extras (text), load metadata (and,
+    for a snapshot, ``_carried_forward_from``: null for the rows the night delivered)."""
     fields = [(c.name, ARROW_TYPES[c.type]) for c in entity.columns]
     fields += [(name, pa.string()) for name in extra]
     fields += [("_source_file", pa.string()), ("_source_line", pa.int64()), ("_loaded_at", pa.timestamp("us"))]
+    if entity.kind == "snapshot":
+        fields.append((CARRIED_FORWARD_COLUMN, pa.date32()))
     return pa.schema(fields)
 
 
@@ -295,15 +300,16 @@ class _EntityLoader:
             if self.entity.kind == "events":
                 self._dedup_across_drops()
                 self._cluster_by_time()
+            loaded = sum(pq.ParquetFile(p).metadata.num_rows for p in self.partition.glob("*.parquet"))
+            carried = self._carry_forward(reader.malformed) if self.entity.kind == "snapshot" else 0
         finally:
             self.keys_path.unlink(missing_ok=True)
-        loaded = sum(pq.ParquetFile(p).metadata.num_rows for p in self.partition.glob("*.parquet"))
         quarantined = self.con.execute(
             f"select count(distinct line) from read_parquet({lit(str(self.quarantine_path))})"
         ).fetchall()[0][0]
         return EntityLoad(self.entity.source, self.entity.name, str(self.lf.path), rows_read, loaded,
                           quarantined, rows_read - loaded - quarantined, round(time.monotonic() - started, 3),
-                          columns_defaulted=tuple(self.missing))
+                          columns_defaulted=tuple(self.missing), rows_carried_forward=carried)
 
     def _check_and_write(self, table: pa.Table, out: _PartWriter, quarantine: pq.ParquetWriter,
                          keys: pq.ParquetWriter) -> None:
@@ -338,6 +344,8 @@ class _EntityLoader:
             table.column(LINE),
             _scalar_column(self.loaded_at, pa.timestamp("us"), n),
         ]
+        if self.entity.kind == "snapshot":
+            arrays.append(pa.nulls(n, pa.date32()))
         rows = pa.Table.from_arrays([a.cast(f.type) for a, f in zip(arrays, self.schema, strict=True)],
                                     schema=self.schema)
         if has_bad:
@@ -411,6 +419,63 @@ class _EntityLoader:
         drop = "select line from __sm_dups where not bad and (is_conflict or copy_number > 1)"
         if self.con.execute(f"select count(*) from ({drop})").fetchall()[0][0]:
             self._rewrite(f"where _source_line not in ({drop})")
+
+    # ---------------------------------------------------------------- carry forward (snapshots)
+
+    def _quarantined_keys(self, malformed: list[Malformed]) -> set[str]:
+        """Keys of the rows quarantined from this file: from each quarantined record, and from a
+        malformed CSV record's text when its key field can be read (by the header's position)."""
+        path = lit("$." + _json(self.entity.key))
+        found = self.con.execute(
+            f"select distinct trim(json_extract_string(record, {path})) from read_parquet({lit(str(self.quarantine_path))})"
+        ).fetchall()
+        keys = {k for (k,) in found if k}
+        position = self.lf.columns.index(self.entity.key)
+        for record in malformed:
+            fields = next(csv.reader(io.StringIO(record.text)), [])
+            if len(fields) > position and fields[position].strip():
+                keys.add(fields[position].strip())
+        return keys
+
+    def _carry_forward(self, malformed: list[Malformed]) -> int:
+        """A snapshot row quarantined tonight is a row's trouble, not the key's: the key keeps its
+        row of the latest earlier drop, copied into tonight's partition with
+        ``_carried_forward_from`` (the run date of the drop that delivered it; a row carried night
+        after night keeps its first date), so the account, its subscription, case or invoice does
+        not vanish from the night's marts (a tier history would break and restart). Keys without
+        an earlier row (a new account) and keys loaded tonight anyway are not carried. Returns the
+        rows carried. Both engines read the same lake, so the carried rows are the same for both."""
+        keys = self._quarantined_keys(malformed)
+        earlier = [d for d in lake.partition_dates(self.settings.lake, self.entity) if d < self.run_date]
+        files = lake.partition_files(self.settings.lake, self.entity, earlier[-1]) if earlier else []
+        if not keys or not files:
+            return 0
+        previous = earlier[-1]
+        key = q(self.entity.key)
+        self.con.register("__sm_carry_keys", pa.table({"key": pa.array(sorted(keys), pa.string())}))
+        try:
+            relation = f"read_parquet({lake.files_sql(files)}, union_by_name = true)"
+            names = {r[0] for r in self.con.execute(f"describe select * from {relation}").fetchall()}
+            since = f"date '{previous.isoformat()}'"
+            if CARRIED_FORWARD_COLUMN in names:
+                since = f"coalesce({q(CARRIED_FORWARD_COLUMN)}, {since})"
+            rows = self.con.sql(f"""
+                select * exclude ({q(CARRIED_FORWARD_COLUMN)}), {since} as {q(CARRIED_FORWARD_COLUMN)}
+                from (select * {'' if CARRIED_FORWARD_COLUMN in names else f', null::date as {q(CARRIED_FORWARD_COLUMN)}'}
+                      from {relation}) as previous
+                where {key} in (select key from __sm_carry_keys)
+                  and {key} not in (select {key} from read_parquet({lake.files_sql(self._files())}))
+                order by {key}
+            """).to_arrow_table()
+        finally:
+            self.con.unregister("__sm_carry_keys")
+        if rows.num_rows:
+            target = self.partition / lake.part_file_name(self.load_id, 80_000)
+            pq.write_table(rows, target, **_PARQUET_OPTIONS)
+            log.warning("%s: %d quarantined row(s) keep their row of the drop of %s (carried forward): %s",
+                        self.lf.path, rows.num_rows, previous,
+                        ", ".join(str(k) for k in rows.column(self.entity.key).to_pylist()[:20]))
+        return rows.num_rows
 
     def _time_range(self) -> tuple[dt.datetime, dt.datetime] | None:
         lo = hi = None

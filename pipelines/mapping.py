@@ -504,6 +504,7 @@ class BoundMapping:
     path: Path
     drop_dir: Path
     header: tuple[str, ...] = ()  # CSV / Parquet: the export's columns as spelled
+    quote_problems: tuple[tuple[int, str], ...] = ()  # CSV: malformed quotes (landing's QuoteScanner)
     skipped: int = 0  # records the mapping's `where` left out
     _lookups_loaded: bool = field(default=False, repr=False)
 
@@ -682,7 +683,7 @@ class BoundMapping:
             return
         from pipelines.readers import TextReader
 
-        raw_reader = TextReader(_raw_landing_file(self.path, m.input_format, self.header))
+        raw_reader = TextReader(_raw_landing_file(self.path, m.input_format, self.header, self.quote_problems))
         names = [_source_name(i) for i in range(len(self.header))]
         for batch in raw_reader.batches(con):
             table = pa.Table.from_batches([batch]).rename_columns([*names, LINE])
@@ -778,11 +779,12 @@ def _as_text(table: pa.Table) -> pa.Table:
     return table.cast(pa.schema(fields))
 
 
-def _raw_landing_file(path: Path, file_format: str, header: tuple[str, ...]) -> LandingFile:
+def _raw_landing_file(path: Path, file_format: str, header: tuple[str, ...],
+                      quote_problems: tuple[tuple[int, str], ...] = ()) -> LandingFile:
     """A landing file of an export read as plain text columns (no contract)."""
     from pipelines.landing import LandingFile
 
-    return LandingFile(_RAW_ENTITY, path, file_format, header)
+    return LandingFile(_RAW_ENTITY, path, file_format, header, quote_problems=quote_problems)
 
 
 _RAW_ENTITY = Entity(source="export", name="export", key="", kind="snapshot", description="", columns=())
@@ -865,6 +867,7 @@ def inspect_mapped(mapping: Mapping, drop_dir: Path) -> tuple[LandingFile | None
         return None, [*problems, FileProblem(path, "is empty (0 bytes)", "Check the export job; re-deliver the file.")]
     has_nul = False
     header: tuple[str, ...] = ()
+    quote_problems: tuple[tuple[int, str], ...] = ()
     if mapping.input_format == "parquet":
         from pipelines.landing import _parquet_columns
 
@@ -881,7 +884,7 @@ def inspect_mapped(mapping: Mapping, drop_dir: Path) -> tuple[LandingFile | None
             except FileUnreadable as exc:
                 problem = FileProblem(path, str(exc), "Re-export the file as a JSON document (or fix `input: records`).")
     else:
-        columns, problem, has_nul = _text_columns(path, mapping.input_format)
+        columns, problem, has_nul, quote_problems = _text_columns(path, mapping.input_format)
         header = columns or () if mapping.input_format == "csv" else ()
     if problem:
         return None, [*problems, problem]
@@ -904,8 +907,8 @@ def inspect_mapped(mapping: Mapping, drop_dir: Path) -> tuple[LandingFile | None
                                         "Deliver it with the night's drop, or fix `lookup: file` in the mapping."))
     if problems:
         return None, problems
-    bound = BoundMapping(mapping, path, drop_dir, header)
-    return LandingFile(mapping.entity, path, mapping.input_format, mapping.output_columns, has_nul, bound), []
+    bound = BoundMapping(mapping, path, drop_dir, header, quote_problems)
+    return LandingFile(mapping.entity, path, mapping.input_format, mapping.output_columns, has_nul, mapping=bound), []
 
 
 # --------------------------------------------------------------------------- preview

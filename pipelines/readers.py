@@ -88,6 +88,102 @@ class TextReader:
 
 # --------------------------------------------------------------------------- CSV
 
+_QUOTE, _COMMA, _CR, _LF = 34, 44, 13, 10
+#: Quotes checked per vectorised step of :class:`QuoteScanner` (pairs of a clean open and close).
+_QUOTE_WINDOW = 1 << 16
+#: Most malformed quotes one file reports (the night fails long before: each is a quarantined row).
+MAX_QUOTE_PROBLEMS = 100_000
+
+
+class QuoteScanner:
+    """Finds the quotes that pyarrow's CSV parser would silently drop or keep in the wrong place.
+
+    pyarrow's rules (``double_quote=True``, no escape character): a field that starts with ``"``
+    is quoted; inside it ``""`` is one literal quote and a lone ``"`` ends the quoting; whatever
+    follows up to the next comma or line end is then appended as plain text, any further ``"`` in
+    it literal. So ``"Acme "Big" Corp"`` loads as ``Acme Big" Corp"``: altered, with no error. The
+    contract (RFC 4180) says a quote inside a quoted value is doubled. This scanner follows the
+    same rules over the raw bytes and reports every quote that ends a quoted field but is followed
+    by something other than a comma, a line end or the end of the file; the reader quarantines the
+    record holding it (``malformed CSV record``), so such a value is never loaded altered. A quote
+    inside an unquoted field (``5" pipe``) loads as written and is not reported.
+
+    Fed the file in chunks (the landing check's one pass over the file, ``pipelines/landing.py``);
+    a chunk without a quote costs one ``find``. Where quotes are many (an export that quotes every
+    field) the common case, a quoted field opened at a field start and closed before a comma or a
+    line end, is checked for a whole window of quotes at once with numpy; only the rest (doubled
+    quotes, quotes inside plain text, malformed ones) is stepped through one quote at a time.
+    """
+
+    def __init__(self, first_field_offset: int = 0):
+        self.first_field_offset = first_field_offset  # after a UTF-8 byte-order mark: 3
+        self.in_quotes = False
+        self.offset = 0  # file offset of the next byte fed
+        self.tail = b""  # the last byte fed, checked with the next chunk (its next byte)
+        self.before = _LF  # the byte before ``tail`` (the start of the file is a field start)
+        self.skip_at = -1  # file offset of the second quote of a doubled pair split by a chunk edge
+        self.problems: list[int] = []  # file offsets of malformed quotes
+
+    def feed(self, chunk: bytes | memoryview) -> None:
+        if not len(chunk):
+            return
+        data = self.tail + bytes(chunk) if self.tail else bytes(chunk)
+        base = self.offset - len(self.tail)
+        self._scan(data, base, len(data) - 1, eof=False)
+        self.before = data[-2] if len(data) >= 2 else self.before
+        self.tail = data[-1:]
+        self.offset += len(chunk)
+
+    def finish(self) -> list[int]:
+        """Scan the last byte; the file offsets of the malformed quotes, in order."""
+        if self.tail:
+            self._scan(self.tail, self.offset - 1, 1, eof=True)
+            self.tail = b""
+        return self.problems
+
+    def _scan(self, data: bytes, base: int, limit: int, *, eof: bool) -> None:
+        """Quotes at ``data[:limit]`` (``data[limit]``, when there, is their next byte)."""
+        if data.find(b'"', 0, limit) < 0:
+            return
+        raw = np.frombuffer(data, dtype=np.uint8)
+        at = np.flatnonzero(raw[:limit] == _QUOTE)
+        if len(at) and base + at[0] == self.skip_at:
+            at = at[1:]  # the second quote of a doubled pair whose first ended the last chunk
+        if not len(at):
+            return
+        prev = np.where(at > 0, raw[np.maximum(at - 1, 0)], self.before)
+        ends = at + 1 >= len(data)
+        nxt = np.where(ends, 0, raw[np.minimum(at + 1, len(data) - 1)])
+        starts = (prev == _COMMA) | (prev == _LF) | (base + at == self.first_field_offset)
+        closes = (ends & eof) | (nxt == _COMMA) | (nxt == _CR) | (nxt == _LF)
+        n, k = len(at), 0
+        while k < n:
+            if not self.in_quotes:
+                m = min((n - k) // 2, _QUOTE_WINDOW)
+                if m:
+                    clean = starts[k:k + 2 * m:2] & closes[k + 1:k + 2 * m:2]
+                    if clean.all():
+                        k += 2 * m
+                        continue
+                    first = int(np.argmin(clean))
+                    if first:
+                        k += 2 * first
+                        continue
+                self.in_quotes = bool(starts[k])  # a quote inside plain text is literal
+                k += 1
+            elif nxt[k] == _QUOTE and not ends[k]:  # doubled: a literal quote, still quoted
+                if at[k] + 1 < limit:
+                    k += 2
+                else:
+                    self.skip_at = base + int(at[k]) + 1
+                    k += 1
+            else:
+                if not closes[k] and len(self.problems) < MAX_QUOTE_PROBLEMS:
+                    self.problems.append(base + int(at[k]))
+                self.in_quotes = False
+                k += 1
+
+
 
 class _CsvLines:
     """Physical lines of CSV records, from pyarrow's record numbers and the newlines in values."""
@@ -97,6 +193,9 @@ class _CsvLines:
         self.pending: list[tuple[int, str, str]] = []  # malformed (record number, text, message)
         self.next_record = 2  # record numbers count the header as 1
         self.next_line = 2
+        problems = reader.landing_file.quote_problems
+        self.quote_lines = np.array([line for line, _ in problems], dtype=np.int64)
+        self.quote_text = dict(problems)
 
     def _invalid(self, row: object) -> str:
         number = getattr(row, "number", None)
@@ -164,8 +263,27 @@ class _CsvLines:
         del self.pending[:inside]
         self.next_line = int(starts[-1] + newlines[-1] + 1)
         self.next_record = last + 1
-        lines = pa.array(starts[records - base], pa.int64())
-        return pa.RecordBatch.from_arrays([*batch.columns, lines], schema=self.reader.schema)
+        row_lines = starts[records - base]
+        out = pa.RecordBatch.from_arrays([*batch.columns, pa.array(row_lines, pa.int64())], schema=self.reader.schema)
+        if len(self.quote_lines):
+            out = self._without_bad_quotes(out, row_lines, row_lines + newlines[records - base])
+        return out
+
+    def _without_bad_quotes(self, batch: pa.RecordBatch, first: np.ndarray, last: np.ndarray) -> pa.RecordBatch:
+        """Records spanning a line with a malformed quote (QuoteScanner) go to ``malformed``:
+        pyarrow parsed them, but altered (a lone quote dropped, the text after it appended)."""
+        at = np.searchsorted(self.quote_lines, first, side="left")
+        hit = np.minimum(at, len(self.quote_lines) - 1)
+        bad = (at < len(self.quote_lines)) & (self.quote_lines[hit] <= last)
+        if not bad.any():
+            return batch
+        for i in np.flatnonzero(bad):
+            line = int(self.quote_lines[hit[i]])
+            self.reader.malformed.append(Malformed(
+                int(first[i]), self.quote_text[line],
+                f"a quote inside a quoted value is not doubled (line {line}): it would load altered. "
+                'Write a literal quote inside a quoted value as two quotes ("")'))
+        return batch.filter(pa.array(~bad))
 
     def _flush_trailing(self) -> None:
         for number, text, message in sorted(self.pending):

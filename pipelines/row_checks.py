@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from pipelines.contract import DUCKDB_TYPES, Column, Entity
+from pipelines.contract import BOOLEAN_FALSE, BOOLEAN_TRUE, DUCKDB_TYPES, Column, Entity
 from pipelines.readers import LINE
 
 BAD = "__sm_bad"
@@ -58,8 +58,9 @@ def typed_expr(column: Column, typed_input: bool = False) -> str:
     if column.type == "timestamp":
         return (f"coalesce(try_strptime({raw}, '{CANONICAL_TIMESTAMP}'), "
                 f"try_cast(try_cast({raw} as timestamptz) as timestamp))")
-    if column.type == "boolean":
-        return f"try_cast(lower({raw}) as boolean)"
+    if column.type == "boolean":  # the contract's spellings only, never more of DuckDB's
+        true, false = (", ".join(lit(v) for v in values) for values in (BOOLEAN_TRUE, BOOLEAN_FALSE))
+        return f"case when lower({raw}) in ({true}) then true when lower({raw}) in ({false}) then false end"
     return f"try_cast({raw} as {DUCKDB_TYPES[column.type]})"
 
 

@@ -61,7 +61,9 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None, limit: i
 # --------------------------------------------------------------------------- dbt
 
 
-def _dbt_checks(run_results: Path | None, run_date: dt.date) -> list[Check]:
+def _dbt_checks(run_results: Path | None, run_date: dt.date, explain: Any = None) -> list[Check]:
+    """``explain(node)``: (what a failed or warned data test found and what to do, its rows)
+    (pipelines/dbt_failures.py), appended to the check's message."""
     from pipelines.dbt_results import RunResults, RunResultsError
 
     if run_results is None:
@@ -80,13 +82,14 @@ def _dbt_checks(run_results: Path | None, run_date: dt.date) -> list[Check]:
     for r in results.tests:
         if r.failed or r.warned:
             kind = r.resource_type.replace("_", " ")
+            found, examples = explain(r) if explain is not None else ("", [])
             checks.append(Check(
                 r.name, "dbt_test", "warning" if r.warned else "failed",
                 f"dbt {kind} {r.status}"
                 + (f" with {r.failures} failing row{'s' if r.failures != 1 else ''}" if r.failures else "")
-                + (f": {r.message}" if r.message else ""),
-                observed=r.failures, details={"unique_id": r.unique_id, "status": r.status,
-                                              "relation": r.relation_name},
+                + (f": {r.message}" if r.message else "") + (f"; {found}" if found else ""),
+                observed=r.failures, example_rows=examples,
+                details={"unique_id": r.unique_id, "status": r.status, "relation": r.relation_name},
             ))
     for r in results.build_problems:
         checks.append(Check(r.name, "dbt_build", "failed",
@@ -511,7 +514,14 @@ def run_quality_gate(
         return _finish(settings, run_date, checks + _dbt_checks(dbt_run_results, run_date), "gate",
                        started, write_report=write_report)
     try:
-        checks += _dbt_checks(dbt_run_results, run_date)
+        from functools import partial
+
+        from pipelines import dbt_failures
+        from pipelines.dbt import target_dir
+
+        actions = dbt_failures.test_actions(target_dir(settings) / "manifest.json")
+        checks += _dbt_checks(dbt_run_results, run_date,
+                              partial(dbt_failures.explain, settings, actions=actions, con=con))
         mart_checks, counts, fingerprint, validated = _mart_checks(
             con, Path(settings.expectations_dir), run_date, previous, settings.quality_batch_rows)
         checks += mart_checks

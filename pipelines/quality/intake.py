@@ -10,6 +10,10 @@ can run right after the parallel ingest tasks, before dbt. The full quality gate
   activities;
 * a snapshot entity that delivered no rows fails the night: dbt would otherwise build the
   night on zero accounts (or, before the lake, silently on the previous day's snapshot);
+* rows carried forward (a snapshot row quarantined tonight whose key keeps its earlier row,
+  pipelines/ingest.py) are a warning naming the keys;
+* the entities that are off and the optional columns a file left out are listed (passed checks
+  with their details: the manifest and the published report show them);
 * a volume spike (rows read above ``settings.volume_spike_factor`` times the median of the
   previous nights) is a warning;
 * freshness: every entity of every source loaded a drop for the run date, its partition is
@@ -25,7 +29,7 @@ import statistics
 from typing import TYPE_CHECKING, Any
 
 from pipelines import lake
-from pipelines.contract import ENTITIES, SOURCES, get_entity
+from pipelines.contract import CARRIED_FORWARD_COLUMN, ENTITIES, SOURCES, get_entity
 from pipelines.quality.model import EXAMPLE_ROWS, Check, jsonable
 
 if TYPE_CHECKING:
@@ -77,6 +81,36 @@ def entities_in_use_check(audit: list[dict[str, Any]], run_date: dt.date) -> Che
                           "when_off": {e.qualified: e.when_off for e in off}, "files_not_read": ignored})
 
 
+def _carried_check(con: duckdb.DuckDBPyConnection, settings: Settings, row: dict[str, Any],
+                   run_date: dt.date) -> list[Check]:
+    """The keys whose row was quarantined tonight and that keep their row of an earlier drop
+    (pipelines/ingest.py, carry forward): a warning naming them and what to do."""
+    carried = int(row.get("rows_carried_forward") or 0)
+    if not carried:
+        return []
+    entity = get_entity(row["source"], row["entity"])
+    files = lake.partition_files(settings.lake, entity, run_date)
+    found = _rows(con, f"""
+        select "{entity.key}" as key, {CARRIED_FORWARD_COLUMN} as carried_forward_from,
+            _source_file as from_file, _source_line as from_line
+        from read_parquet({lake.files_sql(files)}, union_by_name = true)
+        where {CARRIED_FORWARD_COLUMN} is not null order by 1
+    """) if files else []
+    keys = [r["key"] for r in found]
+    shown = ", ".join(str(k) for k in keys[:20]) + (f" and {len(keys) - 20} more" if len(keys) > 20 else "")
+    where = " (flagged in dim_accounts.is_carried_forward)" if entity.qualified == "crm/accounts" else ""
+    return [Check(
+        f"rows carried forward in {entity.qualified}", "quarantine", "warning",
+        f"{entity.qualified}: {carried} row(s) of {row['file']} were quarantined tonight; their "
+        f"{entity.key} keep their row of an earlier drop, carried forward{where}: {entity.key} {shown}. "
+        "Their values are not tonight's: fix these rows in the export (the quarantined rows above say why "
+        "each was refused) and re-run the night",
+        source=entity.source, severity="warning", observed=carried, example_rows=found[:EXAMPLE_ROWS],
+        details={"entity": entity.qualified, "carried_forward": keys,
+                 "carried_forward_from": sorted({str(r["carried_forward_from"]) for r in found})},
+    )]
+
+
 def _defaults_check(row: dict[str, Any]) -> list[Check]:
     """The optional columns a loaded file left out, with the default each one gets."""
     if not row.get("columns_defaulted"):
@@ -119,6 +153,7 @@ def quarantine_checks(
         if row["status"] != "loaded":
             continue  # off (the check above names it) or rejected (the freshness check names it)
         checks += _defaults_check(row)
+        checks += _carried_check(con, settings, row, run_date)
         source, entity = row["source"], row["entity"]
         qualified = f"{source}/{entity}"
         read, quarantined = int(row["rows_read"] or 0), int(row["rows_quarantined"] or 0)

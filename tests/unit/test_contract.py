@@ -11,6 +11,7 @@ from pipelines.contract import (
     ENTITIES,
     FILE_FORMATS,
     LOAD_METADATA_COLUMNS,
+    SNAPSHOT_METADATA_COLUMNS,
     SOURCES,
     SQL_TYPES,
     as_json,
@@ -44,8 +45,8 @@ def test_dbt_sources_declare_the_contract_types() -> None:
     declared = {t["name"]: {c["name"]: c.get("data_type") for c in t.get("columns", [])} for t in raw["tables"]}
     for entity in ENTITIES:
         expected = {c.name: SQL_TYPES[c.type] for c in entity.columns}
-        expected |= {name: kind.lower().replace("varchar", "string")
-                     for name, kind in LOAD_METADATA_COLUMNS.items()}
+        metadata = LOAD_METADATA_COLUMNS | (SNAPSHOT_METADATA_COLUMNS if entity.kind == "snapshot" else {})
+        expected |= {name: kind.lower().replace("varchar", "string") for name, kind in metadata.items()}
         assert declared[entity.raw_table] == expected, entity.raw_table
 
 

@@ -383,3 +383,126 @@ def test_a_broken_json_line_rejects_the_source_naming_the_file(settings: Setting
     path.write_text(path.read_text() + '{"event_id": "ev_9", broken\n')
     message = _reject(settings, "usage")
     assert f"{path}: could not be read as JSONL" in message
+
+
+# --- a row's trouble stays a row's trouble: carry forward ------------------------------------------
+
+
+def test_a_quarantined_snapshot_row_keeps_its_row_of_the_previous_drop(settings: Settings) -> None:
+    """Issue 17, item 6: one quarantined account row made a live account vanish from the night's
+    marts (and its tier history break and restart). Its key keeps the previous drop's row, flagged;
+    a row bad two nights running keeps the first drop's date; a key never loaded before is not
+    invented; a subscription keeps its MRR the same way."""
+    D3 = dt.date(2026, 1, 7)
+    make_drop(settings.landing, D1)
+    ingest(settings, D1)
+    accounts = [dict(r) for r in VALID_ROWS["crm/accounts"]]
+    accounts[1]["employee_count"] = "abc"  # acc_2: quarantined
+    accounts.append(dict(accounts[0], account_id="acc_new", employee_count="many"))  # new and bad
+    subscriptions = [dict(r) for r in VALID_ROWS["billing/subscriptions"]]
+    subscriptions[1]["amount"] = "-1"  # sub_2: quarantined
+    make_drop(settings.landing, D2, {"crm/accounts": accounts, "billing/subscriptions": subscriptions})
+    loads = {r.entity: r for r in ingest(settings, D2)}
+    assert (loads["accounts"].rows_loaded, loads["accounts"].rows_quarantined,
+            loads["accounts"].rows_carried_forward) == (2, 2, 1)
+    assert loads["subscriptions"].rows_carried_forward == 1
+    night = "select account_id, account_name, employee_count, _carried_forward_from, _source_line " \
+            "from raw.crm__accounts where _run_date = '{}' order by 1"
+    assert rows(settings, night.format(D2)) == [
+        ("acc_1", "Acme", 120, None, 2),
+        ("acc_2", "Beta GmbH", 40, D1, 3),  # yesterday's row, from yesterday's line
+        ("acc_3", "Gamma, Inc", 5000, None, 4),
+    ]
+    assert rows(settings, f"select subscription_id, amount, _carried_forward_from from raw.billing__subscriptions "
+                          f"where _run_date = '{D2}' order by 1") == [
+        ("sub_1", pa.scalar(120000, pa.decimal128(18, 2)).as_py(), None),
+        ("sub_2", pa.scalar(500, pa.decimal128(18, 2)).as_py(), D1)]
+    # still bad the next night: carried again, from the row first delivered on D1
+    make_drop(settings.landing, D3, {"crm/accounts": accounts})
+    ingest(settings, D3, ("crm",))
+    assert rows(settings, f"select account_id, _carried_forward_from from raw.crm__accounts "
+                          f"where _run_date = '{D3}' and _carried_forward_from is not null") == [("acc_2", D1)]
+    # the quarantine report names the key and what to do
+    from pipelines.quality import check_quarantine
+
+    result = check_quarantine(settings, D2, thresholds={"crm/accounts": 1.0, "billing/subscriptions": 1.0})
+    (carried,) = [c for c in result.checks if c.name == "rows carried forward in crm/accounts"]
+    assert carried.status == "warning"
+    assert "account_id acc_2" in carried.message and "dim_accounts.is_carried_forward" in carried.message
+    assert result.summary()["intake"]["rows_carried_forward"] == {
+        "crm/accounts": ["acc_2"], "billing/subscriptions": ["sub_2"]}
+
+
+def test_a_key_repeated_with_different_content_keeps_its_previous_row(settings: Settings) -> None:
+    make_drop(settings.landing, D1)
+    ingest(settings, D1, ("crm",))
+    accounts = [dict(r) for r in VALID_ROWS["crm/accounts"]]
+    accounts.append(dict(accounts[2], account_name="Gamma (duplicate)"))
+    make_drop(settings.landing, D2, {"crm/accounts": accounts})
+    ingest(settings, D2, ("crm",))
+    assert rows(settings, f"select account_id, account_name, _carried_forward_from from raw.crm__accounts "
+                          f"where _run_date = '{D2}' and account_id = 'acc_3'") == [("acc_3", "Gamma, Inc", D1)]
+
+
+def test_an_unescaped_quote_inside_a_quoted_value_is_quarantined_never_loaded_altered(settings: Settings) -> None:
+    """Issue 17: `"Acme "Big" Corp"` loaded silently as `Acme Big" Corp"` and was published.
+    The record is quarantined with its line and the fix; well-formed quoting still loads, and
+    a quote inside an unquoted value loads as written; the lines after it stay right."""
+    make_drop(settings.landing, D1)
+    ingest(settings, D1, ("crm",))
+    drop = make_drop(settings.landing, D2)
+    path = drop / "crm" / "accounts.csv"
+    lines = path.read_text().splitlines()
+    lines[2] = lines[2].replace("Beta GmbH", '"Acme ""Big"" Corp"')  # well formed: loads
+    lines[1] = lines[1].replace("Acme", '"Acme "Big" Corp"')  # malformed: quarantined
+    lines.insert(3, 'acc_9,"Multi\nline ""quoted"" name",software,5,US,2025-01-01,,false,false,false,')
+    lines.append('acc_8,5" pipe,software,5,US,2025-01-01,,false,false,false,')
+    path.write_text("\n".join(lines) + "\n")
+    (load,) = [r for r in ingest(settings, D2, ("crm",)) if r.entity == "accounts"]
+    assert (load.rows_read, load.rows_loaded, load.rows_quarantined) == (5, 4, 1)
+    (bad,) = quarantine(settings)
+    assert bad[2:4] == (str(path), 2)
+    assert bad[6].startswith("malformed CSV record: a quote inside a quoted value is not doubled (line 2)")
+    assert rows(settings, f"select account_id, account_name, _source_line, _carried_forward_from "
+                          f"from raw.crm__accounts where _run_date = '{D2}' order by 1") == [
+        ("acc_1", "Acme", 2, D1),  # yesterday's row, carried forward: never the altered name
+        ("acc_2", 'Acme "Big" Corp', 3, None),
+        ("acc_3", "Gamma, Inc", 6, None),
+        ("acc_8", '5" pipe', 7, None),
+        ("acc_9", 'Multi\nline "quoted" name', 4, None),
+    ]
+
+
+def test_a_landing_path_that_is_a_folder_is_named_not_a_bare_oserror(settings: Settings) -> None:
+    """Issue 17: `crm/accounts.csv/` stopped the night with a bare `[Errno 21]`."""
+    drop = make_drop(settings.landing, D1)
+    (drop / "crm" / "accounts.csv").unlink()
+    (drop / "crm" / "accounts.csv").mkdir()
+    with pytest.raises(SourceRejected) as info:
+        check_extracts(settings, D1)
+    assert f"{drop}/crm/accounts.csv: is a folder, not a file. Deliver crm/accounts as one file" in str(info.value)
+    assert "Errno" not in str(info.value)
+    assert "is a folder, not a file" in _reject(settings, "crm")
+
+
+def test_booleans_load_as_the_contract_spells_them_and_nothing_else(settings: Settings) -> None:
+    """Issue 17: `yes`/`1`/`t` loaded as booleans while the contract documented only true/false.
+    The contract now states every accepted spelling; the loader accepts exactly those (not
+    whatever DuckDB's cast also takes) and quarantines the rest."""
+    from pipelines.contract import BOOLEAN_FALSE, BOOLEAN_TRUE, as_markdown
+
+    spellings = [(v, True) for v in BOOLEAN_TRUE] + [(v.upper(), True) for v in BOOLEAN_TRUE]
+    spellings += [(v, False) for v in BOOLEAN_FALSE] + [("on", None), ("off", None), ("2", None), ("ja", None)]
+    base = VALID_ROWS["crm/activities"][0]
+    activities = [dict(base, activity_id=f"a{i}", is_customer_responded=v) for i, (v, _) in enumerate(spellings)]
+    make_drop(settings.landing, D1, {"crm/activities": activities})
+    ingest_source(settings, D1, "crm")
+    loaded = dict(rows(settings, "select activity_id, is_customer_responded from raw.crm__activities"))
+    refused = {r[6] for r in quarantine(settings)}
+    for i, (value, expected) in enumerate(spellings):
+        if expected is None:
+            assert f"a{i}" not in loaded and f"unparseable boolean value '{value}'" in refused, value
+        else:
+            assert loaded[f"a{i}"] is expected, value
+    page = as_markdown()
+    assert all(f"`{v}`" in page.split("booleans", 1)[1].split("JSON Lines", 1)[0] for v in BOOLEAN_TRUE + BOOLEAN_FALSE)
