@@ -90,6 +90,9 @@ class Entity:
     #: What the mart does without this entity (docs, the quarantine and quality reports, the
     #: published report). Empty for the entities that are always in use.
     when_off: str = ""
+    #: Another shape of the same data (``usage/daily_counts`` of ``usage/events``): while one of the
+    #: two is in use, the other one being off lacks nothing, and the reports do not list it.
+    alternative_to: str = ""
 
     @property
     def qualified(self) -> str:
@@ -357,6 +360,7 @@ ENTITIES: tuple[Entity, ...] = (
             ),
         ),
         in_use_by_default=False,
+        alternative_to="usage/events",
         when_off="nothing, unless `usage/events` is off too (then health component `product_usage` is missing "
         "for every account and the usage segment is `unknown`)",
     ),
@@ -401,6 +405,13 @@ def get_entity(source: str, name: str) -> Entity:
         if e.source == source and e.name == name:
             return e
     raise KeyError(f"{source}/{name}")
+
+
+def is_other_shape(entity: Entity, in_use: Iterable[str]) -> bool:
+    """Is ``entity`` (off) another shape of data an entity in use delivers (``alternative_to``)?"""
+    wanted = set(in_use)
+    return (entity.alternative_to in wanted) or any(
+        e.alternative_to == entity.qualified and e.qualified in wanted for e in ENTITIES)
 
 
 def default_in_use() -> tuple[str, ...]:

@@ -29,7 +29,7 @@ import statistics
 from typing import TYPE_CHECKING, Any
 
 from pipelines import lake
-from pipelines.contract import CARRIED_FORWARD_COLUMN, ENTITIES, SOURCES, get_entity
+from pipelines.contract import CARRIED_FORWARD_COLUMN, ENTITIES, SOURCES, get_entity, is_other_shape
 from pipelines.quality.model import EXAMPLE_ROWS, Check, jsonable
 
 if TYPE_CHECKING:
@@ -67,7 +67,10 @@ def entities_in_use_check(audit: list[dict[str, Any]], run_date: dt.date) -> Che
     """Which entities were off on the night (status ``off`` in its load audit), and what their
     absence does: one check, passed, in the quarantine and the quality reports (and the manifest,
     through GateResult.summary)."""
-    off = [get_entity(r["source"], r["entity"]) for r in audit if r["status"] == "off"]
+    in_use = {f"{r['source']}/{r['entity']}" for r in audit if r["status"] != "off"}
+    # an entity off whose other shape is in use (usage as daily counts instead of events) lacks nothing
+    off = [e for r in audit if r["status"] == "off"
+           if not is_other_shape(e := get_entity(r["source"], r["entity"]), in_use)]
     ignored = [r["file"] for r in audit if r["status"] == "off" and r["file"]]
     if not off:
         message = f"every entity of the contract is in use on {run_date}"

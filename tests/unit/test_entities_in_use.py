@@ -37,7 +37,7 @@ def test_the_setting_reads_a_comma_separated_list_and_refuses_what_the_mart_cann
     settings = Settings()
     assert settings.entities_in_use == ("crm/accounts", "billing/subscriptions", "usage/events")
     assert [e.qualified for e in settings.entities_off] == [
-        "crm/activities", "crm/support_cases", "crm/nps_responses", "billing/invoices"]
+        "crm/activities", "crm/support_cases", "crm/nps_responses", "billing/invoices", "usage/daily_counts"]
     with pytest.raises(ValidationError, match="crm/accounts cannot be switched off"):
         Settings(entities_in_use=("billing/subscriptions",))
     with pytest.raises(ValidationError, match="unknown entity crm/nps: the contract knows"):
@@ -68,7 +68,8 @@ def test_entities_off_may_be_absent_or_header_only_and_are_not_loaded(settings: 
     audit = rows(settings, "select source || '/' || entity, status, file, error from raw._load_audit "
                            "where status = 'off' order by 1")
     assert [(a[0], a[1]) for a in audit] == [
-        ("billing/invoices", "off"), ("crm/activities", "off"), ("crm/nps_responses", "off")]
+        ("billing/invoices", "off"), ("crm/activities", "off"), ("crm/nps_responses", "off"),
+        ("usage/daily_counts", "off")]  # off by default: usage as events
     assert audit[0][2] == str(drop / "billing" / "invoices.csv") and "not read" in audit[0][3]
     assert audit[2][2] is None
     assert rows(settings, "select count(*) from raw._quarantine") == [(0,)]
