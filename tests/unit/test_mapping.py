@@ -53,7 +53,7 @@ def test_every_shipped_mapping_loads_and_names_its_vendor() -> None:
     found = {str(m.path.relative_to(library_path("x").parent)): m for m in shipped_mappings()}
     assert {"salesforce/accounts.yml", "hubspot/companies.yml", "stripe/subscriptions-csv.yml",
             "stripe/subscriptions-api.yml", "chargebee/subscriptions.yml", "segment/track-events.yml",
-            "zendesk/tickets.yml"} <= set(found)
+            "zendesk/tickets.yml", "warehouse/daily-usage.yml"} <= set(found)
     assert all(m.description for m in found.values())
 
 
@@ -142,6 +142,21 @@ def test_zendesk_tickets_look_up_the_account(settings: Settings) -> None:
     assert lines[173] == [("account_id", "no record of zendesk/organizations.json has id = '361599999' "
                                          "(lookup of organization_id, mapping zendesk-tickets.yml)")]
     assert lines[214] == [("account_id", "missing required value")]
+
+
+def test_daily_usage_rollup_per_subscription(settings: Settings) -> None:
+    """Usage as daily counts (usage/daily_counts): rows name the subscription; a feature-less row
+    is usage not attributed to a feature; negative counts and unparseable days are quarantined."""
+    use(settings, "warehouse/daily-usage")
+    (r,) = preview(settings, RUN, rows=10)
+    assert (r.rows_read, r.rows_loaded, r.rows_quarantined) == (6, 4, 2)
+    first = r.sample[0]
+    assert (first["subscription_id"], first["usage_date"], first["event_count"]) == (
+        "sub_1NAcmeCore01", dt.date(2026, 2, 28), 412)
+    assert r.sample[3]["feature"] is None and "account_id" not in r.sample[3]  # not mapped: null in the lake
+    lines = by_line(r)
+    assert lines[6] == [("event_count", "value '-3' is below the minimum 0")]
+    assert lines[7] == [("usage_date", "unparseable date value '03/01/2026'")]
 
 
 def test_mapping_runs_inside_the_nights_ingest_with_the_same_quarantine(settings: Settings) -> None:
