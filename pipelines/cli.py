@@ -334,7 +334,7 @@ def map_preview(
     except Exception as exc:
         _fail(exc)
     typer.echo(format_preview(results))
-    stops = [r for r in results if r.problems or (r.rows_read and r.rows_quarantined / r.rows_read
+    stops = [r for r in results if (r.problems and not r.off) or (r.rows_read and r.rows_quarantined / r.rows_read
                                                   > settings.max_quarantine_share)]
     if stops:
         typer.echo(f"the night would stop: {', '.join(r.mapping.entity.qualified for r in stops)} "

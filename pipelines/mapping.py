@@ -929,6 +929,7 @@ class Preview:
     sample: list[dict[str, Any]] = field(default_factory=list)
     quarantined: list[dict[str, Any]] = field(default_factory=list)
     reasons: list[dict[str, Any]] = field(default_factory=list)
+    off: bool = False  # the entity is not in use: the night ignores the mapping
 
 
 def preview(settings: Settings, run_date: dt.date, entities: tuple[str, ...] = (), rows: int = 5,
@@ -942,6 +943,7 @@ def preview(settings: Settings, run_date: dt.date, entities: tuple[str, ...] = (
 
     mappings = active_mappings(settings)
     chosen = [m for q_, m in mappings.items() if not entities or q_ in entities]
+    off = [m for m in chosen if m.entity.qualified not in settings.in_use]
     unknown = [e for e in entities if e not in mappings]
     if unknown:
         raise MappingError(f"no mapping in {settings.mappings} produces {', '.join(unknown)} "
@@ -956,9 +958,14 @@ def preview(settings: Settings, run_date: dt.date, entities: tuple[str, ...] = (
     con = duck.connect(settings)
     try:
         for mapping in chosen:
-            lf, problems = inspect_mapped(mapping, settings.drop_dir(run_date))
             result = Preview(mapping, settings.drop_dir(run_date) / mapping.input_file)
             out.append(result)
+            if mapping in off:
+                result.problems = [f"{mapping.entity.qualified} is not in use (SEGMENT_MART_ENTITIES_IN_USE): the "
+                                   "night ignores this mapping and its export; add the entity to the setting"]
+                result.off = True
+                continue
+            lf, problems = inspect_mapped(mapping, settings.drop_dir(run_date))
             if lf is None:
                 result.problems = [str(p) for p in problems]
                 continue
@@ -1007,6 +1014,9 @@ def format_preview(results: list[Preview], width: int = 28) -> str:
     lines: list[str] = []
     for r in results:
         lines.append(f"== {r.mapping.entity.qualified} <- {r.file} (mapping {r.mapping.path})")
+        if r.off:
+            lines += [f"   NOT IN USE: {p}" for p in r.problems]
+            continue
         if r.problems:
             lines += [f"   FILE PROBLEM: {p}" for p in r.problems]
             lines.append("   nothing of this export would load; the night's ingest would reject the source")

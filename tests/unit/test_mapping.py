@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.contract import default_in_use
 from pipelines.ingest import ingest_source
 from pipelines.landing import SourceRejected
 from pipelines.mapping import (
@@ -146,8 +147,12 @@ def test_zendesk_tickets_look_up_the_account(settings: Settings) -> None:
 
 def test_daily_usage_rollup_per_subscription(settings: Settings) -> None:
     """Usage as daily counts (usage/daily_counts): rows name the subscription; a feature-less row
-    is usage not attributed to a feature; negative counts and unparseable days are quarantined."""
+    is usage not attributed to a feature; negative counts and unparseable days are quarantined.
+    Off by default (usage as events): the preview says the night would ignore the mapping."""
     use(settings, "warehouse/daily-usage")
+    (r,) = preview(settings, RUN)
+    assert r.off and "usage/daily_counts is not in use" in r.problems[0] and r.rows_read == 0
+    settings = Settings(**settings.model_dump() | {"entities_in_use": (*default_in_use(), "usage/daily_counts")})
     (r,) = preview(settings, RUN, rows=10)
     assert (r.rows_read, r.rows_loaded, r.rows_quarantined) == (6, 4, 2)
     first = r.sample[0]
