@@ -561,9 +561,9 @@ def test_row_defects_land_where_reported(tmp_path: Path, fmt: str) -> None:
             assert {r for _, _, r in found} == {rec["row"], rec["duplicate_of_line"] - (1 if fmt == "csv" else 0)}
         else:
             assert found == [(check, rec["column"], rec["row"])]
-    # mass quarantine: ~30% of the last drop's events lack a user id, nothing else is wrong
+    # mass quarantine: ~30% of the last drop's events lack their account, nothing else is wrong
     events = by_entity["usage/events"]
-    blank = [v for v in events if v[0] == "required" and v[1] == "user_id"]
+    blank = [v for v in events if v[0] == "required" and v[1] == "account_id"]
     rows = read_strings(entity_file(last, get_entity("usage", "events"), fmt)).num_rows
     assert len(blank) == report["mass_quarantine"]["rows_affected"]
     assert 0.22 < len(blank) / rows < 0.38
