@@ -106,3 +106,22 @@ def test_apply_writes_the_vars_and_keeps_the_comments(tmp_path: Path) -> None:
     assert (config["health_usage_intensity_target"], config["health_cs_recency_zero_days"]) == (17.6, 61)
     with pytest.raises(KeyError, match="sets no var no_such_var"):
         apply_vars(project, {"no_such_var": 1})
+
+
+def test_the_published_report_shows_the_gates_health_warning(tmp_path: Path) -> None:
+    """The report reads only its release: the gate's warning comes from the release's copy of the
+    quality report, and is shown at the top with the command."""
+    import json
+
+    from pipelines.report.build import _health_warning
+
+    release = tmp_path / "release"
+    (release / "quality").mkdir(parents=True)
+    warning = {"name": "health distribution", "kind": "health", "status": "warning",
+               "message": "44 live accounts scored: 91% healthy ... `segment-mart calibrate --run-date 2026-02-27`"}
+    (release / "quality" / "quality_report.json").write_text(json.dumps({"results": [
+        {"name": "dbt tests", "kind": "dbt_test", "status": "passed", "message": "ok"}, warning]}))
+    assert _health_warning(release) == warning["message"]
+    warning["status"] = "passed"
+    (release / "quality" / "quality_report.json").write_text(json.dumps({"results": [warning]}))
+    assert _health_warning(release) is None and health_notes(None) == ""
