@@ -73,6 +73,23 @@ def test_salesforce_accounts(settings: Settings) -> None:
                           7: [("employee_count", "unparseable integer value 'not known'")]}
 
 
+def test_a_parquet_export_maps_like_its_csv(settings: Settings) -> None:
+    """The same Salesforce export as Parquet (a warehouse unload): typed columns are read as text
+    and converted by the same rules."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    drop = use(settings, ("sf.yml", """
+        extends: salesforce/accounts
+        input: {file: salesforce/Account.parquet}
+        """))
+    table = pacsv.read_csv(drop / "salesforce" / "Account.csv")  # NUMBEROFEMPLOYEES typed by the reader
+    pq.write_table(table, drop / "salesforce" / "Account.parquet")
+    (r,) = preview(settings, RUN, rows=10)
+    assert (r.rows_read, r.rows_loaded, r.rows_quarantined) == (6, 4, 2)
+    assert {row["account_id"]: row["employee_count"] for row in r.sample}["0015g00000GammAAA"] == 5400
+
+
 def test_hubspot_companies_country_names_become_codes(settings: Settings) -> None:
     use(settings, "hubspot/companies")
     (r,) = preview(settings, RUN, rows=10)
