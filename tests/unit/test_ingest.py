@@ -562,3 +562,19 @@ def test_the_quote_scanner_agrees_with_pyarrows_rules_whatever_the_chunks() -> N
     at = bulk.index(b"\n", 1_000_000) + 1  # a line start in the second block
     broken = bulk[:at] + b'"evt_2","Acme "Big" Corp","x",2026-01-05\n' + bulk[at:]
     assert scan(broken, 1 << 20) == [broken.index(b'"Big')]
+
+
+def test_a_night_ingested_by_an_older_loader_is_refused_before_dbt_with_the_command(settings: Settings) -> None:
+    """Staging reads _carried_forward_from; a partition written before the carry forward lacks it
+    (dbt would stop on 'Referenced column not found'): the build is refused naming the fix."""
+    from pipelines.lake import partition_files
+    from pipelines.preflight import NightNotReady, require_raw_data
+
+    make_drop(settings.landing, D1)
+    ingest(settings, D1)
+    require_raw_data(settings, D1)  # as written today: fine
+    (path,) = partition_files(settings.lake, ENTITIES[0], D1)
+    pq.write_table(pq.read_table(path).drop_columns(["_carried_forward_from"]), path)
+    with pytest.raises(NightNotReady, match=r"crm/accounts for 2026-01-05 were written by an older version") as info:
+        require_raw_data(settings, D1)
+    assert "segment-mart ingest --run-date 2026-01-05" in str(info.value)
