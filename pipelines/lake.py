@@ -181,6 +181,18 @@ def partition_files(lake: Path, entity: Entity, run_date: dt.date) -> list[Path]
     return sorted(directory.glob("*.parquet")) if directory.is_dir() else []
 
 
+def outdated_partitions(lake: Path, run_date: dt.date, entities: list[Entity]) -> list[Entity]:
+    """The snapshot entities whose partition for ``run_date`` was written by a loader older than
+    the carry forward (no ``_carried_forward_from`` column): dbt's staging reads that column, so
+    such a night must be ingested again (``pipelines/preflight.py`` says so before dbt runs)."""
+    import pyarrow.parquet as pq
+
+    from pipelines.contract import CARRIED_FORWARD_COLUMN
+
+    return [e for e in entities if e.kind == "snapshot" and (files := partition_files(lake, e, run_date))
+            and CARRIED_FORWARD_COLUMN not in pq.read_schema(files[0]).names]
+
+
 def files_sql(paths: list[Path]) -> str:
     """A DuckDB list literal of file paths (for ``read_parquet([...])``)."""
     return "[" + ", ".join(_lit(str(p)) for p in paths) + "]"

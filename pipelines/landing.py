@@ -118,7 +118,7 @@ def _scan_text(path: Path, quotes: QuoteScanner | None = None) -> tuple[FileProb
         while size := fh.readinto(buffer):  # type: ignore[attr-defined]
             chunk = memoryview(buffer)[:size]
             if quotes is not None:
-                quotes.feed(chunk)
+                quotes.feed(chunk, has_quote=buffer.find(b'"', 0, size) >= 0)
             has_nul = has_nul or buffer.find(b"\x00", 0, size) >= 0
             ascii_only = buffer.isascii() if size == _CHUNK else bytes(chunk).isascii()
             if not ascii_only or decoder.getstate()[0]:

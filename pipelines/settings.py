@@ -212,6 +212,11 @@ class Settings(BaseSettings):
         return entity.qualified in self.in_use
 
     @cached_property
+    def entities_in_use_list(self) -> tuple[Entity, ...]:
+        """The contract's entities that are in use, in the contract's order."""
+        return tuple(e for e in ENTITIES if e.qualified in self.in_use)
+
+    @cached_property
     def entities_off(self) -> tuple[Entity, ...]:
         """The contract's entities that are not in use, in the contract's order."""
         return tuple(e for e in ENTITIES if e.qualified not in self.in_use)

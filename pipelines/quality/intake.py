@@ -178,9 +178,12 @@ def quarantine_checks(
                 order by line, column_name
             """, [run_date, source, entity], limit=EXAMPLE_ROWS)
         failed = share > limit
-        msg = (f"{qualified}: {quarantined} of {read} rows quarantined ({share:.2%}); threshold {limit:.2%}"
-               + (" - above the threshold: the night fails. See the quarantined rows in the quarantine "
-                  "report and fix the extract or the contract" if failed else ""))
+        where_lines = "; ".join(f"line {e['line']} {e['column_name']}: {e['reason']}" for e in examples[:3])
+        msg = (f"{qualified}: {quarantined} of {read} rows of {row['file']} quarantined ({share:.2%}); "
+               f"threshold {limit:.2%}" + (f" ({where_lines}{', ...' if quarantined > 3 else ''})" if examples else "")
+               + (" - above the threshold: the night fails. Fix these rows in the export and re-deliver it "
+                  "(every quarantined row with its reason: raw._quarantine and the quarantine report), or raise "
+                  "SEGMENT_MART_MAX_QUARANTINE_SHARE if such a share is expected" if failed else ""))
         checks.append(Check(f"quarantine share of {qualified}", "quarantine", "failed" if failed else "passed",
                             msg, source=source, observed=share, example_rows=examples, details=details))
         if get_entity(source, entity).kind == "snapshot" and not int(row["rows_loaded"] or 0):
