@@ -12,7 +12,8 @@ STAMP := $(VENV)/.installed-stamp
 # airflow standalone starts its components as subprocesses named `airflow`: put the venv on PATH.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install java demo test test-spark lint benchmark airflow-ui clean lock browser
+.PHONY: install java demo test test-spark lint benchmark airflow-ui clean lock browser airflow-packages \
+	spark-cluster spark-cluster-stop spark-cluster-status airflow-celery
 
 # The report's browser test renders it in Debian's headless Chromium (Playwright drives it; a
 # browser downloaded by Playwright itself cannot be fetched on these machines).
@@ -45,11 +46,12 @@ browser: $(CHROMIUM)
 ## pytest processes at the same time: the tests on the shared `real_nights` warehouse (marked
 ## by tests/conftest.py; it is built once, in that process; with them the worked examples, to
 ## balance the two), the other tests, and the
-## DuckDB-vs-Spark parity test (tests/spark). Most of a test's time is one process at a time
+## DuckDB-vs-Spark parity test (tests/spark: it starts the project's Spark cluster, a master,
+## two workers and a Thrift server on 127.0.0.1, builds on it over Thrift and stops it). Most of a test's time is one process at a time
 ## (dbt, airflow, Spark's fixed cost per statement), so on two cores they finish far sooner side
 ## by side than one after another. The output of the first and the third is printed when all
 ## are done (and kept in var/test-real-nights.log and var/test-spark.log); any failing fails.
-test: install browser java
+test: install browser java airflow-packages
 	$(BIN)/ruff check pipelines dags tests
 	@mkdir -p var
 	@$(BIN)/python -m pytest -q -m spark -p no:cacheprovider --basetemp=var/pytest-spark \
@@ -63,13 +65,43 @@ test: install browser java
 	test $$rest -eq 0 -a $$real_nights -eq 0 -a $$parity -eq 0
 
 ## make test-spark: only the parity test (part of make test): the same nights built and
-## published on DuckDB and on Spark give the same marts (PySpark in a local JVM: Java 17+)
+## published on DuckDB and on the Spark cluster give the same marts (Spark's JVMs: Java 17+)
 test-spark: install java
 	$(BIN)/python -m pytest -q -m spark
 
 ## Spark needs Java 17+: this machine kind has it; elsewhere install Debian's (as root)
 java:
 	@command -v java >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless; }
+
+## make spark-cluster: a standalone Spark master, two workers and a Thrift server on 127.0.0.1
+## for the pipeline home (SEGMENT_MART_HOME); nights then run on it with
+## SEGMENT_MART_ENGINE=spark SEGMENT_MART_DBT_TARGET=spark_thrift (docs/spark.md, "The cluster")
+spark-cluster: install java
+	$(BIN)/python -m pipelines.spark_cluster start
+
+spark-cluster-status: install
+	$(BIN)/python -m pipelines.spark_cluster status
+
+spark-cluster-stop: install
+	$(BIN)/python -m pipelines.spark_cluster stop
+
+## Airflow on PostgreSQL with the CeleryExecutor needs Debian's postgresql and redis-server:
+## installed here when missing (as root; `make test` runs its e2e test). Nothing is started here:
+## pipelines/airflow_services.py starts its own PostgreSQL and Redis, on 127.0.0.1 only.
+airflow-packages:
+	@if command -v redis-server >/dev/null 2>&1 && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		echo "Installing Debian's postgresql and redis-server ..."; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql redis-server >/dev/null; \
+	else \
+		echo "Airflow on PostgreSQL with Celery needs: sudo apt-get install -y postgresql redis-server" >&2; exit 1; \
+	fi
+
+## make airflow-celery: Airflow as teams deploy it (PostgreSQL, Redis, CeleryExecutor with two
+## workers; UI on http://127.0.0.1:8080); Ctrl-C stops everything. `make airflow-ui` stays the
+## embedded one (SQLite, airflow standalone).
+airflow-celery: install airflow-packages
+	$(BIN)/python -m pipelines.airflow_services start
 
 lint: install
 	$(BIN)/ruff check pipelines dags tests

@@ -1,7 +1,7 @@
 """segment_mart_nightly: the nightly customer segment mart.
 
 check_extracts -> ingest_<source> (one per source) -> check_quarantine -> dbt_build
--> quality_gate -> publish -> notify, plus the ``dbt`` task group (one task per dbt
+-> quality_gate -> publish -> crm_writeback -> notify (the morning digest), plus the ``dbt`` task group (one task per dbt
 model, seed and snapshot, with the dbt lineage) that shows each node's status.
 
 The DAG only orchestrates: every task calls a function of ``pipelines.nightly`` (the
@@ -29,7 +29,9 @@ Failures
     Data problems (missing or unreadable extracts, too many quarantined rows, a failing
     dbt test, a failed quality gate) fail the task at once, without retries: retrying
     cannot fix data. Anything else (e.g. a lock held by a manual CLI run) is retried.
-    A failed night publishes nothing; the previous release stays byte-identical.
+    A failed night publishes nothing; the previous release stays byte-identical. The first
+    failure of a run alerts (config/outbound.yml; docs/outbound.md) with the cause and the
+    command that fixes it, as the CLI's `run` does.
 
 Configuration (environment, read when the file is parsed)
     SEGMENT_MART_SCHEDULE      cron expression or preset, default ``@daily``; ``none`` = manual only
@@ -60,7 +62,7 @@ DBT_NODES_FILE = Path(__file__).with_name("dbt_nodes.json")
 #: Exceptions that mean "the data is wrong": fail at once, never retry.
 DATA_ERRORS = frozenset(
     {"SourceRejected", "QualityGateFailed", "DbtFailed", "SuiteError", "PublishRefused", "NightNotReady",
-     "NightOutOfOrder"}
+     "NightOutOfOrder", "CrmSyncRefused", "OutboundConfigError"}
 )
 
 log = logging.getLogger(__name__)
@@ -173,6 +175,16 @@ def on_task_failure(context: dict[str, Any]) -> None:
             previous.setdefault("also_failed", []).append({"task": ti.task_id, "error": message})
             summary = previous
         else:
+            from pipelines import nightly
+
+            # data errors reach the callback wrapped in AirflowFailException("<type>: <message>")
+            head = message.split(":", 1)[0]
+            error_type = head if head in DATA_ERRORS else (type(exc).__name__ if exc is not None else "unknown")
+            nightly.alert_failure(
+                settings, run_date, ti.task_id, message, error_type=error_type,
+                extra_fix=(f"In Airflow: clear the failed task and what follows it: `airflow tasks clear {DAG_ID} "
+                           f"--task-regex '^{ti.task_id}$' --downstream --start-date {run_date} --end-date {run_date} "
+                           "--yes`"))
             summary = {
                 "dag_id": DAG_ID,
                 "run_id": context["run_id"],
@@ -333,9 +345,17 @@ def segment_mart_nightly():
         }
 
     @task
+    def crm_writeback(published: dict[str, Any], **context) -> list[dict[str, Any]]:
+        """Write the night's changed accounts to the configured CRMs (files; push when configured)."""
+        from pipelines import nightly
+
+        return [r.summary() for r in _call(nightly.crm_writeback, _settings(), _run_date(context))]
+
+    @task
     def notify(drop: str, loads: list[list[dict[str, Any]]], quarantine: dict[str, Any],
-               gate: dict[str, Any], published: dict[str, Any], **context) -> str:
-        """Log the night's summary and write it as JSON under the pipeline home."""
+               gate: dict[str, Any], published: dict[str, Any], crm: list[dict[str, Any]], **context) -> str:
+        """Log the night's summary, write it as JSON under the pipeline home and send the morning digest."""
+        from pipelines import nightly
         from pipelines.publish import published_db_path
 
         settings, run_date = _settings(), _run_date(context)
@@ -353,6 +373,7 @@ def segment_mart_nightly():
             "quarantine": quarantine.get("counts"),
             "quality_gate": {k: gate.get(k) for k in ("counts", "warnings", "report_html", "report_json")},
             "published": published,
+            "crm_writeback": crm,
             "paths": {
                 "duckdb": str(published_db_path(settings)),
                 "parquet": str(settings.published / "parquet"),
@@ -363,6 +384,8 @@ def segment_mart_nightly():
             "written_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
         path = _write_summary(settings, run_date, summary)
+        summary["digest"] = nightly.send_digest(settings, run_date)
+        _write_summary(settings, run_date, summary)
         marts = ", ".join(f"{k} ({v['rows']} rows)" for k, v in published.get("marts", {}).items())
         log.info(
             "segment mart for %s published (release %s): %s. Quality report: %s. Summary: %s",
@@ -377,7 +400,7 @@ def segment_mart_nightly():
     gate = quality_gate()
     published = publish()
     chain(drop, loads, quarantine, built, gate, published)
-    notify(drop, loads, quarantine, gate, published)
+    notify(drop, loads, quarantine, gate, published, crm_writeback(published))
 
     # One task per dbt node, wired like dbt's lineage, showing what the single dbt build did.
     with TaskGroup("dbt", tooltip="Status of every dbt model, seed and snapshot in this night's build"):

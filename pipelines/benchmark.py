@@ -3,7 +3,7 @@
 Quick profile (ingestion, optionally dbt, on one engine or both side by side)::
 
     python -m pipelines.benchmark --accounts 10000 --days 365 [--drop-days 2] [--format csv] [--dbt]
-        [--engines duckdb,spark]
+        [--engines duckdb,spark,spark-cluster]
 
 Scale profile (issue 11): at the size users have, a year and a month of history::
 
@@ -258,6 +258,8 @@ DAILY_SLICED = (
     ("marts", "fct_account_health_daily"),
     ("marts", "fct_account_segments_daily"),
     ("marts", "fct_account_signals"),
+    ("intermediate", "int_account_actions_tracked"),
+    ("marts", "fct_account_actions_daily"),
 )
 
 
@@ -326,22 +328,87 @@ def quick(opts: argparse.Namespace, env_base: dict[str, str]) -> list[Phase]:
         later = dates[1] if len(dates) > 1 else dates[0]
         for engine in _engines(opts.engines):
             # the same lake, the same two builds; Spark writes under <home>/spark, DuckDB its file
-            engine_env = env | {"SEGMENT_MART_ENGINE": engine}
             tag = "" if engine == "duckdb" else f" [{engine}]"
-            phases.append(measure(f"dbt build {dates[0]} (full){tag}",
-                                  [_cli(), "build", "--run-date", dates[0].isoformat()], engine_env))
-            phases.append(measure(f"dbt build {later} ({'incremental' if len(dates) > 1 else 'rerun'}){tag}",
-                                  [_cli(), "build", "--run-date", later.isoformat()], engine_env))
+            labels = (f"dbt build {dates[0]} (full){tag}",
+                      f"dbt build {later} ({'incremental' if len(dates) > 1 else 'rerun'}){tag}")
+            if engine == "spark-cluster":
+                phases += _cluster_builds(opts, env, home, dates[0], later, labels)
+                continue
+            engine_env = env | {"SEGMENT_MART_ENGINE": engine}
+            phases.append(measure(labels[0], [_cli(), "build", "--run-date", dates[0].isoformat()], engine_env))
+            phases.append(measure(labels[1], [_cli(), "build", "--run-date", later.isoformat()], engine_env))
         if len(_engines(opts.engines)) > 1:
             print_side_by_side(phases)
     return phases
 
 
+def _cluster_builds(opts: argparse.Namespace, env: dict[str, str], home: Path, first: dt.date, later: dt.date,
+                    labels: tuple[str, str]) -> list[Phase]:
+    """The two builds on the project's Spark cluster (pipelines.spark_cluster: master, workers,
+    Thrift server, each a JVM), dbt over Thrift. The cluster gets a pipeline home of its own
+    (its metastore and warehouse) over the same raw lake, and free ports. Each phase counts the
+    dbt process tree (the client) plus every JVM of the cluster: the CPU each used during the
+    phase and its peak resident memory (VmHWM, reset at the start of the phase), printed JVM by
+    JVM; the phase's peak RSS is the client's plus the sum of the JVMs' peaks (an upper bound:
+    they need not peak at once)."""
+    from pipelines import spark_cluster
+    from pipelines.settings import Settings
+
+    cluster_home = home.parent / "var-spark-cluster"
+    ports = {"SEGMENT_MART_SPARK_MASTER_PORT": str(_free_port()), "SEGMENT_MART_SPARK_THRIFT_PORT": str(_free_port())}
+    cluster_env = env | ports | {
+        "SEGMENT_MART_HOME": str(cluster_home), "SEGMENT_MART_LAKE_DIR": str(home / "lake"),
+        "SEGMENT_MART_ENGINE": "spark", "SEGMENT_MART_DBT_TARGET": "spark_thrift"}
+    settings = Settings(**{k.removeprefix("SEGMENT_MART_").lower(): v for k, v in cluster_env.items()
+                           if k.startswith("SEGMENT_MART_") and k != "SEGMENT_MART_DBT_BUILD_EXCLUDE"})
+    started = time.perf_counter()
+    load = os.getloadavg()[0]
+    spark_cluster.start(settings, progress=lambda line: print(f"  {line}", flush=True))
+    print(f"{'spark cluster start':<44} {time.perf_counter() - started:>8.1f} s   load {load:>5.2f}", flush=True)
+    print(f"  cluster: {settings.spark_workers} workers x {settings.spark_worker_cores} core, executors "
+          f"{settings.spark_executor_memory}, Thrift driver {settings.spark_thrift_driver_memory}, daemons "
+          f"{settings.spark_daemon_memory}", flush=True)
+    phases = []
+    try:
+        for label, run_date in zip(labels, (first, later), strict=True):
+            jvms = spark_cluster.processes(settings)
+            cpu_before = {p.pid: spark_cluster.cpu_seconds(p.pid) for p in jvms}
+            for p in jvms:
+                with contextlib.suppress(OSError):
+                    Path(f"/proc/{p.pid}/clear_refs").write_text("5")  # reset VmHWM: the phase's own peak
+            phase = measure(label, [_cli(), "build", "--run-date", run_date.isoformat()], cluster_env)
+            per_jvm = {}
+            for p in jvms:
+                _, peak = spark_cluster.memory_mb(p.pid)
+                per_jvm[p.name] = {"pid": p.pid, "cpu_seconds": round(spark_cluster.cpu_seconds(p.pid) - cpu_before[p.pid], 2),
+                                   "peak_rss_mb": round(peak, 1)}
+                print(f"  {p.name:<42} {'':>10} {per_jvm[p.name]['cpu_seconds']:>8.1f} s cpu "
+                      f"{peak:>8,.0f} MB", flush=True)
+            phase.extra = {"client": {"cpu_seconds": phase.cpu_seconds, "peak_rss_mb": phase.peak_rss_mb},
+                           "jvms": per_jvm}
+            phase.cpu_seconds = round(phase.cpu_seconds + sum(j["cpu_seconds"] for j in per_jvm.values()), 2)
+            phase.peak_rss_mb = round(phase.peak_rss_mb + sum(j["peak_rss_mb"] for j in per_jvm.values()), 1)
+            print(f"  {'total (dbt client + every JVM)':<42} {phase.wall_seconds:>8.1f} s {phase.cpu_seconds:>8.1f} s cpu "
+                  f"{phase.peak_rss_mb:>8,.0f} MB", flush=True)
+            phases.append(phase)
+    finally:
+        spark_cluster.stop(settings, progress=lambda line: print(f"  {line}", flush=True))
+    return phases
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def _engines(value: str) -> list[str]:
     engines = [e.strip() for e in value.split(",") if e.strip()]
-    unknown = sorted(set(engines) - {"duckdb", "spark"})
+    unknown = sorted(set(engines) - {"duckdb", "spark", "spark-cluster"})
     if unknown or not engines:
-        raise SystemExit(f"--engines: duckdb and/or spark, comma separated (got {value!r})")
+        raise SystemExit(f"--engines: duckdb, spark and/or spark-cluster, comma separated (got {value!r})")
     return engines
 
 
@@ -349,15 +416,18 @@ def print_side_by_side(phases: list[Phase]) -> None:
     """The dbt phases of both engines on one line each: wall, CPU and peak RSS (on Spark's
     session target PySpark starts the JVM as a child of the dbt process: both are in the tree)."""
     by_label = {p.label: p for p in phases}
-    print(f"\n{'dbt phase':<34} {'DuckDB wall':>11} {'cpu':>8} {'RSS MB':>8} | {'Spark wall':>10} {'cpu':>8} "
-          f"{'RSS MB':>8} {'Spark/DuckDB':>13}", flush=True)
-    for label, duck in by_label.items():
-        spark = by_label.get(f"{label} [spark]")
-        if not label.startswith("dbt build") or spark is None:
+    for engine in ("spark", "spark-cluster"):
+        pairs = [(label, duck, by_label.get(f"{label} [{engine}]")) for label, duck in by_label.items()
+                 if label.startswith("dbt build") and "[" not in label]
+        pairs = [(label, duck, other) for label, duck, other in pairs if other is not None]
+        if not pairs:
             continue
-        print(f"{label:<34} {duck.wall_seconds:>9.1f} s {duck.cpu_seconds:>7.1f}s {duck.peak_rss_mb:>8,.0f} | "
-              f"{spark.wall_seconds:>8.1f} s {spark.cpu_seconds:>7.1f}s {spark.peak_rss_mb:>8,.0f} "
-              f"{spark.wall_seconds / max(duck.wall_seconds, 0.01):>12.1f}x", flush=True)
+        print(f"\n{'dbt phase':<34} {'DuckDB wall':>11} {'cpu':>8} {'RSS MB':>8} | {engine + ' wall':>18} {'cpu':>8} "
+              f"{'RSS MB':>8} {'ratio':>7}", flush=True)
+        for label, duck, spark in pairs:
+            print(f"{label:<34} {duck.wall_seconds:>9.1f} s {duck.cpu_seconds:>7.1f}s {duck.peak_rss_mb:>8,.0f} | "
+                  f"{spark.wall_seconds:>16.1f} s {spark.cpu_seconds:>7.1f}s {spark.peak_rss_mb:>8,.0f} "
+                  f"{spark.wall_seconds / max(duck.wall_seconds, 0.01):>6.1f}x", flush=True)
 
 
 def scale(opts: argparse.Namespace, env_base: dict[str, str]) -> tuple[list[Phase], dict[str, Any]]:
@@ -453,8 +523,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", type=Path, help="where to write the figures (default <work>/benchmark.json)")
     parser.add_argument("--dbt", action="store_true", help="quick profile: also time dbt build (full, incremental)")
     parser.add_argument("--engines", default="duckdb",
-                        help="quick profile with --dbt: the engines whose dbt builds are timed, e.g. duckdb,spark "
-                             "(the same lake; figures side by side; Spark needs Java 17+, docs/spark.md)")
+                        help="quick profile with --dbt: the engines whose dbt builds are timed, e.g. duckdb,spark-cluster "
+                             "(spark: the local session target; spark-cluster: the project's cluster over Thrift, "
+                             "every JVM measured; the same lake; figures side by side; Java 17+, docs/spark.md)")
     parser.add_argument("--no-dbt", action="store_true", help="scale profile: ingestion and floor only")
     parser.add_argument("--clean", action="store_true", help="scale profile: delete each history's work folder")
     opts = parser.parse_args(argv)

@@ -412,11 +412,82 @@ def backtest_health(
     except Exception as exc:
         _fail(exc)
     for r in result.rows:
-        if r["analysis"] in ("health_band", "score"):
+        if r["analysis"] in ("health_band", "score", "health_profile"):
             auc = "" if r["churn_auc"] is None else f", churn AUC {float(r['churn_auc']):.3f}"
+            if r["analysis"] == "health_profile" and r.get("default_profile_churn_auc") is not None:
+                auc += f" (default weights {float(r['default_profile_churn_auc']):.3f})"
             lift = "" if r["churn_lift"] is None else f", churn lift {float(r['churn_lift']):.2f}"
             typer.echo(f"{r['analysis']:<12} {r['group_value']:<22} {r['account_days']:>6} account-days{lift}{auc}")
     typer.echo(f"backtest: {result.out_dir / 'report.html'} (and backtest.csv, summary.md)")
+
+
+@app.command("spark-cluster")
+def spark_cluster(
+    action: Annotated[str, typer.Argument(help="start, stop or status")],
+    home: Home = None,
+) -> None:
+    """The Spark cluster of the pipeline home (master, workers, Thrift server on 127.0.0.1):
+    nights run on it with SEGMENT_MART_ENGINE=spark SEGMENT_MART_DBT_TARGET=spark_thrift
+    (docs/spark.md, "The cluster")."""
+    from pipelines import spark_cluster as cluster
+
+    if action not in ("start", "stop", "status"):
+        raise typer.BadParameter("start, stop or status", param_hint="ACTION")
+    if home is not None:
+        import os
+
+        os.environ["SEGMENT_MART_HOME"] = str(home)
+    raise typer.Exit(code=cluster.main([action]))
+
+
+@app.command("crm-sync")
+def crm_sync(
+    run_date: RunDate = None,
+    mode: Annotated[str | None, typer.Option(
+        help="dry_run (write the files only), files (the files are the delivery) or push (send them); "
+             "default: crm.mode of config/outbound.yml (SEGMENT_MART_CRM_MODE).")] = None,
+    home: Home = None,
+) -> None:
+    """CRM write-back of a published night: the accounts whose values changed since the last successful
+    sync, as Salesforce Bulk API 2.0 CSV and HubSpot batch upsert JSON, sent in push mode
+    (docs/outbound.md). A rerun sends nothing the CRM already accepted."""
+    _setup_logging()
+    from pipelines import nightly
+
+    settings = _settings(home, None, None)
+    try:
+        results = nightly.crm_writeback(settings, _run_date(settings, run_date), mode=mode)
+    except Exception as exc:
+        _fail(exc)
+    for r in results:
+        typer.echo(f"{r.target} ({r.mode}): {len(r.changed)} of {r.accounts} account(s) changed, "
+                   f"{len(r.synced)} synced, {len(r.failed)} not accepted; files: {', '.join(r.files) or 'none'}")
+
+
+@app.command()
+def notify(
+    run_date: RunDate = None,
+    failed_step: Annotated[str | None, typer.Option(
+        help="Send the failure alert of this step instead of the digest (with --error).")] = None,
+    error: Annotated[str | None, typer.Option(help="The failure's message (with --failed-step).")] = None,
+    error_type: Annotated[str, typer.Option(help="The failure's error type (picks the fix command).")] = "RuntimeError",
+    home: Home = None,
+) -> None:
+    """Send the morning digest of a published night (status, new high-priority actions per owner, CRM
+    write-back), or with --failed-step the alert of a failed night with the command that fixes it."""
+    _setup_logging()
+    from pipelines.outbound.alerts import digest, failure, send
+
+    settings = _settings(home, None, None)
+    day = _run_date(settings, run_date)
+    try:
+        message = (failure(settings, day, failed_step, error_type, error or "(no message)") if failed_step
+                   else digest(settings, day))
+        status = send(settings, message)
+    except Exception as exc:
+        _fail(exc)
+    typer.echo(f"{message.kind} for {day}: {status}")
+
 
 if __name__ == "__main__":
     app()

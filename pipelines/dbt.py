@@ -79,12 +79,18 @@ SPARK_SESSION_REUSE_WARNING = "WARN SparkSession: Using an existing Spark sessio
 
 def dbt_environment(settings: Settings) -> dict[str, str]:
     """What dbt_project/profiles.yml and the models read from the environment."""
+    from pipelines.spark_marts import spark_warehouse_uri
+
     return duck.dbt_env(settings) | {
         "SEGMENT_MART_DBT_WAREHOUSE": str(settings.warehouse),
         "SEGMENT_MART_DBT_THREADS": str(settings.dbt_threads),
         "SEGMENT_MART_DBT_SPARK_DIR": str(settings.spark_home),
         "SEGMENT_MART_DBT_SPARK_MASTER": settings.spark_master,
         "SEGMENT_MART_DBT_SPARK_DRIVER_MEMORY": settings.spark_driver_memory,
+        "SEGMENT_MART_DBT_SPARK_WAREHOUSE": spark_warehouse_uri(settings),
+        "SEGMENT_MART_DBT_SPARK_THRIFT_HOST": settings.spark_thrift_host,
+        "SEGMENT_MART_DBT_SPARK_THRIFT_PORT": str(settings.spark_thrift_port),
+        "SEGMENT_MART_DBT_SPARK_THRIFT_THREADS": str(settings.spark_thrift_threads),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
 

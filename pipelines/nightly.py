@@ -24,8 +24,8 @@ from pipelines.landing import SourceRejected, check_drop
 from pipelines.run_lock import RunInProgress
 from pipelines.settings import Settings
 
-__all__ = ["RunInProgress", "build", "check_extracts", "check_quarantine", "ingest", "ingest_sources",
-           "publish", "quality_gate", "run_night"]
+__all__ = ["RunInProgress", "alert_failure", "build", "check_extracts", "check_quarantine", "crm_writeback",
+           "ingest", "ingest_sources", "publish", "quality_gate", "run_night", "send_digest"]
 
 log = logging.getLogger(__name__)
 
@@ -127,14 +127,30 @@ def run_night(settings: Settings, run_date: dt.date, sources: Iterable[str] = SO
     from pipelines.preflight import check_night_order
 
     sources = tuple(sources)
-    with run_lock.exclusive(settings.home, run_date, "run"):
-        check_night_order(settings, run_date)
-        check_extracts(settings, run_date, sources)
-        for source in sources:
-            ingest(settings, run_date, source)
-        check_quarantine(settings, run_date)
-        build(settings, run_date)
-        return publish(settings, run_date, quality_gate(settings, run_date))
+    step = "run"
+    try:
+        with run_lock.exclusive(settings.home, run_date, "run"):
+            step = "check_extracts"
+            check_night_order(settings, run_date)
+            check_extracts(settings, run_date, sources)
+            for source in sources:
+                step = f"ingest_{source}"
+                ingest(settings, run_date, source)
+            step = "check_quarantine"
+            check_quarantine(settings, run_date)
+            step = "dbt_build"
+            build(settings, run_date)
+            step = "quality_gate"
+            gate = quality_gate(settings, run_date)
+            step = "publish"
+            manifest = publish(settings, run_date, gate)
+        step = "crm_writeback"
+        crm_writeback(settings, run_date)
+    except Exception as exc:
+        alert_failure(settings, run_date, step, exc)
+        raise
+    send_digest(settings, run_date)
+    return manifest
 
 
 def replay_nights(settings: Settings, run_dates: Iterable[dt.date], progress=log.info):
@@ -156,3 +172,42 @@ def replay_nights(settings: Settings, run_dates: Iterable[dt.date], progress=log
             check_quarantine(settings, run_date)
             build(settings, run_date)
     return publish(settings, dates[-1], quality_gate(settings, dates[-1]))
+
+
+# --------------------------------------------------------------------------- after the publish (issue 21)
+
+
+def crm_writeback(settings: Settings, run_date: dt.date, mode: str | None = None):
+    """Write the night's changed accounts to the configured CRMs (config/outbound.yml; files, or a
+    push through the vendors' clients); returns one summary per CRM. docs/outbound.md."""
+    from pipelines.outbound.crm import crm_sync
+
+    # the run lock: two write-backs of a night at once could both send what neither has recorded yet
+    with run_lock.exclusive(settings.home, run_date, "crm_writeback"):
+        return crm_sync(settings, run_date, mode=mode)
+
+
+def send_digest(settings: Settings, run_date: dt.date) -> str:
+    """The morning digest of a published night (status, new high-priority actions per owner, CRM
+    write-back); never fails the night: a channel that cannot be reached is logged."""
+    from pipelines.outbound.alerts import digest, send
+
+    try:
+        return send(settings, digest(settings, run_date))
+    except Exception:
+        log.exception("the morning digest for %s was not sent", run_date)
+        return "failed"
+
+
+def alert_failure(settings: Settings, run_date: dt.date, step: str, exc: BaseException | str,
+                  error_type: str | None = None, extra_fix: str | None = None) -> str:
+    """Alert a failed night: the step, the cause and the command that fixes it. Never raises (the
+    failure it reports is what matters)."""
+    from pipelines.outbound.alerts import failure, send
+
+    name = error_type or type(exc).__name__
+    try:
+        return send(settings, failure(settings, run_date, step, name, str(exc), extra_fix))
+    except Exception:
+        log.exception("the failure alert for %s was not sent", run_date)
+        return "failed"

@@ -135,6 +135,37 @@ class Settings(BaseSettings):
     spark_driver_memory: str = Field(
         default="2g", description="Heap of the local Spark driver JVM (spark.driver.memory)."
     )
+    spark_warehouse: str | None = Field(
+        default=None,
+        description="Where Spark writes the relations (spark.sql.warehouse.dir), a path or file:// URI: "
+        "the local target's and the cluster Thrift server's; the gate and the publish read the marts "
+        "there (default <home>/spark/warehouse).",
+    )
+    spark_thrift_host: str = Field(
+        default="127.0.0.1", description="Host of the Spark Thrift server (the spark_thrift dbt target)."
+    )
+    spark_thrift_port: int = Field(default=10000, ge=1, le=65535, description="Port of the Spark Thrift server.")
+    spark_thrift_threads: int = Field(
+        default=4, ge=1, description="dbt threads on the spark_thrift target (concurrent statements)."
+    )
+    spark_master_port: int = Field(
+        default=7077, ge=1, le=65535, description="Port of the standalone Spark master (segment-mart spark-cluster)."
+    )
+    spark_workers: int = Field(default=2, ge=1, description="Spark workers the cluster starts (one JVM each).")
+    spark_worker_cores: int = Field(default=1, ge=1, description="Cores each Spark worker offers (one executor each).")
+    spark_executor_memory: str = Field(
+        default="768m", description="Heap of each executor JVM (the memory each worker offers)."
+    )
+    spark_thrift_driver_memory: str = Field(
+        default="1g", description="Heap of the Thrift server JVM (the driver: plans every statement, holds the metastore)."
+    )
+    spark_daemon_memory: str = Field(
+        default="256m", description="Heap of the Spark master and worker daemon JVMs (they only schedule)."
+    )
+    outbound_config: Path = Field(
+        default=PROJECT_ROOT / "config" / "outbound.yml",
+        description="What leaves the mart: the CRM write-back and the alerts (docs/outbound.md).",
+    )
 
     @field_validator("entities_in_use", mode="before")
     @classmethod
@@ -151,7 +182,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "home", "landing_dir", "lake_dir", "warehouse_path", "temp_dir", "published_dir", "quality_dir",
-        "mappings_dir", "dbt_project_dir", "expectations_dir",
+        "mappings_dir", "dbt_project_dir", "expectations_dir", "outbound_config",
     )
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:

@@ -1,11 +1,13 @@
 """Reading what a Spark build wrote, without Spark.
 
 With SEGMENT_MART_ENGINE=spark, dbt-spark writes every relation as plain Parquet under
-the session's warehouse dir (settings.spark_home / "warehouse", set in
-dbt_project/profiles.yml): ``<warehouse>/<schema>.db/<relation>/`` holds the files, and
+the warehouse dir (setting ``spark_warehouse``, default ``<home>/spark/warehouse``: the
+``spark.sql.warehouse.dir`` of the local target in dbt_project/profiles.yml and of the cluster's
+Thrift server, pipelines/spark_cluster.py): ``<warehouse>/<schema>.db/<relation>/`` holds the files, and
 a relation partitioned by a date (the daily marts, by as_of_date) has one Hive-style
 folder per date (``as_of_date=2026-03-30/part-*.parquet``). Spark's Derby metastore
-admits one process at a time, so readers go to the files directly: DuckDB reads them
+admits one process at a time (and a cluster's metastore is the cluster's), so readers go to the
+files directly: DuckDB reads them
 as views with the same names (``marts.<mart>``): :func:`pipelines.marts.open_marts` does
 that for the quality gate and the publish on a Spark night, and the parity test compares
 the engines through it (docs/spark.md).
@@ -23,6 +25,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import duckdb
 
@@ -33,8 +36,30 @@ from pipelines.settings import Settings
 Columns = Sequence[tuple[str, str | None]]
 
 
+class WarehouseLocationError(ValueError):
+    """Setting spark_warehouse names a location this machine cannot read as files."""
+
+
 def spark_warehouse(settings: Settings) -> Path:
-    return settings.spark_home / "warehouse"
+    """Where Spark writes the relations: setting ``spark_warehouse`` (a path or a ``file://``
+    URI, the ``spark.sql.warehouse.dir`` of the local target and of the cluster's Thrift server),
+    default ``<home>/spark/warehouse``. The gate and the publish read the marts' Parquet there."""
+    location = settings.spark_warehouse
+    if not location:
+        return settings.spark_home / "warehouse"
+    parsed = urlparse(location)
+    if parsed.scheme in ("", "file"):
+        path = Path(unquote(parsed.path) if parsed.scheme else location).expanduser()
+        return path.absolute()
+    raise WarehouseLocationError(
+        f"SEGMENT_MART_SPARK_WAREHOUSE={location!r}: the gate and the publish read Spark's Parquet as "
+        "files, so the warehouse must be a path or a file:// URI mounted on this machine (an object "
+        "store would need DuckDB's httpfs extension, which cannot be installed here; docs/spark.md)")
+
+
+def spark_warehouse_uri(settings: Settings) -> str:
+    """:func:`spark_warehouse` as the ``file:`` URI Spark is configured with."""
+    return spark_warehouse(settings).as_uri()
 
 
 def relation_dir(settings: Settings, schema: str, name: str) -> Path:

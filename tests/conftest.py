@@ -28,8 +28,8 @@ REAL_SEED = 11
 
 #: Modules that do not use ``real_nights`` but run in its ``make test`` process too, so that the
 #: two processes take about as long (measured: the other tests took about twice as long as these;
-#: the worked examples build five nights of their own).
-BESIDE_REAL_NIGHTS = ("tests/e2e/test_worked_examples.py",)
+#: the worked examples build five nights of their own; the Airflow-on-Celery e2e test schedules two).
+BESIDE_REAL_NIGHTS = ("tests/e2e/test_worked_examples.py", "tests/e2e/test_airflow_celery.py")
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -55,10 +55,12 @@ SECTIONS = (
     ("tier-advice", "Where to draw the tier lines: threshold advice", sections.threshold_advice),
     ("tier-trends", "Tier mix and tier migrations", sections.tier_trends),
     ("health", "Health distribution by tier", sections.health),
+    ("health-trend", "Health trend: up, down or same over 7 and 30 days", sections.health_trend),
     ("health-backtest", "Does health predict churn? The health-score backtest", sections.health_backtest),
     ("coverage", "Coverage and cost to serve", sections.coverage),
     ("cohorts", "Cohort retention", sections.cohorts),
     ("unit-economics", "Unit economics by tier", sections.unit_economics),
+    ("actions", "Open actions by owner and tier", sections.actions),
     ("at-risk", "Top at-risk accounts", sections.at_risk),
     ("expansion", "Top expansion accounts", sections.expansion),
 )

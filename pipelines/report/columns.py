@@ -53,7 +53,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "rpt_health_backtest": (
         "as_of_date", "analysis", "group_value", "sort_key", "horizon_days", "first_scored_date", "last_scored_date",
         "account_days", "accounts", "churned_account_days", "churn_rate", "contraction_rate", "expansion_rate",
-        "churn_lift", "contraction_lift", "expansion_lift", "churn_auc", "annualised_retention",
+        "churn_lift", "contraction_lift", "expansion_lift", "churn_auc", "default_profile_churn_auc", "annualised_retention",
         "target_retention_rate", "retention_uplift_over_rest",
     ),
     "rpt_coverage_by_tier": (
@@ -71,7 +71,18 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     ),
     "fct_account_health_daily": (
         "account_id", "as_of_date", "product_usage_score", "cs_engagement_score", "support_score",
-        "billing_score", "sentiment_score",
+        "billing_score", "sentiment_score", "health_score", "health_status", "tier_number", "assigned_tier",
+        "health_score_change_7d", "health_score_change_30d", "health_trend_7d", "health_trend_30d", "health_profile",
+    ),
+    # the action feed (issue 21)
+    "fct_account_actions_daily": (
+        "action_id", "as_of_date", "account_id", "action_type", "action_reason", "action_status", "opened_date",
+        "due_date", "close_reason", "is_opened_tonight", "is_overdue", "priority", "priority_rank", "tier_number",
+        "tier_name", "csm_owner_id",
+    ),
+    "rpt_actions_weekly": (
+        "week_start_date", "tier_number", "tier_name", "action_type", "opened_count", "closed_count",
+        "open_at_week_end_count", "overdue_at_week_end_count", "is_week_complete",
     ),
     "fct_account_tiers_daily": ("account_id", "as_of_date", "assigned_tier", "arr_reporting"),
     "fct_account_segments_daily": ("account_id", "as_of_date", "has_active_subscription"),

@@ -64,6 +64,14 @@ TERMS: tuple[tuple[str, str, str], ...] = (
     ("Annualised retention (backtest)", "(1 - churn rate within 90 days) ^ (365 / 90)",
      "Compared with the tier's annual retention target (98/90/80/70%)."),
     ("Tier migration", "a change of assigned tier in the tier history: upgrade or downgrade", ""),
+    ("Health profile", "the weights and status bands an account is scored with, picked by its adoption stage "
+     "(var health_profile_by); a stage without a profile uses the default",
+     "Never by tier: the tier rules read health."),
+    ("Health trend", "up / down / same: the health score against exactly 7 (30) days earlier; within +-5 points "
+     "(var health_trend_same_max_points) is same", "No history until that day has been scored."),
+    ("Action", "one per account, action type and reason; open while its condition holds, never opened twice, "
+     "closed resolved, superseded, expired (a tier change past due) or churned",
+     "Priority and due date per tier from seed action_playbook (dbt doc action_feed)."),
     ("Accounts per CSM", "live accounts of the tier / CSMs owning them",
      "Compared with the engagement model's range (seed tier_engagement_models)."),
     ("Annual cost to serve per account", "CSM cost ($120K) / accounts per CSM + shared ($600) + technology ($200)",

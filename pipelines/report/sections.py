@@ -371,7 +371,28 @@ def backtest_html(rows: Sequence[dict[str, Any]], source: str) -> str:
             + _grid([auc_bars])
             + table(bands, band_cols, caption="By health band")
             + table(scores, score_cols, caption="Ranking quality of the score and of each component")
-            + table(tiers, tier_cols, caption="By tier, against the success targets"))
+            + table(tiers, tier_cols, caption="By tier, against the success targets")
+            + _profile_auc_table(rows))
+
+
+def _profile_auc_table(rows: Sequence[dict[str, Any]]) -> str:
+    """Per health profile: the churn AUC of its own score and of the default weights on the same days."""
+    profiles = [dict(r, better=_profile_verdict(r)) for r in rows if r.get("analysis") == "health_profile"]
+    if not profiles:
+        return ""
+    cols = (Col("group_value", "health profile"), Col("account_days", "account-days", f.count),
+            Col("churned_account_days", "of which churned", f.count), Col("churn_auc", "churn AUC, profile", f.auc),
+            Col("default_profile_churn_auc", "churn AUC, default weights", f.auc), Col("better", "reading"))
+    return table(profiles, cols, caption="Does each health profile rank churn better than the default weights?")
+
+
+def _profile_verdict(r: dict[str, Any]) -> str:
+    own, default = f.as_float(r.get("churn_auc")), f.as_float(r.get("default_profile_churn_auc"))
+    if own is None or default is None:
+        return "not enough outcomes"
+    if abs(own - default) < 0.01:
+        return "same as the default"
+    return "profile ranks churn better" if own > default else "default weights rank churn better"
 
 
 def health_backtest(m: Marts) -> str:
@@ -463,7 +484,8 @@ def health(m: Marts) -> str:
     cols = (Col("tier", "tier"), *(Col(s, s, f.count) for s in statuses), Col("accounts", "accounts", f.count),
             Col("avg", "average health score", f.decimal1))
     return (_note(f"Live accounts on {f.date(m.run_date)}, from <code>{mart}</code>; health score 0-100, healthy "
-                  ">= 70, at-risk >= 40, critical below.") + _grid(charts) + table(table_rows, cols))
+                  ">= 70, at-risk >= 40, critical below (the default profile's bands; var health_profiles may "
+                  "give an adoption stage its own, see the health trend section).") + _grid(charts) + table(table_rows, cols))
 
 
 def coverage(m: Marts) -> str:
@@ -660,3 +682,103 @@ def expansion(m: Marts) -> str:
     if sig:
         out += table(sig, sig_cols, caption=f"Expansion signals raised on {f.date(m.run_date)}")
     return out
+
+
+# --------------------------------------------------------------------------- actions and health trend (issue 21)
+
+ACTION_TYPES = {"tier_changed": "tier changed", "downgrade_pending": "downgrade pending",
+                "health_fell": "health fell", "renewal_at_risk": "renewal at risk",
+                "expansion_signal": "expansion signal", "owner_missing": "owner missing"}
+#: the same, short enough for a chart's category axis
+ACTION_TYPES_SHORT = {"tier_changed": "tier", "downgrade_pending": "downgrade", "health_fell": "health",
+                      "renewal_at_risk": "renewal", "expansion_signal": "expansion", "owner_missing": "no owner"}
+TRENDS = ("down", "same", "up", "no history")
+
+
+def actions(m: Marts) -> str:
+    """Open actions per owner and tier tonight, the night's new high-priority ones, and opened /
+    closed per week (fct_account_actions_daily, rpt_actions_weekly)."""
+    mart = "fct_account_actions_daily"
+    m.cols(mart)
+    latest = m.latest(mart)
+    if latest is None:
+        raise NoData(f"marts.{mart} is empty")
+    rows = m.select(mart, "as_of_date = ?", "priority_rank, due_date, account_id", [latest])
+    open_rows = [r for r in rows if r["action_status"] == "open"]
+    priorities = sorted({(r["priority_rank"], r["priority"]) for r in open_rows})
+    tiers = sorted({r["tier_name"] for r in open_rows}, key=_tier_key)
+    cards = [("open actions", len(open_rows)), ("opened tonight", sum(1 for r in rows if r["is_opened_tonight"])),
+             ("closed tonight", sum(1 for r in rows if r["action_status"] == "closed")),
+             ("overdue", sum(1 for r in open_rows if r["is_overdue"]))]
+    out = (_note(f"Actions on {f.date(latest)} from <code>{mart}</code>: one per account, action type and reason, "
+                 "open while its condition holds (seed <code>action_playbook</code> sets priority and due date per "
+                 "tier; glossary: action feed).")
+           + '<div class="cards">' + "".join(f'<div class="card"><b>{esc(f.count(v))}</b>{esc(k)}'
+                                             f'<div class="src">{mart}</div></div>' for k, v in cards) + "</div>")
+    by_tier = {p: [sum(1 for r in open_rows if r["tier_name"] == t and r["priority"] == p) for t in tiers]
+               for _, p in priorities}
+    by_type = {p: [sum(1 for r in open_rows if r["action_type"] == a and r["priority"] == p) for a in ACTION_TYPES]
+               for _, p in priorities}
+    charts = [svg.bar_chart(tiers, by_tier, "Open actions by tier and priority", fmt=svg.count, stacked=True),
+              svg.bar_chart(list(ACTION_TYPES_SHORT.values()), by_type, "Open actions by type and priority", fmt=svg.count,
+                            stacked=True)]
+    weekly = m.select("rpt_actions_weekly", order="week_start_date")
+    weeks = sorted({r["week_start_date"] for r in weekly})[-12:]
+    if weeks:
+        charts.append(svg.bar_chart(
+            [f.date(w) for w in weeks],
+            {"opened": [sum(r["opened_count"] for r in weekly if r["week_start_date"] == w) for w in weeks],
+             "closed": [sum(r["closed_count"] for r in weekly if r["week_start_date"] == w) for w in weeks]},
+            "Actions opened and closed per week (rpt_actions_weekly)", fmt=svg.count))
+    out += _grid(charts)
+    owners = sorted({_owner(r["csm_owner_id"]) for r in open_rows}, key=lambda o: (o == "unassigned", o))
+    top = priorities[0][1] if priorities else None
+    owner_rows = []
+    for owner in owners:
+        mine = [r for r in open_rows if _owner(r["csm_owner_id"]) == owner]
+        owner_rows.append({"owner": owner, **{t: sum(1 for r in mine if r["tier_name"] == t) for t in tiers},
+                           "open": len(mine), "top": sum(1 for r in mine if r["priority"] == top),
+                           "overdue": sum(1 for r in mine if r["is_overdue"])})
+    cols = (Col("owner", "owner"), *(Col(t, t, f.count) for t in tiers), Col("open", "open actions", f.count),
+            Col("top", f"{top or 'top'} priority", f.count), Col("overdue", "overdue", f.count))
+    out += table(owner_rows, cols, caption="Open actions per owner and tier")
+    new = [dict(r, owner=_owner(r["csm_owner_id"]), type=ACTION_TYPES.get(r["action_type"], r["action_type"]))
+           for r in rows if r["is_opened_tonight"] and r["priority"] == top][:30]
+    new_cols = (Col("owner", "owner"), Col("account_id", "account"), Col("tier_name", "tier"), Col("type", "action"),
+                Col("due_date", "due", f.date), Col("action_reason", "reason", wrap=True))
+    out += (table(new, new_cols, caption=f"New {top}-priority actions tonight") if new
+            else _note(f"No new {esc(top or '')}-priority action tonight."))
+    return out
+
+
+def health_trend(m: Marts) -> str:
+    """Health trend per tier over 7 and 30 days (fct_account_health_daily) and the largest 7-day falls."""
+    mart = "fct_account_health_daily"
+    m.cols(mart)
+    latest = m.latest(mart)
+    rows = [r for r in m.select(mart, "as_of_date = ? and health_score is not null", "account_id", [latest])]
+    if not rows:
+        raise NoData(f"marts.{mart} has no scored account on its latest date")
+    tiers = sorted({r["assigned_tier"] for r in rows if r["assigned_tier"]}, key=_tier_key)
+    charts, tables = [], []
+    for days in (7, 30):
+        key = f"health_trend_{days}d"
+        counts = {t: [sum(1 for r in rows if r["assigned_tier"] == tier and (r[key] or "no history") == t)
+                      for tier in tiers] for t in TRENDS}
+        charts.append(svg.bar_chart(tiers, counts, f"Health trend over {days} days by tier (accounts)",
+                                    fmt=svg.count, stacked=True))
+        tables.extend({"window": f"{days} days", "tier": tier, **{t: counts[t][i] for t in TRENDS}}
+                      for i, tier in enumerate(tiers))
+    cols = (Col("window", "window"), Col("tier", "tier"), *(Col(t, t, f.count) for t in TRENDS))
+    falls = sorted((r for r in rows if r["health_trend_7d"] == "down"),
+                   key=lambda r: (f.as_float(r["health_score_change_7d"]) or 0, r["account_id"]))[:TOP_N]
+    fall_cols = (Col("account_id", "account"), Col("assigned_tier", "tier"), Col("health_score", "health score", f.score),
+                 Col("health_status", "status"), Col("health_score_change_7d", "change, 7 days", f.decimal1),
+                 Col("health_score_change_30d", "change, 30 days", f.decimal1), Col("health_profile", "profile"))
+    return (_note(f"Live scored accounts on {f.date(latest)} from <code>{mart}</code>: the change against exactly "
+                  "7 and 30 days earlier is up, down or same (within the band of var "
+                  "<code>health_trend_same_max_points</code>); no history until that day has been scored. Each "
+                  "account is scored with its health profile (var <code>health_profiles</code>).")
+            + _grid(charts) + table(tables, cols, caption="Health trend by tier")
+            + (table(falls, fall_cols, caption="Largest 7-day falls") if falls
+               else _note("No account's health went down over the last 7 days (or no 7-day history yet).")))

@@ -24,7 +24,10 @@ PALETTE = ("#2b6cb0", "#c05621", "#2f855a", "#6b46c1", "#b83280", "#2c7a7b", "#9
 TIER_COLORS = {"Strategic": "#2b6cb0", "Core": "#2f855a", "Scale": "#c05621", "Tech-touch": "#6b46c1",
                "All": "#4a5568", "all accounts": "#4a5568"}
 STATUS_COLORS = {"healthy": "#2f855a", "at-risk": "#d69e2e", "at_risk": "#d69e2e", "critical": "#c53030",
-                 "unknown": "#a0aec0", "upgrade": "#2f855a", "downgrade": "#c53030"}
+                 "unknown": "#a0aec0", "upgrade": "#2f855a", "downgrade": "#c53030",
+                 # health trend and action priorities (issue 21)
+                 "down": "#c53030", "same": "#718096", "up": "#2f855a", "no history": "#cbd5e0",
+                 "high": "#c53030", "medium": "#d69e2e", "low": "#718096"}
 #: Background of marked periods (see the module docstring).
 PERIOD_FILLS = {"in progress": "#fefcbf", "backcast": "#edf2f7"}
 PERIOD_LABELS = {"in progress": "in progress (period not over)", "backcast": "backcast (before the daily history)"}

@@ -56,6 +56,7 @@ def test_main_task_order(dag):
     assert "quality_gate" in downstream("dbt_build")
     assert "publish" in downstream("quality_gate")
     assert "notify" in downstream("publish")
+    assert "crm_writeback" in downstream("publish") and "notify" in downstream("crm_writeback")
     assert dag.task_dict["notify"].downstream_task_ids == set()
 
 

@@ -40,6 +40,8 @@ CUSTOMER_MARTS = (
     "rpt_coverage_by_tier",
     "rpt_coverage_by_csm",
     "fct_account_signals",
+    "fct_account_actions_daily",
+    "rpt_actions_weekly",
 )
 # The self-referencing / incremental intermediates and the snapshots must be identical too.
 STATEFUL = (
@@ -48,6 +50,7 @@ STATEFUL = (
     "intermediate.int_account_segments_classified",
     "intermediate.int_account_tiers_assigned",
     "intermediate.int_account_signal_states",
+    "intermediate.int_account_actions_tracked",
     "snapshots.snap_crm__accounts",
     "snapshots.snap_billing__subscriptions",
 )
@@ -69,6 +72,7 @@ ACCOUNT_HISTORY_MARTS = (
 SELECT = (
     "--select",
     "+path:models/marts/customers",
+    "+path:models/marts/actions",
     "path:models/history",
     "+path:models/marts/revenue",
     "path:data-tests/assert_customers_*",

@@ -10,6 +10,7 @@ re-running a night gives identical marts.
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 
 import pytest
@@ -144,6 +145,10 @@ def test_a_bad_night_fails_at_the_right_task_and_keeps_the_publish(night: Night,
     assert summary["failed_task"] in tasks, summary
     assert re.search(pattern, summary["error"], re.IGNORECASE), summary["error"]
     assert f"at task {summary['failed_task']}" in result.output, "the failure callback logs the failing task"
+    # the failure is alerted with its cause and the commands that fix it (docs/outbound.md)
+    alert = json.loads((night.settings.home / "alerts" / d2.isoformat() / "failure.json").read_text())["text"]
+    assert f"FAILED at {summary['failed_task']}" in alert and summary["error"].splitlines()[0][:60] in alert
+    assert f"segment-mart run --run-date {d2}" in alert and "airflow tasks clear segment_mart_nightly" in alert
     assert night.published_fingerprint() == published_before, "a failed night must not touch the publish"
     assert night.manifest()["run_date"] == night.drops[0].isoformat()
 

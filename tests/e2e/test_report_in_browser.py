@@ -96,3 +96,35 @@ def test_report_fits_the_screen_and_charts_contain_their_marks(real_nights, brow
     assert marks["bad"] == [], marks
     for table in page.query_selector_all(".table-wrap"):
         assert table.bounding_box()["width"] <= width
+
+
+def test_report_shows_open_actions_per_owner_and_tier_and_health_trend(real_nights, browser_page):
+    """The action feed and health trend sections as a reader sees them (issue 21): the open actions
+    per owner and tier agree with the published feed, and the health trend is drawn per tier."""
+    from pipelines.publish import open_published
+
+    page = browser_page
+    page.set_viewport_size({"width": 1400, "height": 900})
+    page.goto((real_nights.settings.published / "report.html").resolve().as_uri())
+    actions = page.locator("section#actions")
+    assert actions.locator("h2").inner_text() == "Open actions by owner and tier"
+    per_owner = actions.locator("table", has=page.locator("caption", has_text="Open actions per owner and tier"))
+    headers = per_owner.locator("thead th").all_inner_texts()
+    assert headers[0] == "owner" and "open actions" in headers
+    cells = [row.locator("td").all_inner_texts() for row in per_owner.locator("tbody tr").all()]
+    shown = {(r[0], h): int(v) for r in cells for h, v in zip(headers[1:], r[1:], strict=True)
+             if h not in ("open actions", "overdue") and not h.endswith("priority")}
+    con = open_published(real_nights.settings)
+    try:
+        published = con.execute(
+            "select coalesce('CSM ' || csm_owner_id, 'unassigned'), tier_name, count(*) from marts.fct_account_actions_daily "
+            "where as_of_date = ? and action_status = 'open' group by all", [real_nights.last]).fetchall()
+    finally:
+        con.close()
+    assert published and {k: v for k, v in shown.items() if v} == {(o, t): n for o, t, n in published}
+    assert actions.locator("svg.chart").count() >= 2 and actions.locator("svg.chart .mark").count() > 0
+    trend = page.locator("section#health-trend")
+    assert trend.locator("svg.chart").count() == 2
+    table = trend.locator("table", has=page.locator("caption", has_text="Health trend by tier"))
+    assert table.locator("thead th").all_inner_texts() == ["window", "tier", "down", "same", "up", "no history"]
+    assert table.locator("tbody tr").count() >= 2

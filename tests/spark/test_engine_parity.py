@@ -1,38 +1,48 @@
-"""DuckDB vs Spark: the same nights built, gated and published by the same code on both
-engines give the same marts and the same published files.
+"""DuckDB vs a Spark cluster: the same nights built, gated and published by the same code on
+both engines give the same marts and the same published files.
 
-A small generated business (accounts, a year and a bit of billing, usage) lands once; each
-engine has its own pipeline home and ingests it night by night into its own raw lake. DuckDB
-runs every night whole (``nightly.run_night``, what ``segment-mart run`` does). Spark
-(dbt-spark ``session``: PySpark in the dbt process, local[2], a bounded driver heap) runs
-the first night as check, ingest, the models only, gate and publish, and the last night
-whole with ``run_night`` (seeds, models, contracts, unit tests and the data tests listed at
-SPARK_BUILD_EXCLUDE's comment, the quality gate and the publish reading Spark's Parquet
-through ``open_marts``).
+The cluster is the project's own (``pipelines.spark_cluster``): a standalone master, two
+workers and a Thrift server, each a JVM of its own on 127.0.0.1 with a bounded heap; dbt builds
+over Thrift (target ``spark_thrift``), and the gate and the publish read the marts' Parquet from
+the warehouse location the Thrift server writes to (setting ``spark_warehouse``).
+
+A small generated business (accounts, a year and a bit of billing, usage) lands once, three
+nights, plus two accounts written into the drops by hand (:func:`add_lifecycle_accounts`): one
+that churns on night 2 and returns on night 3, one whose new subscription on night 3 crosses
+the Tier 2 ARR threshold (an upgrade). Each engine has its own pipeline home and ingests the
+drops night by night into its own raw lake. DuckDB runs every night whole
+(``nightly.run_night``, what ``segment-mart run`` does). On the cluster, nights 1 and 2 run check,
+ingest, the models, gate and publish; night 3 runs whole with ``run_night``: seeds, models,
+contracts, every unit test and every data test (nothing excluded: dbt's ``not_null``,
+``unique`` and ``accepted_values`` too), the quality gate and the publish.
 
 After each night every mart and every type 2 history is compared row by row (Spark's marts
 read as the gate reads them). Equal means: the same columns (for marts also the same
 types), the same number of rows and, after sorting, the same values; DOUBLE columns to a
 relative and absolute tolerance of 1e-9 (the histories' floats: the engines sum in
 different orders), every other type exactly. The published manifests must agree too: every
-mart's columns, row count and content checksum, the dataset checksum, and what the second
-night's publish re-used from the first.
+mart's columns, row count and content checksum, the dataset checksum, and what each later
+night's publish re-used from the one before.
 
-This module is the `spark` marker: `make test` runs it in a second pytest process next to
-the rest of the suite, `make test-spark` alone (docs/spark.md has the measured time).
+This module is the `spark` marker: `make test` runs it in a pytest process of its own next to
+the rest of the suite, `make test-spark` alone (docs/spark.md has the measured time). The last
+test stops the cluster and checks that nothing of it is left.
 """
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import math
+import socket
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 
 import duckdb
 import pytest
 
-from pipelines import nightly
+from pipelines import nightly, spark_cluster
 from pipelines.dbt import run_dbt, run_results_path
 from pipelines.dbt_results import RunResults
 from pipelines.generate import generate
@@ -40,28 +50,25 @@ from pipelines.marts import open_marts
 from pipelines.publish import Manifest, open_published, read_manifest
 from pipelines.settings import Settings
 from pipelines.spark_marts import attach_spark_relations
+from tests.listening import listening_addresses
 
-#: the module's fixture builds two nights on Spark: 65 min on this 2-core machine at load 20
-#: (docs/spark.md), beyond the suite's default per-test timeout; CI's limit is 90 min
+#: the module builds three nights on both engines and starts and stops a cluster (docs/spark.md
+#: has the measured time); beyond the suite's default per-test timeout, within CI's 90 minutes
 pytestmark = [pytest.mark.spark, pytest.mark.timeout(5400)]
 
 ACCOUNTS = 30
 START = dt.date(2025, 3, 1)
 DAYS = 400
-DROP_DAYS = 2
+DROP_DAYS = 3
 SEED = 5
 #: floats: DuckDB and Spark add them up in different orders
 REL_TOL = ABS_TOL = 1e-9
 #: compared besides the marts: the type 2 histories that replace dbt's snapshots
 SCHEMAS = ("marts", "snapshots")
 MODELS_ONLY = ("--exclude", "resource_type:test", "resource_type:unit_test")
-#: Spark's last night runs every unit test, every singular test and every generic test of the
-#: project's own macros (unique_combination_of_columns, accepted_range, expression_is_true,
-#: mutually_exclusive_ranges) and relationships, not dbt's built-in not_null, unique and
-#: accepted_values (411 of 526 data tests at 30 accounts): one Spark job each, ~1-3 s on a busy
-#: 2-core machine, on data this test proves equal to DuckDB's, where they all run. Every data
-#: and unit test of the project then (494 and 21) passed on Spark with the first port (docs/spark.md).
-SPARK_BUILD_EXCLUDE = "test_name:not_null test_name:unique test_name:accepted_values"
+#: the accounts written into the drops by hand (add_lifecycle_accounts)
+RETURNING = "acc_returning"
+UPGRADING = "acc_upgrading"
 
 
 def _duckdb_relations(con: duckdb.DuckDBPyConnection, schema: str) -> dict[str, list[tuple[str, str]]]:
@@ -143,21 +150,81 @@ def compare_engines(duck_settings: Settings, spark_settings: Settings) -> dict[s
     return counts
 
 
-@pytest.fixture(scope="module")
-def nights(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    """Each night on both engines, from the same landing folder, each in its own pipeline home.
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
-    DuckDB runs every night whole (``run_night``: what ``segment-mart run`` does). Spark runs
-    night 1 as check, ingest, the models only, gate and publish; the last night whole
-    (``run_night`` with SEGMENT_MART_ENGINE=spark: seeds, models, every data and unit test,
-    the gate and the publish reading Spark's Parquet)."""
+
+def _append_rows(path: Path, rows: list[dict[str, str]]) -> None:
+    """Add rows to a generated CSV extract in its own column order."""
+    with path.open(newline="") as f:
+        header = next(csv.reader(f))
+    with path.open("a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=header, quoting=csv.QUOTE_MINIMAL)
+        writer.writerows([{c: row.get(c, "") for c in header} for row in rows])
+
+
+def add_lifecycle_accounts(landing: Path, run_dates: list[dt.date]) -> None:
+    """Two accounts the parity must cover, in the nightly snapshots of CRM and billing:
+
+    - ``acc_returning``: a monthly customer since 2025-06-01; night 2's snapshot ends its
+      subscription the day before (churned: no tier on night 2), night 3's adds a new one
+      starting that day (returned: a tier again, change_type ``reactivated``);
+    - ``acc_upgrading``: USD 1,500 a month (ARR 18,000: Scale) since 2025-06-01; night 3's
+      snapshot ends it the day before and starts USD 3,000 a month (ARR 36,000, over the
+      Tier 2 minimum of 25,000: Core, an upgrade, which takes effect at once).
+    """
+    first, second, third = run_dates
+    for run_date in run_dates:
+        drop = landing / run_date.isoformat()
+        _append_rows(drop / "crm" / "accounts.csv", [
+            {"account_id": account, "account_name": name, "industry": "Software", "employee_count": "120",
+             "country": "US", "created_date": "2025-05-20", "is_marquee_logo": "false",
+             "is_reference": "false", "is_partner": "false"}
+            for account, name in ((RETURNING, "Returning Ltd"), (UPGRADING, "Upgrading Inc"))])
+
+        def sub(sub_id: str, account: str, start: str, end: str, amount: str) -> dict[str, str]:
+            return {"subscription_id": sub_id, "account_id": account, "plan": "growth", "product_line": "core",
+                    "start_date": start, "end_date": end, "billing_interval": "month", "amount": amount,
+                    "currency": "USD", "seats": "20", "is_per_seat": "false"}
+
+        churned = (second - dt.timedelta(days=1)).isoformat() if run_date >= second else ""
+        upgraded = (third - dt.timedelta(days=1)).isoformat() if run_date >= third else ""
+        subs = [sub("sub_returning_1", RETURNING, "2025-06-01", churned, "2000.00"),
+                sub("sub_upgrading_1", UPGRADING, "2025-06-01", upgraded, "1500.00")]
+        if run_date >= third:
+            subs += [sub("sub_returning_2", RETURNING, third.isoformat(), "", "2000.00"),
+                     sub("sub_upgrading_2", UPGRADING, third.isoformat(), "", "3000.00")]
+        _append_rows(drop / "billing" / "subscriptions.csv", subs)
+    assert first < second < third
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """The Spark home's settings, with its cluster running (free ports: other clusters may run
+    on this machine); stopped at the end of the module (also by test_cluster_stops_cleanly)."""
     root = tmp_path_factory.mktemp("parity")
-    landing = root / "landing"
-    common = {"landing_dir": landing, "spark_driver_memory": "2g", "spark_master": "local[2]"}
-    duck = Settings(home=root / "duckdb", engine="duckdb", **common)
-    spark = Settings(home=root / "spark", engine="spark", dbt_build_exclude=SPARK_BUILD_EXCLUDE, **common)
+    settings = Settings(
+        home=root / "spark", engine="spark", dbt_target="spark_thrift", landing_dir=root / "landing",
+        spark_master_port=_free_port(), spark_thrift_port=_free_port(),
+    )
+    try:
+        spark_cluster.start(settings)
+        yield settings
+    finally:
+        spark_cluster.stop(settings)
+
+
+@pytest.fixture(scope="module")
+def nights(cluster: Settings) -> Iterator[dict]:
+    """Each night on both engines, from the same landing folder, each in its own pipeline home."""
+    spark = cluster
+    landing = spark.landing
+    duck = Settings(home=spark.home.parent / "duckdb", engine="duckdb", landing_dir=landing)
     summary = generate(landing, accounts=ACCOUNTS, start_date=START, days=DAYS, drop_days=DROP_DAYS, seed=SEED)
     run_dates = [dt.date.fromisoformat(str(d)) for d in summary.run_dates]
+    add_lifecycle_accounts(landing, run_dates)
     compared: dict[dt.date, dict[str, int]] = {}
     published: dict[dt.date, dict[str, Manifest]] = {}
     for i, run_date in enumerate(run_dates):
@@ -186,17 +253,35 @@ def test_every_mart_and_history_is_the_same_on_both_engines(nights: dict) -> Non
             assert counts[relation] > 0, (run_date, relation)
 
 
-def test_spark_night_ran_the_tests_it_was_meant_to(nights: dict) -> None:
-    """The last Spark night's build ran every unit test and every data test but dbt's built-in
-    not_null, unique and accepted_values (setting dbt_build_exclude), and all passed."""
+def test_the_nights_hold_a_return_and_an_upgrade(nights: dict) -> None:
+    """The lifecycle the parity must cover happened, as the published tier history (equal on
+    both engines, above) shows it: the returning account's new tier period on night 3 is
+    `reactivated` after a night without a tier, the upgrading account's is an `upgrade`."""
+    third = nights["run_dates"][-1]
+    with open_published(nights["spark"]) as con:
+        periods = con.execute(
+            "select account_id, valid_from, change_type, assigned_tier from marts.dim_account_tier_history "
+            "where account_id in (?, ?) order by account_id, valid_from", [RETURNING, UPGRADING]).fetchall()
+    by_account: dict[str, list[tuple]] = {}
+    for account, valid_from, change, tier in periods:
+        by_account.setdefault(account, []).append((valid_from, change, tier))
+    assert by_account[RETURNING][-1][:2] == (third, "reactivated"), by_account[RETURNING]
+    assert by_account[UPGRADING][-1][:3] == (third, "upgrade", "Core"), by_account[UPGRADING]
+    assert by_account[UPGRADING][-2][2] == "Scale", by_account[UPGRADING]
+
+
+def test_spark_night_ran_every_test(nights: dict) -> None:
+    """The last night's build on the cluster ran every unit test and every data test of the
+    project, dbt's built-in not_null, unique and accepted_values included, and all passed."""
     results = RunResults.load(run_results_path(nights["spark"], nights["run_dates"][-1]))
-    kinds = {r.resource_type for r in results.tests}
-    assert kinds == {"test", "unit_test"}
-    names = [r.name for r in results.tests]
-    assert not [n for n in names if n.startswith(("not_null_", "unique_", "accepted_values_"))
-                and not n.startswith("unique_combination")]
+    duck = RunResults.load(run_results_path(nights["duckdb"], nights["run_dates"][-1]))
+    assert {r.resource_type for r in results.tests} == {"test", "unit_test"}
+    names = sorted(r.name for r in results.tests)
+    assert names == sorted(r.name for r in duck.tests)
+    for kind in ("not_null_", "unique_", "accepted_values_", "relationships_"):
+        assert any(n.startswith(kind) for n in names), kind
     assert len([r for r in results.tests if r.resource_type == "unit_test"]) >= 30
-    assert len(names) >= 100
+    assert len(names) >= 500
     assert not results.failures
 
 
@@ -219,22 +304,52 @@ def test_both_engines_publish_the_same_marts(nights: dict) -> None:
 
 
 def test_spark_publish_writes_only_the_delta(nights: dict) -> None:
-    """The fingerprint of Spark's partitioned Parquet is stable across builds: the second
-    night's publish copied the previous release and re-linked the first night's partitions,
+    """The fingerprint of Spark's partitioned Parquet is stable across builds: each later
+    night's publish copied the previous release and re-linked the earlier nights' partitions,
     exactly as the DuckDB night did."""
-    manifests = nights["published"][nights["run_dates"][-1]]
-    duck, spark = manifests["duckdb"].build, manifests["spark"].build
-    assert spark["duckdb"] == "previous release + delta"
-    assert spark["partitions_linked"] > 0
-    for key in ("partitions_written", "partitions_linked", "marts_linked"):
-        assert spark[key] == duck[key], key
+    for run_date in nights["run_dates"][1:]:
+        manifests = nights["published"][run_date]
+        duck, spark = manifests["duckdb"].build, manifests["spark"].build
+        assert spark["duckdb"] == "previous release + delta", run_date
+        assert spark["partitions_linked"] > 0, run_date
+        for key in ("partitions_written", "partitions_linked", "marts_linked"):
+            assert spark[key] == duck[key], (run_date, key)
 
 
 def test_daily_marts_keep_every_night_on_spark(nights: dict) -> None:
-    """insert_overwrite added the second night's partition and kept the first one."""
+    """insert_overwrite added each night's partition and kept the earlier ones, in the warehouse
+    the Thrift server writes to."""
     con = duckdb.connect()
     attach_spark_relations(con, nights["spark"], "marts", ["fct_account_tiers_daily"])
     dates = [r[0] for r in con.execute(
         "select distinct as_of_date from marts.fct_account_tiers_daily order by 1"
     ).fetchall()]
     assert dates == nights["run_dates"]
+
+
+def test_cluster_ran_as_separate_processes_on_loopback(nights: dict) -> None:
+    """Master, two workers with an executor each and the Thrift server, each its own JVM, and
+    every port they listen on bound to 127.0.0.1."""
+    settings = nights["spark"]
+    procs = spark_cluster.processes(settings)
+    names = sorted(p.name for p in procs)
+    assert names == ["executor-worker-1", "executor-worker-2", "master", "thrift", "worker-1", "worker-2"]
+    assert len({p.pid for p in procs}) == 6
+    pids = {p.pid for p in procs}
+    listening = listening_addresses(pids)
+    assert listening, "no listening socket found for the cluster's processes"
+    assert {addr for addr, _ in listening} == {"127.0.0.1"}, listening
+    assert (("127.0.0.1", settings.spark_thrift_port) in listening
+            and ("127.0.0.1", settings.spark_master_port) in listening), listening
+
+
+def test_cluster_stops_cleanly(nights: dict) -> None:
+    """`stop` ends every JVM of the cluster (executors included) and frees its ports."""
+    settings = nights["spark"]
+    pids = [p.pid for p in spark_cluster.processes(settings)]
+    spark_cluster.stop(settings)
+    assert spark_cluster.processes(settings) == []
+    assert not [pid for pid in pids if Path(f"/proc/{pid}").exists()]
+    for port in (settings.spark_thrift_port, settings.spark_master_port):
+        with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=2):
+            pass

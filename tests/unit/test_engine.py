@@ -66,3 +66,16 @@ def test_an_old_java_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     assert java_major_version(str(java)) == 8
     with pytest.raises(EngineUnavailable, match="version 8"):
         check_engine(Settings(home=tmp_path / "home", engine="spark"))
+
+
+def test_a_cluster_night_stops_when_no_thrift_server_answers(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings = Settings(home=tmp_path / "home", engine="spark", dbt_target="spark_thrift", spark_thrift_port=port)
+    with pytest.raises(EngineUnavailable, match=f"no Spark Thrift server answers on 127.0.0.1:{port}") as info:
+        nightly.run_night(settings, dt.date(2026, 1, 5))
+    assert "make spark-cluster" in str(info.value)
+    assert not settings.lake.exists()

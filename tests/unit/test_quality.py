@@ -22,7 +22,8 @@ from pipelines.settings import get_settings
 from tests.warehouse import gate, sql
 
 ROOT = Path(__file__).resolve().parents[2]
-DAILY = ("fct_account_health_daily", "fct_account_segments_daily", "fct_account_signals", "fct_account_tiers_daily")
+DAILY = ("fct_account_actions_daily", "fct_account_health_daily", "fct_account_segments_daily", "fct_account_signals",
+         "fct_account_tiers_daily")
 
 
 def failed(result):

@@ -123,3 +123,22 @@ def test_open_marts_on_spark_says_what_to_run_when_nothing_was_built(tmp_path: P
     _manifest(settings, {"fct_daily": DAILY})
     with pytest.raises(WarehouseUnavailable, match="Spark wrote no marts under"):
         open_marts(settings)
+
+
+def test_the_warehouse_location_is_a_setting(tmp_path: Path) -> None:
+    """The gate and the publish read where the Thrift server writes: setting spark_warehouse, a
+    path or file:// URI (default <home>/spark/warehouse); other schemes are refused by name."""
+    from pipelines.dbt import dbt_environment
+    from pipelines.spark_marts import WarehouseLocationError, spark_warehouse
+
+    home = tmp_path / "home"
+    assert spark_warehouse(Settings(home=home)) == home / "spark" / "warehouse"
+    shared = tmp_path / "shared warehouse"
+    for location in (str(shared), shared.as_uri()):
+        settings = Settings(home=home, engine="spark", spark_warehouse=location)
+        assert spark_warehouse(settings) == shared
+        assert relation_dir(settings, "marts", "dim_accounts") == shared / "marts.db" / "dim_accounts"
+        # dbt's targets get the same location (spark.sql.warehouse.dir of the session target)
+        assert dbt_environment(settings)["SEGMENT_MART_DBT_SPARK_WAREHOUSE"] == shared.as_uri()
+    with pytest.raises(WarehouseLocationError, match="s3a://lake/warehouse"):
+        spark_warehouse(Settings(home=home, spark_warehouse="s3a://lake/warehouse"))

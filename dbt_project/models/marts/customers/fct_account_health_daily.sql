@@ -1,6 +1,6 @@
 {#- Published: account health per account per as-of date: overall score and status,
-    the five component scores, which were missing, the weakest component and the
-    change vs 7 and 30 days earlier, with the day's conformed dimensions and tier.
+    the five component scores, which were missing, the weakest component, the
+    change and trend (up / down / same) vs 7 and 30 days earlier, the health profile it was scored with, with the day's conformed dimensions and tier.
     Incremental on as_of_date. -#}
 {{ config(date_partitioned_incremental('as_of_date')) }}
 
@@ -36,6 +36,9 @@ final as (
         cast(health.weakest_component as {{ dbt.type_string() }}) as weakest_component,
         cast(health.health_score_change_7d as decimal(5, 1)) as health_score_change_7d,
         cast(health.health_score_change_30d as decimal(5, 1)) as health_score_change_30d,
+        cast(health.health_trend_7d as {{ dbt.type_string() }}) as health_trend_7d,
+        cast(health.health_trend_30d as {{ dbt.type_string() }}) as health_trend_30d,
+        cast(health.health_profile as {{ dbt.type_string() }}) as health_profile,
         cast(tiers.assigned_tier as {{ dbt.type_string() }}) as assigned_tier,
         cast(tiers.tier_number as integer) as tier_number,
         cast(segments.value_band as {{ dbt.type_string() }}) as value_band,

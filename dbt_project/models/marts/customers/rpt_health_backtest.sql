@@ -10,7 +10,11 @@
     - score: ROC AUC of the health score and of each component for churn, computed by the
       rank-sum (Mann-Whitney) formula with average ranks for ties: the chance that a random
       account-day that did not churn scores higher than one that did (1 = perfect, 0.5 = no
-      better than chance).
+      better than chance);
+    - health_profile: per health profile (doc block health_profiles), the churn AUC of the
+      health score the profile gave its account-days, and in default_profile_churn_auc the AUC
+      of the default-weight score on the same account-days: does the profile rank churners
+      better than the default would?
     Only what was known on each day is scored: the health rows are the ones built for that
     as-of date (doc block health_backtest). -#}
 {%- set horizon = var('backtest_horizon_days') %}
@@ -56,6 +60,8 @@ account_days as (
         health.as_of_date,
         {{ dbt.dateadd('day', horizon, 'health.as_of_date') }} as horizon_end_date,
         health.health_status,
+        coalesce(health.health_profile, 'default') as health_profile,
+        cast(health.default_profile_health_score as double) as default_profile_health_score,
         tiers.assigned_tier_number as tier_number,
         {%- for score in scores %}
         cast(health.{{ score }} as double) as {{ score }}{{ ',' if not loop.last }}
@@ -152,6 +158,8 @@ score_values as (
     {%- for score in scores %}
     select
         '{{ score }}' as score_name,
+        'score' as analysis,
+        '{{ score }}' as group_value,
         {{ loop.index }} as sort_key,
         account_id,
         as_of_date,
@@ -161,6 +169,23 @@ score_values as (
         is_expanded
     from scored
     where {{ score }} is not null
+    union all
+    {%- endfor %}
+    {#- per profile: its own score, and the default-weight score of the same account-days -#}
+    {%- for kind, column in [['profile', 'health_score'], ['default', 'default_profile_health_score']] %}
+    select
+        '{{ kind }}|' || health_profile as score_name,
+        '{{ "health_profile" if kind == "profile" else "health_profile_default" }}' as analysis,
+        health_profile as group_value,
+        {{ scores | length + 1 }} as sort_key,
+        account_id,
+        as_of_date,
+        {{ column }} as score_value,
+        is_churned,
+        is_contracted,
+        is_expanded
+    from scored
+    where health_score is not null and default_profile_health_score is not null
     {% if not loop.last %}union all{% endif %}
     {%- endfor %}
 ),
@@ -175,13 +200,13 @@ score_ranked as (
 
 by_score as (
     select
-        'score' as analysis,
-        score_name as group_value,
+        analysis,
+        group_value,
         min(sort_key) as sort_key,
         {{ counts }},
         sum(case when is_churned = 0 then average_rank else 0 end) as not_churned_rank_sum
     from score_ranked
-    group by score_name
+    group by score_name, analysis, group_value
 ),
 
 groups as (
@@ -256,6 +281,7 @@ final as (
             "case when rates.analysis in ('health_band', 'tier') and base.expansion_rate > 0 then rates.expansion_rate / base.expansion_rate end", 6
         ) }} as decimal(18, 6)) as expansion_lift,
         cast({{ round_decimal('rates.churn_auc', 6) }} as decimal(18, 6)) as churn_auc,
+        cast({{ round_decimal('profile_default.churn_auc', 6) }} as decimal(18, 6)) as default_profile_churn_auc,
         cast({{ round_decimal('tier_retention.annualised_retention', 6) }} as decimal(18, 6)) as annualised_retention,
         cast(retention_targets.target_retention_rate as decimal(18, 6)) as target_retention_rate,
         cast({{ round_decimal(
@@ -267,6 +293,10 @@ final as (
         on rates.analysis = 'tier' and rates.group_value = tier_retention.group_value
     left join retention_targets
         on rates.analysis = 'tier' and rates.group_value = retention_targets.segment_value
+    left join rates as profile_default
+        on rates.analysis = 'health_profile' and profile_default.analysis = 'health_profile_default'
+        and rates.group_value = profile_default.group_value
+    where rates.analysis <> 'health_profile_default'
 )
 
 select * from final
