@@ -334,6 +334,60 @@ def metrics(ctx: typer.Context, home: Home = None, warehouse: Warehouse = None) 
 
 
 
+map_app = typer.Typer(help="Mappings that turn tools' exports into contract files (docs/mappings.md).",
+                      no_args_is_help=True, add_completion=False, rich_markup_mode=None)
+app.add_typer(map_app, name="map")
+
+
+@map_app.command("list")
+def map_list(home: Home = None) -> None:
+    """The shipped mappings (to extend or copy) and the mappings in use (setting mappings_dir)."""
+    from pipelines.mapping import LIBRARY, active_mappings, shipped_mappings
+
+    settings = _settings(home, None, None)
+    try:
+        shipped, active = shipped_mappings(), active_mappings(settings)
+    except Exception as exc:
+        _fail(exc)
+    typer.echo(f"shipped ({LIBRARY}; `extends: <name>` in a mapping file):")
+    for m in shipped:
+        name = m.path.relative_to(LIBRARY).with_suffix("")
+        typer.echo(f"  {name!s:<28} {m.entity.qualified:<22} {m.input_file:<32} {m.description}")
+    typer.echo(f"in use ({settings.mappings}):" + ("" if active else " none"))
+    for qualified, m in active.items():
+        typer.echo(f"  {qualified:<22} <- {m.input_file:<32} {m.path.name}")
+
+
+@map_app.command("preview")
+def map_preview(
+    run_date: RunDate = None,
+    entity: Annotated[list[str] | None, typer.Option(help="Mapped entity to show, e.g. crm/accounts (repeatable; "
+                                                          "default: every mapped entity).")] = None,
+    rows: Annotated[int, typer.Option(help="Mapped rows to show per entity.")] = 5,
+    home: Home = None,
+    landing: Landing = None,
+) -> None:
+    """What the night's ingest would make of the mapped exports of a drop: the mapped rows, what
+    would be quarantined and why (a scratch lake; the raw lake and the warehouse are untouched).
+    Exits 1 when an export has a file problem or more than SEGMENT_MART_MAX_QUARANTINE_SHARE of it
+    would be quarantined (the night would stop)."""
+    _setup_logging()
+    from pipelines.mapping import format_preview, preview
+
+    settings = _settings(home, landing, None)
+    try:
+        results = preview(settings, _run_date(settings, run_date), tuple(entity or ()), rows=rows)
+    except Exception as exc:
+        _fail(exc)
+    typer.echo(format_preview(results))
+    stops = [r for r in results if (r.problems and not r.off) or (r.rows_read and r.rows_quarantined / r.rows_read
+                                                  > settings.max_quarantine_share)]
+    if stops:
+        typer.echo(f"the night would stop: {', '.join(r.mapping.entity.qualified for r in stops)} "
+                   f"(file problem, or more than {settings.max_quarantine_share:.0%} quarantined)", err=True)
+        raise typer.Exit(code=1)
+
+
 @app.command()
 def simulate(
     policy: Annotated[Path, typer.Option("--policy", help="YAML file of named tier policies (docs/policy-lab.md).")],
@@ -354,6 +408,34 @@ def simulate(
     for r in result.results:
         typer.echo(f"{r.policy.name}: {len(r.moves)} account(s) would change tier -> {r.out_dir}")
     typer.echo(f"comparison: {result.out_dir / 'index.html'} (and summary.md)")
+
+
+@app.command()
+def calibrate(
+    run_date: RunDate = None,
+    apply: Annotated[bool, typer.Option("--apply", help="Write the proposed vars into dbt_project.yml "
+                                                        "(the next night scores with them).")] = False,
+    home: Home = None,
+    warehouse: Warehouse = None,
+) -> None:
+    """Health thresholds from the company's own distribution: percentiles of every health measure,
+    proposed thresholds and band cut points, previewed in a scratch warehouse (docs/policy-lab.md)."""
+    _setup_logging()
+    from pipelines.calibration import apply_vars
+    from pipelines.calibration import calibrate as run_calibration
+
+    settings = _settings(home, None, warehouse)
+    try:
+        result = run_calibration(settings, _run_date(settings, run_date), progress=typer.echo)
+    except Exception as exc:
+        _fail(exc)
+    typer.echo((result.out_dir / "calibration.md").read_text(encoding="utf-8"))
+    if apply:
+        path = apply_vars(settings.dbt_project_dir, result.proposal)
+        typer.echo(f"wrote {len(result.proposal)} var(s) into {path}; restate this night with "
+                   f"`segment-mart replay --from-date {result.run_date}`")
+    else:
+        typer.echo(f"proposal: {result.out_dir / 'proposal.yml'} (adopt with --apply)")
 
 
 @app.command("backtest")

@@ -145,7 +145,9 @@ def run_dbt(settings: Settings, run_date: dt.date, command: str = "build", *extr
         kept.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(produced, kept)
     if code != 0:
-        failing = failed_nodes(produced) if produced.exists() else []
+        from pipelines.dbt_failures import explain_failures  # the rows a failed test found, the fix
+
+        failing = explain_failures(settings, produced) if produced.exists() else []
         # No node results (e.g. a parse or profile error): dbt's last words say why.
         listing = "\n".join(f"  - {f}" for f in failing) or "\n".join(f"  | {t}" for t in tail)
         raise DbtFailed(f"dbt {command} for {run_date} failed (exit {code}):\n{listing}")

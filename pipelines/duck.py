@@ -49,7 +49,8 @@ def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
 
 
 def dbt_env(settings: Settings) -> dict[str, str]:
-    """Environment variables ``dbt_project/profiles.yml`` reads (DuckDB settings, lake root)."""
+    """Environment variables ``dbt_project/profiles.yml`` and the models read (DuckDB settings, lake
+    root, the entities that are off)."""
     spill_dir(settings).mkdir(parents=True, exist_ok=True)
     return {
         "SEGMENT_MART_DBT_LAKE": str(settings.lake),
@@ -57,4 +58,6 @@ def dbt_env(settings: Settings) -> dict[str, str]:
         "SEGMENT_MART_DBT_DUCKDB_THREADS": str(settings.threads),
         "SEGMENT_MART_DBT_DUCKDB_TEMP_DIR": str(spill_dir(settings)),
         "SEGMENT_MART_DBT_DUCKDB_PRESERVE_INSERTION_ORDER": str(settings.duckdb_preserve_insertion_order).lower(),
+        # the raw tables of the entities not in use (dbt_project/macros/lake/entities_in_use.sql)
+        "SEGMENT_MART_DBT_ENTITIES_OFF": ",".join(e.raw_table for e in settings.entities_off),
     }

@@ -23,7 +23,9 @@ events against other nights, a re-sort), which spill to ``temp_dir`` beyond it.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import logging
 import queue
 import threading
@@ -39,10 +41,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipelines import duck, lake
-from pipelines.contract import SOURCES, Entity, entities_of
-from pipelines.landing import FileProblem, LandingFile, SourceRejected, find_files
-from pipelines.readers import LINE, FileUnreadable, TextReader, typed_columns
-from pipelines.row_checks import BAD, KEY_HASH, RowChecks, lit, q
+from pipelines.contract import CARRIED_FORWARD_COLUMN, SOURCES, Entity, entities_of
+from pipelines.landing import FileProblem, LandingFile, SourceRejected, find_files, off_entity_files
+from pipelines.readers import LINE, FileUnreadable, Malformed, TextReader, typed_columns
+from pipelines.row_checks import BAD, KEY_HASH, RowChecks, key_sql, lit, q
 from pipelines.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -80,13 +82,20 @@ class EntityLoad:
     rows_quarantined: int
     rows_deduplicated: int
     duration_seconds: float
+    #: Optional contract columns the file left out: the mart uses their documented defaults.
+    columns_defaulted: tuple[str, ...] = ()
+    #: Snapshot rows quarantined tonight whose key keeps its row of the previous drop.
+    rows_carried_forward: int = 0
 
 
 def output_schema(entity: Entity, extra: list[str]) -> pa.Schema:
-    """Columns of an entity's lake files: contract (typed), extras (text), load metadata."""
+    """Columns of an entity's lake files: contract (typed), extras (text), load metadata (and,
+    for a snapshot, ``_carried_forward_from``: null for the rows the night delivered)."""
     fields = [(c.name, ARROW_TYPES[c.type]) for c in entity.columns]
     fields += [(name, pa.string()) for name in extra]
     fields += [("_source_file", pa.string()), ("_source_line", pa.int64()), ("_loaded_at", pa.timestamp("us"))]
+    if entity.kind == "snapshot":
+        fields.append((CARRIED_FORWARD_COLUMN, pa.date32()))
     return pa.schema(fields)
 
 
@@ -240,7 +249,7 @@ class _EntityLoader:
         self.checks = RowChecks(
             self.entity, lf.columns, run_date=run_date,
             future_tolerance_hours=settings.future_event_tolerance_hours, check_nul=lf.has_nul,
-            typed_input=self.typed_input,
+            typed_input=self.typed_input, **(lf.mapping.row_check_options() if lf.mapping else {}),
         )
         self.partition = commit.stage(lake.partition_dir(settings.lake, self.entity, run_date), load_id)
         self.quarantine_path = quarantine_dir / f"{self.entity.name}-{load_id}.parquet"
@@ -261,7 +270,7 @@ class _EntityLoader:
         try:
             try:
                 self.con.execute("set preserve_insertion_order = true")  # per batch: rows in batch order
-                skip_blank = self.lf.file_format == "csv"
+                skip_blank = self.lf.file_format == "csv" and self.lf.mapping is None
                 text = tuple(c for c in self.lf.columns if c not in self.typed_input)
                 prepared = (_prepare(b, text, self.missing, skip_blank) for b in reader.batches(self.con.cursor()))
                 for table in _prefetch(prepared):
@@ -291,14 +300,16 @@ class _EntityLoader:
             if self.entity.kind == "events":
                 self._dedup_across_drops()
                 self._cluster_by_time()
+            loaded = sum(pq.ParquetFile(p).metadata.num_rows for p in self.partition.glob("*.parquet"))
+            carried = self._carry_forward(reader.malformed) if self.entity.kind == "snapshot" else 0
         finally:
             self.keys_path.unlink(missing_ok=True)
-        loaded = sum(pq.ParquetFile(p).metadata.num_rows for p in self.partition.glob("*.parquet"))
         quarantined = self.con.execute(
             f"select count(distinct line) from read_parquet({lit(str(self.quarantine_path))})"
         ).fetchall()[0][0]
         return EntityLoad(self.entity.source, self.entity.name, str(self.lf.path), rows_read, loaded,
-                          quarantined, rows_read - loaded - quarantined, round(time.monotonic() - started, 3))
+                          quarantined, rows_read - loaded - quarantined, round(time.monotonic() - started, 3),
+                          columns_defaulted=tuple(self.missing), rows_carried_forward=carried)
 
     def _check_and_write(self, table: pa.Table, out: _PartWriter, quarantine: pq.ParquetWriter,
                          keys: pq.ParquetWriter) -> None:
@@ -333,6 +344,8 @@ class _EntityLoader:
             table.column(LINE),
             _scalar_column(self.loaded_at, pa.timestamp("us"), n),
         ]
+        if self.entity.kind == "snapshot":
+            arrays.append(pa.nulls(n, pa.date32()))
         rows = pa.Table.from_arrays([a.cast(f.type) for a, f in zip(arrays, self.schema, strict=True)],
                                     schema=self.schema)
         if has_bad:
@@ -365,7 +378,7 @@ class _EntityLoader:
         )
         if not self.con.execute("select count(*) from __sm_candidates").fetchall()[0][0]:
             return
-        key = q(self.entity.key)
+        key = key_sql(self.entity)
         content = "hash(row(" + ", ".join(q(c.name) for c in self.entity.columns) + "".join(
             f", {q(e)}" for e in self.extra) + "))"
         record = "to_json(struct_pack(" + ", ".join(
@@ -377,7 +390,7 @@ class _EntityLoader:
             select _source_line as line, {key} as key, {content} as content, false as bad, {record} as record
             from read_parquet({files}) where hash({key}) in (select h from __sm_candidates)
             union all
-            select distinct line, json_extract_string(record, {lit('$.' + _json(self.entity.key))}),
+            select distinct line, {key_sql(self.entity, lambda c: f"json_extract_string(record, {lit('$.' + _json(c))})")},
                 null::ubigint, true, record
             from read_parquet({qpath})
             where line in (select line from read_parquet({keys}) where bad and h in (select h from __sm_candidates))
@@ -406,6 +419,63 @@ class _EntityLoader:
         drop = "select line from __sm_dups where not bad and (is_conflict or copy_number > 1)"
         if self.con.execute(f"select count(*) from ({drop})").fetchall()[0][0]:
             self._rewrite(f"where _source_line not in ({drop})")
+
+    # ---------------------------------------------------------------- carry forward (snapshots)
+
+    def _quarantined_keys(self, malformed: list[Malformed]) -> set[str]:
+        """Keys of the rows quarantined from this file: from each quarantined record, and from a
+        malformed CSV record's text when its key field can be read (by the header's position)."""
+        path = lit("$." + _json(self.entity.key))
+        found = self.con.execute(
+            f"select distinct trim(json_extract_string(record, {path})) from read_parquet({lit(str(self.quarantine_path))})"
+        ).fetchall()
+        keys = {k for (k,) in found if k}
+        position = self.lf.columns.index(self.entity.key)
+        for record in malformed:
+            fields = next(csv.reader(io.StringIO(record.text)), [])
+            if len(fields) > position and fields[position].strip():
+                keys.add(fields[position].strip())
+        return keys
+
+    def _carry_forward(self, malformed: list[Malformed]) -> int:
+        """A snapshot row quarantined tonight is a row's trouble, not the key's: the key keeps its
+        row of the latest earlier drop, copied into tonight's partition with
+        ``_carried_forward_from`` (the run date of the drop that delivered it; a row carried night
+        after night keeps its first date), so the account, its subscription, case or invoice does
+        not vanish from the night's marts (a tier history would break and restart). Keys without
+        an earlier row (a new account) and keys loaded tonight anyway are not carried. Returns the
+        rows carried. Both engines read the same lake, so the carried rows are the same for both."""
+        keys = self._quarantined_keys(malformed)
+        earlier = [d for d in lake.partition_dates(self.settings.lake, self.entity) if d < self.run_date]
+        files = lake.partition_files(self.settings.lake, self.entity, earlier[-1]) if earlier else []
+        if not keys or not files:
+            return 0
+        previous = earlier[-1]
+        key = q(self.entity.key)
+        self.con.register("__sm_carry_keys", pa.table({"key": pa.array(sorted(keys), pa.string())}))
+        try:
+            relation = f"read_parquet({lake.files_sql(files)}, union_by_name = true)"
+            names = {r[0] for r in self.con.execute(f"describe select * from {relation}").fetchall()}
+            since = f"date '{previous.isoformat()}'"
+            if CARRIED_FORWARD_COLUMN in names:
+                since = f"coalesce({q(CARRIED_FORWARD_COLUMN)}, {since})"
+            rows = self.con.sql(f"""
+                select * exclude ({q(CARRIED_FORWARD_COLUMN)}), {since} as {q(CARRIED_FORWARD_COLUMN)}
+                from (select * {'' if CARRIED_FORWARD_COLUMN in names else f', null::date as {q(CARRIED_FORWARD_COLUMN)}'}
+                      from {relation}) as previous
+                where {key} in (select key from __sm_carry_keys)
+                  and {key} not in (select {key} from read_parquet({lake.files_sql(self._files())}))
+                order by {key}
+            """).to_arrow_table()
+        finally:
+            self.con.unregister("__sm_carry_keys")
+        if rows.num_rows:
+            target = self.partition / lake.part_file_name(self.load_id, 80_000)
+            pq.write_table(rows, target, **_PARQUET_OPTIONS)
+            log.warning("%s: %d quarantined row(s) keep their row of the drop of %s (carried forward): %s",
+                        self.lf.path, rows.num_rows, previous,
+                        ", ".join(str(k) for k in rows.column(self.entity.key).to_pylist()[:20]))
+        return rows.num_rows
 
     def _time_range(self) -> tuple[dt.datetime, dt.datetime] | None:
         lo = hi = None
@@ -510,6 +580,23 @@ def _failed_rows(problems: list[FileProblem], load_id: str, loaded_at: dt.dateti
     ]
 
 
+def _off_rows(drop: Path, source: str, settings: Settings, load_id: str, loaded_at: dt.datetime) -> list[dict]:
+    """Audit rows of the source's entities that are not in use (status ``off``): nothing of
+    them is read, a file delivered anyway included (named, so nobody wonders why it was ignored)."""
+    rows = []
+    for entity, path in off_entity_files(drop, source, settings.in_use).items():
+        if path is not None:
+            log.warning("%s: %s is not in use (SEGMENT_MART_ENTITIES_IN_USE): the file is not loaded",
+                        path, entity.qualified)
+        note = ("not in use (SEGMENT_MART_ENTITIES_IN_USE): "
+                + ("the file delivered was not read" if path is not None else "no file expected"))
+        rows.append({"entity": entity.name, "file": str(path) if path is not None else None, "rows_read": 0,
+                     "rows_loaded": 0, "rows_quarantined": 0, "rows_deduplicated": 0, "duration_seconds": 0.0,
+                     "status": "off", "error": note, "load_id": load_id, "loaded_at": loaded_at,
+                     "columns_defaulted": None, "rows_carried_forward": 0})
+    return rows
+
+
 def _reject(settings: Settings, run_date: dt.date, source: str, problems: list[FileProblem],
             load_id: str, loaded_at: dt.datetime) -> SourceRejected:
     """Record the failed files in the audit (the source's data partitions stay as they were)."""
@@ -527,8 +614,11 @@ def ingest_source(settings: Settings, run_date: dt.date, source: str) -> list[En
     Raises SourceRejected (and changes nothing but the audit) on file-level defects.
     Callers that may run concurrently take the source's lock (``pipelines/nightly.py``).
     """
+    from pipelines.mapping import active_mappings
+
     lake.recover_source(settings.lake, source)
-    files, problems = find_files(settings.drop_dir(run_date), source)
+    drop = settings.drop_dir(run_date)
+    files, problems = find_files(drop, source, settings.in_use, active_mappings(settings))
     loaded_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     load_id = lake.new_load_id(run_date)
     if problems:
@@ -555,9 +645,12 @@ def ingest_source(settings: Settings, run_date: dt.date, source: str) -> list[En
                 {"entity": r.entity, "file": r.file, "rows_read": r.rows_read, "rows_loaded": r.rows_loaded,
                  "rows_quarantined": r.rows_quarantined, "rows_deduplicated": r.rows_deduplicated,
                  "duration_seconds": r.duration_seconds, "status": "loaded", "error": None,
-                 "load_id": load_id, "loaded_at": loaded_at}
+                 "load_id": load_id, "loaded_at": loaded_at,
+                 "columns_defaulted": ",".join(r.columns_defaulted) or None,
+                 "rows_carried_forward": r.rows_carried_forward}
                 for r in results
             ]
+            rows += _off_rows(drop, source, settings, load_id, loaded_at)
             _write_audit(settings, run_date, source, rows, load_id, commit)  # staged last: commits last
             commit.commit()
     finally:

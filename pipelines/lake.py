@@ -68,6 +68,10 @@ AUDIT_SCHEMA = pa.schema([
     ("error", pa.string()),
     ("load_id", pa.string()),
     ("loaded_at", pa.timestamp("us")),
+    # optional contract columns the file left out (comma separated; their defaults apply)
+    ("columns_defaulted", pa.string()),
+    # snapshot rows quarantined tonight whose key keeps its row of the previous drop
+    ("rows_carried_forward", pa.int64()),
 ])
 #: Quarantine: one row per (line, column, reason) of a bad row, the whole record as JSON.
 QUARANTINE_SCHEMA = pa.schema([
@@ -177,6 +181,18 @@ def partition_files(lake: Path, entity: Entity, run_date: dt.date) -> list[Path]
     return sorted(directory.glob("*.parquet")) if directory.is_dir() else []
 
 
+def outdated_partitions(lake: Path, run_date: dt.date, entities: list[Entity]) -> list[Entity]:
+    """The snapshot entities whose partition for ``run_date`` was written by a loader older than
+    the carry forward (no ``_carried_forward_from`` column): dbt's staging reads that column, so
+    such a night must be ingested again (``pipelines/preflight.py`` says so before dbt runs)."""
+    import pyarrow.parquet as pq
+
+    from pipelines.contract import CARRIED_FORWARD_COLUMN
+
+    return [e for e in entities if e.kind == "snapshot" and (files := partition_files(lake, e, run_date))
+            and CARRIED_FORWARD_COLUMN not in pq.read_schema(files[0]).names]
+
+
 def files_sql(paths: list[Path]) -> str:
     """A DuckDB list literal of file paths (for ``read_parquet([...])``)."""
     return "[" + ", ".join(_lit(str(p)) for p in paths) + "]"
@@ -202,7 +218,7 @@ def create_views(con: object, lake: Path, schema: str = "raw") -> list[str]:
         con.execute(  # type: ignore[attr-defined]
             f"create or replace view {schema}.{AUDIT} as select run_date, source, entity, file, rows_read, "
             "rows_loaded, rows_quarantined, rows_deduplicated, duration_seconds, status, error, load_id, "
-            f"loaded_at from {audit_relation_sql(lake)}"
+            f"loaded_at, columns_defaulted, rows_carried_forward from {audit_relation_sql(lake)}"
         )
         made.append(AUDIT)
     if has_quarantine(lake):

@@ -33,8 +33,10 @@ log = logging.getLogger(__name__)
 def check_extracts(settings: Settings, run_date: dt.date, sources: Iterable[str] = SOURCES) -> None:
     """Fail (naming every file and what to do) unless the night's drop is complete and readable,
     and (first of all, so a night never ingests for nothing) unless its engine can run here."""
+    from pipelines.mapping import active_mappings
+
     check_engine(settings)
-    problems = check_drop(settings.drop_dir(run_date), tuple(sources))
+    problems = check_drop(settings.drop_dir(run_date), tuple(sources), settings.in_use, active_mappings(settings))
     bad = {s: p for s, p in problems.items() if p}
     if bad:
         raise SourceRejected(",".join(bad), run_date, [p for ps in bad.values() for p in ps])

@@ -39,7 +39,7 @@ def raw_sources_missing(settings: Settings, run_date: dt.date, sources: Iterable
     try:
         loaded = {row[0] for row in con.execute(
             f"select distinct source from {lake.audit_relation_sql(settings.lake)} "
-            "where run_date = ? and status = 'loaded'", [run_date],
+            "where run_date = ? and status in ('loaded', 'off')", [run_date],  # off: not in use
         ).fetchall()}
     finally:
         con.close()
@@ -47,7 +47,17 @@ def raw_sources_missing(settings: Settings, run_date: dt.date, sources: Iterable
 
 
 def require_raw_data(settings: Settings, run_date: dt.date) -> None:
+    from pipelines.lake import outdated_partitions
+
     missing = raw_sources_missing(settings, run_date)
+    outdated = [] if missing else outdated_partitions(settings.lake, run_date, list(settings.entities_in_use_list))
+    if outdated:
+        day = run_date.isoformat()
+        raise NightNotReady(
+            f"The raw lake's partitions of {', '.join(e.qualified for e in outdated)} for {day} were written by an "
+            f"older version of the loader (no column _carried_forward_from, which dbt reads). Ingest the night "
+            f"again:\n    segment-mart ingest --run-date {day}\nor run every step of it:  segment-mart run --run-date {day}"
+        )
     if missing:
         day = run_date.isoformat()
         raise NightNotReady(

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -75,7 +76,9 @@ class TextReader:
 
     def batches(self, con: duckdb.DuckDBPyConnection) -> Iterator[pa.RecordBatch]:
         lf = self.landing_file
-        if lf.file_format == "csv":
+        if lf.mapping is not None:  # a tool's export, converted by its mapping (pipelines/mapping.py)
+            yield from lf.mapping.batches(con, self)
+        elif lf.file_format == "csv":
             yield from _CsvLines(self).batches()
         elif lf.file_format == "jsonl":
             yield from _jsonl_batches(self, con)
@@ -84,6 +87,139 @@ class TextReader:
 
 
 # --------------------------------------------------------------------------- CSV
+
+_QUOTE, _COMMA, _CR, _LF = 34, 44, 13, 10
+#: Quotes checked per vectorised step of :class:`QuoteScanner` (pairs of a clean open and close),
+#: and bytes scanned per block (its arrays stay in the CPU caches).
+_QUOTE_WINDOW = 1 << 12
+_QUOTE_BLOCK = 1 << 18
+#: Most malformed quotes one file reports (the night fails long before: each is a quarantined row).
+MAX_QUOTE_PROBLEMS = 100_000
+
+
+class QuoteScanner:
+    """Finds the quotes that pyarrow's CSV parser would silently drop or keep in the wrong place.
+
+    pyarrow's rules (``double_quote=True``, no escape character): a field that starts with ``"``
+    is quoted; inside it ``""`` is one literal quote and a lone ``"`` ends the quoting; whatever
+    follows up to the next comma or line end is then appended as plain text, any further ``"`` in
+    it literal. So ``"Acme "Big" Corp"`` loads as ``Acme Big" Corp"``: altered, with no error. The
+    contract (RFC 4180) says a quote inside a quoted value is doubled. This scanner follows the
+    same rules over the raw bytes and reports every quote that ends a quoted field but is followed
+    by something other than a comma, a line end or the end of the file; the reader quarantines the
+    record holding it (``malformed CSV record``), so such a value is never loaded altered. A quote
+    inside an unquoted field (``5" pipe``) loads as written and is not reported.
+
+    Fed the file in chunks (the landing check's one pass over the file, ``pipelines/landing.py``);
+    a chunk without a quote costs one ``find``. Where quotes are many (an export that quotes every
+    field) the common case, a quoted field opened at a field start and closed before a comma or a
+    line end, is checked for a whole window of quotes at once with numpy; only the rest (doubled
+    quotes, quotes inside plain text, malformed ones) is stepped through one quote at a time.
+    """
+
+    def __init__(self, first_field_offset: int = 0):
+        self.first_field_offset = first_field_offset  # after a UTF-8 byte-order mark: 3
+        self.in_quotes = False
+        self.offset = 0  # file offset of the next byte fed
+        self.tail = -1  # the last byte fed (checked with the next chunk: its next byte), -1: none
+        self.before = _LF  # the byte before ``tail`` (the start of the file is a field start)
+        self.skip_at = -1  # file offset of the second quote of a doubled pair split by a block edge
+        self.problems: list[int] = []  # file offsets of malformed quotes
+
+    def feed(self, chunk: bytes | bytearray | memoryview, has_quote: bool = True) -> None:
+        """Scan the next bytes of the file (read only during the call: a reused buffer is fine);
+        ``has_quote=False`` when the caller knows the chunk holds no quote (its memchr is cheaper)."""
+        raw = np.frombuffer(chunk, dtype=np.uint8)
+        n = len(raw)
+        if not n:
+            return
+        if self.tail >= 0:
+            self._quote(self.offset - 1, self.before, int(raw[0]), eof=False)
+        if has_quote:
+            self._scan(raw, self.offset, n - 1, self.tail if self.tail >= 0 else self.before)
+        self.before = int(raw[n - 2]) if n >= 2 else (self.tail if self.tail >= 0 else self.before)
+        self.tail = int(raw[n - 1])
+        self.offset += n
+
+    def finish(self) -> list[int]:
+        """Scan the last byte; the file offsets of the malformed quotes, in order."""
+        if self.tail >= 0:
+            self._quote(self.offset - 1, self.before, -1, eof=True)
+            self.tail = -1
+        return self.problems
+
+    def _quote(self, at: int, prev: int, nxt: int, *, eof: bool) -> None:
+        """One byte at file offset ``at`` (the last of a chunk), stepped alone."""
+        if self.tail != _QUOTE or at == self.skip_at:
+            return
+        if not self.in_quotes:
+            self.in_quotes = prev in (_COMMA, _LF) or at == self.first_field_offset
+        elif nxt == _QUOTE:
+            self.skip_at = at + 1  # doubled: the next chunk's first byte is the pair's second quote
+        else:
+            if not (eof or nxt in (_COMMA, _CR, _LF)) and len(self.problems) < MAX_QUOTE_PROBLEMS:
+                self.problems.append(at)
+            self.in_quotes = False
+
+    def _scan(self, raw: np.ndarray, base: int, limit: int, before: int) -> None:
+        """Quotes at ``raw[:limit]`` (``raw[limit]`` is the next byte of the last), in blocks
+        small enough for the CPU caches."""
+        for lo in range(0, limit, _QUOTE_BLOCK):
+            hi = min(limit, lo + _QUOTE_BLOCK)
+            at = np.flatnonzero(raw[lo:hi] == _QUOTE)
+            if not len(at):
+                continue
+            at += lo
+            if base + at[0] == self.skip_at:
+                at = at[1:]  # the second quote of a doubled pair whose first ended the last block
+                if not len(at):
+                    continue
+            if not self.in_quotes and not len(at) % 2 and at[0] > 0 and base + at[0] != self.first_field_offset:
+                # the common block: quoted fields opened at a field start, closed before a comma or a
+                # line end, nothing else quoted (half the gathers of the stepping below)
+                opened = raw[at[0::2] - 1]
+                closed = raw[at[1::2] + 1]
+                if (((opened == _COMMA) | (opened == _LF)).all()
+                        and ((closed == _COMMA) | (closed == _LF) | (closed == _CR)).all()):
+                    continue
+            prev = raw[np.maximum(at - 1, 0)]
+            if at[0] == 0:
+                prev[0] = before
+            nxt = raw[at + 1]
+            starts = (prev == _COMMA) | (prev == _LF)
+            if lo == 0 and base <= self.first_field_offset:
+                starts |= base + at == self.first_field_offset
+            closes = (nxt == _COMMA) | (nxt == _CR) | (nxt == _LF)
+            self._step(at, nxt, starts, closes, base, hi)
+
+    def _step(self, at: np.ndarray, nxt: np.ndarray, starts: np.ndarray, closes: np.ndarray,
+              base: int, hi: int) -> None:
+        n, k = len(at), 0
+        while k < n:
+            if not self.in_quotes:
+                m = min((n - k) // 2, _QUOTE_WINDOW)
+                if m:
+                    clean = starts[k:k + 2 * m:2] & closes[k + 1:k + 2 * m:2]
+                    if clean.all():
+                        k += 2 * m
+                        continue
+                    first = int(np.argmin(clean))
+                    if first:
+                        k += 2 * first
+                        continue
+                self.in_quotes = bool(starts[k])  # a quote inside plain text is literal
+                k += 1
+            elif nxt[k] == _QUOTE:  # doubled: a literal quote, still quoted
+                if at[k] + 1 < hi:
+                    k += 2
+                else:
+                    self.skip_at = base + int(at[k]) + 1
+                    k += 1
+            else:
+                if not closes[k] and len(self.problems) < MAX_QUOTE_PROBLEMS:
+                    self.problems.append(base + int(at[k]))
+                self.in_quotes = False
+                k += 1
 
 
 class _CsvLines:
@@ -94,6 +230,9 @@ class _CsvLines:
         self.pending: list[tuple[int, str, str]] = []  # malformed (record number, text, message)
         self.next_record = 2  # record numbers count the header as 1
         self.next_line = 2
+        problems = reader.landing_file.quote_problems
+        self.quote_lines = np.array([line for line, _ in problems], dtype=np.int64)
+        self.quote_text = dict(problems)
 
     def _invalid(self, row: object) -> str:
         number = getattr(row, "number", None)
@@ -161,8 +300,27 @@ class _CsvLines:
         del self.pending[:inside]
         self.next_line = int(starts[-1] + newlines[-1] + 1)
         self.next_record = last + 1
-        lines = pa.array(starts[records - base], pa.int64())
-        return pa.RecordBatch.from_arrays([*batch.columns, lines], schema=self.reader.schema)
+        row_lines = starts[records - base]
+        out = pa.RecordBatch.from_arrays([*batch.columns, pa.array(row_lines, pa.int64())], schema=self.reader.schema)
+        if len(self.quote_lines):
+            out = self._without_bad_quotes(out, row_lines, row_lines + newlines[records - base])
+        return out
+
+    def _without_bad_quotes(self, batch: pa.RecordBatch, first: np.ndarray, last: np.ndarray) -> pa.RecordBatch:
+        """Records spanning a line with a malformed quote (QuoteScanner) go to ``malformed``:
+        pyarrow parsed them, but altered (a lone quote dropped, the text after it appended)."""
+        at = np.searchsorted(self.quote_lines, first, side="left")
+        hit = np.minimum(at, len(self.quote_lines) - 1)
+        bad = (at < len(self.quote_lines)) & (self.quote_lines[hit] <= last)
+        if not bad.any():
+            return batch
+        for i in np.flatnonzero(bad):
+            line = int(self.quote_lines[hit[i]])
+            self.reader.malformed.append(Malformed(
+                int(first[i]), self.quote_text[line],
+                f"a quote inside a quoted value is not doubled (line {line}): it would load altered. "
+                'Write a literal quote inside a quoted value as two quotes ("")'))
+        return batch.filter(pa.array(~bad))
 
     def _flush_trailing(self) -> None:
         for number, text, message in sorted(self.pending):
@@ -180,16 +338,14 @@ def _json_path(key: str) -> str:
     return "$." + json.dumps(key)
 
 
-def _jsonl_batches(reader: TextReader, con: duckdb.DuckDBPyConnection) -> Iterator[pa.RecordBatch]:
-    """Whole lines in large blocks; one JSON parse per line (DuckDB's json_extract_string of
-    every column at once). Blank lines are dropped by their offsets; a line that is not a JSON
-    object is looked for only when a block fails, to name it."""
-    lf = reader.landing_file
-    paths = "[" + ", ".join("'" + _json_path(k).replace("'", "''") + "'" for k in lf.file_columns) + "]"
-    extract = ", ".join(f"__v[{i + 1}] as \"{n}\"" for i, n in enumerate(reader.names))
+def jsonl_line_blocks(path: Path, con: duckdb.DuckDBPyConnection) -> Iterator[pa.Table]:
+    """The non-blank lines of a JSON Lines file in large blocks: tables of the line's text
+    (``__sm_j``) and its number (``LINE``). A line that does not start like a JSON object rejects
+    the file naming it; a malformed object is found by the caller's parse
+    (:func:`reject_first_bad_line` names it)."""
     line_no = 1
     carry = b""
-    with lf.path.open("rb") as fh:
+    with path.open("rb") as fh:
         first = True
         while True:
             block = fh.read(JSONL_BLOCK_BYTES)
@@ -223,24 +379,39 @@ def _jsonl_batches(reader: TextReader, con: duckdb.DuckDBPyConnection) -> Iterat
             if blank.any():
                 block_table = block_table.filter(pa.array(keep))
             not_object = keep & (raw[np.minimum(starts, cut - 1)] != ord("{"))
-            con.register("__sm_jsonl", block_table)
-            try:
-                if not_object.any():
-                    _reject_first_bad_line(con)
+            if not_object.any():
+                con.register("__sm_jsonl", block_table)
                 try:
-                    table = con.sql(
-                        f"select {extract}, {LINE} from (select json_extract_string(__sm_j, {paths}) as __v, {LINE} "
-                        "from __sm_jsonl)"
-                    ).to_arrow_table()
-                except duckdb_error() as exc:  # a malformed line: find it to name it
-                    _reject_first_bad_line(con)
-                    raise FileUnreadable(f"could not be read as JSONL ({str(exc).splitlines()[0]})") from exc
-            finally:
-                con.unregister("__sm_jsonl")
-            if table.num_rows:
-                yield from table.cast(reader.schema).to_batches()
+                    reject_first_bad_line(con)
+                finally:
+                    con.unregister("__sm_jsonl")
+            yield block_table
             if not block:
                 break
+
+
+def _jsonl_batches(reader: TextReader, con: duckdb.DuckDBPyConnection) -> Iterator[pa.RecordBatch]:
+    """Whole lines in large blocks (:func:`jsonl_line_blocks`); one JSON parse per line (DuckDB's
+    json_extract_string of every column at once). A line that is not a JSON object is looked for
+    only when a block fails, to name it."""
+    lf = reader.landing_file
+    paths = "[" + ", ".join("'" + _json_path(k).replace("'", "''") + "'" for k in lf.file_columns) + "]"
+    extract = ", ".join(f"__v[{i + 1}] as \"{n}\"" for i, n in enumerate(reader.names))
+    for block_table in jsonl_line_blocks(lf.path, con):
+        con.register("__sm_jsonl", block_table)
+        try:
+            try:
+                table = con.sql(
+                    f"select {extract}, {LINE} from (select json_extract_string(__sm_j, {paths}) as __v, {LINE} "
+                    "from __sm_jsonl)"
+                ).to_arrow_table()
+            except duckdb_error() as exc:  # a malformed line: find it to name it
+                reject_first_bad_line(con)
+                raise FileUnreadable(f"could not be read as JSONL ({str(exc).splitlines()[0]})") from exc
+        finally:
+            con.unregister("__sm_jsonl")
+        if table.num_rows:
+            yield from table.cast(reader.schema).to_batches()
 
 
 def duckdb_error() -> type[Exception]:
@@ -249,7 +420,7 @@ def duckdb_error() -> type[Exception]:
     return duckdb.Error
 
 
-def _reject_first_bad_line(con: duckdb.DuckDBPyConnection) -> None:
+def reject_first_bad_line(con: duckdb.DuckDBPyConnection) -> None:
     bad = con.execute(
         f"select min({LINE}) from __sm_jsonl where not coalesce(json_valid(__sm_j), false) "
         "or json_type(__sm_j) <> 'OBJECT'"
@@ -298,7 +469,7 @@ _TYPED_INPUT = {
 
 def typed_columns(landing_file: LandingFile) -> frozenset[str]:
     """Contract columns of a Parquet file whose type needs no text round trip (none for text files)."""
-    if landing_file.file_format != "parquet":
+    if landing_file.file_format != "parquet" or landing_file.mapping is not None:
         return frozenset()
     import pyarrow.parquet as pq
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from pipelines.contract import DUCKDB_TYPES, Column, Entity
+from pipelines.contract import BOOLEAN_FALSE, BOOLEAN_TRUE, DUCKDB_TYPES, Column, Entity
 from pipelines.readers import LINE
 
 BAD = "__sm_bad"
@@ -34,6 +34,15 @@ def lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def key_sql(entity: Entity, column_sql=lambda c: q(c)) -> str:
+    """The entity's key as one text value: the key column, or for a composite key its columns
+    as text joined by '|' (empty for null). ``column_sql`` gives each column's SQL."""
+    if len(entity.key_columns) == 1:
+        return column_sql(entity.key)
+    return "concat_ws('|', " + ", ".join(
+        f"coalesce(cast({column_sql(c)} as varchar), '')" for c in entity.key_columns) + ")"
+
+
 def typed_name(column: str) -> str:
     return f"__sm_t_{column}"
 
@@ -49,8 +58,9 @@ def typed_expr(column: Column, typed_input: bool = False) -> str:
     if column.type == "timestamp":
         return (f"coalesce(try_strptime({raw}, '{CANONICAL_TIMESTAMP}'), "
                 f"try_cast(try_cast({raw} as timestamptz) as timestamp))")
-    if column.type == "boolean":
-        return f"try_cast(lower({raw}) as boolean)"
+    if column.type == "boolean":  # the contract's spellings only, never more of DuckDB's
+        true, false = (", ".join(lit(v) for v in values) for values in (BOOLEAN_TRUE, BOOLEAN_FALSE))
+        return f"case when lower({raw}) in ({true}) then true when lower({raw}) in ({false}) then false end"
     return f"try_cast({raw} as {DUCKDB_TYPES[column.type]})"
 
 
@@ -66,8 +76,15 @@ class RowChecks:
         future_tolerance_hours: float,
         check_nul: bool,
         typed_input: frozenset[str] = frozenset(),
+        mapping_errors: dict[str, str] | None = None,
+        record_sql: str | None = None,
     ):
         self.entity = entity
+        #: a mapped export (pipelines/mapping.py): per contract column, the column holding the
+        #: mapping's reason when it could not convert the value; that reason replaces the column's
+        #: other checks. ``record_sql``: the quarantine's record, the export's own record.
+        self.mapping_errors = mapping_errors or {}
+        self.custom_record_sql = record_sql
         self.typed_input = typed_input
         self.file_columns = file_columns
         self.future_limit = dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time()) + dt.timedelta(
@@ -85,8 +102,13 @@ class RowChecks:
         and DuckDB then never reads a text column that has no other check."""
         out: list[tuple[str, str, str]] = []
         for column in self.entity.columns:
-            out += [c for c in self._column_conditions(column)
-                    if with_nulls is None or c[1] != f"{q(column.name)} is null" or column.name in with_nulls]
+            conditions = [c for c in self._column_conditions(column)
+                          if with_nulls is None or c[1] != f"{q(column.name)} is null" or column.name in with_nulls]
+            error = self.mapping_errors.get(column.name)
+            if error:
+                conditions = [(n, f"({cond}) and {q(error)} is null", r) for n, cond, r in conditions]
+                conditions.append((column.name, f"{q(error)} is not null", q(error)))
+            out += conditions
         names = {c.name for c in self.entity.columns}
         for rc in self.entity.row_checks:
             sql = re.sub(r"\b(\w+)\b", lambda m: typed_name(m[1]) if m[1] in names else m[1], rc.sql)
@@ -138,12 +160,14 @@ class RowChecks:
         :meth:`_conditions`)."""
         bad = " or ".join(f"coalesce({cond}, false)" for _, cond, _ in self._conditions(with_nulls)) or "false"
         outputs = [f"{typed_name(c.name)} as {q(c.name)}" for c in self.entity.columns if c.type != "string"]
-        key = q(self.entity.key)
+        key = key_sql(self.entity)
         outputs += [f"({bad}) as {BAD}", f"case when {key} is not null then hash({key}) end as {KEY_HASH}"]
         return f"select {', '.join(outputs)} from (select *, {self._typed_columns()} from {relation})"
 
     def record_sql(self) -> str:
-        """The whole record as JSON text (file columns, as read and trimmed)."""
+        """The whole record as JSON text (file columns, as read and trimmed; a mapped export's own record)."""
+        if self.custom_record_sql:
+            return self.custom_record_sql
         return ("to_json(struct_pack(" + ", ".join(f"{q(c)} := {q(c)}::varchar" for c in self.file_columns)
                 + "))::varchar")
 

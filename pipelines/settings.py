@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from pipelines.contract import ENTITIES, Entity, check_in_use, default_in_use
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,10 +52,23 @@ class Settings(BaseSettings):
     quality_dir: Path | None = Field(
         default=None, description="Per-run quality reports (JSON and HTML)."
     )
+    mappings_dir: Path | None = Field(
+        default=None,
+        description="Mapping files (YAML) that turn tools' exports into contract files, one per entity "
+        "(docs/mappings.md); default <home>/mappings.",
+    )
     dbt_project_dir: Path = Field(default=PROJECT_ROOT / "dbt_project")
     expectations_dir: Path = Field(default=PROJECT_ROOT / "expectations")
     run_date: dt.date | None = Field(
         default=None, description="The as-of date of the run; the CLI's --run-date overrides it."
+    )
+    entities_in_use: Annotated[tuple[str, ...] | None, NoDecode] = Field(
+        default=None,
+        description="The entities the company delivers, as <source>/<entity> (comma separated in the "
+        "environment), e.g. crm/accounts,crm/support_cases,billing/subscriptions,usage/events. An entity "
+        "not listed is off: its file may be absent or header-only, nothing of it is loaded, and the health "
+        "components fed only by it are missing for every account. crm/accounts and billing/subscriptions "
+        "are always in use. Default: every entity of the contract.",
     )
     max_quarantine_share: float = Field(
         default=0.02,
@@ -151,9 +167,22 @@ class Settings(BaseSettings):
         description="What leaves the mart: the CRM write-back and the alerts (docs/outbound.md).",
     )
 
+    @field_validator("entities_in_use", mode="before")
+    @classmethod
+    def _split_entities(cls, value: object) -> object:
+        """The environment gives one string: names separated by commas or spaces."""
+        if isinstance(value, str):
+            return tuple(part for part in re.split(r"[,\s]+", value) if part)
+        return value
+
+    @field_validator("entities_in_use")
+    @classmethod
+    def _known_entities(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        return None if value is None else check_in_use(value)
+
     @field_validator(
         "home", "landing_dir", "lake_dir", "warehouse_path", "temp_dir", "published_dir", "quality_dir",
-        "dbt_project_dir", "expectations_dir", "outbound_config",
+        "mappings_dir", "dbt_project_dir", "expectations_dir", "outbound_config",
     )
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
@@ -168,6 +197,10 @@ class Settings(BaseSettings):
     @cached_property
     def lake(self) -> Path:
         return self.lake_dir or self.home / "lake"
+
+    @cached_property
+    def mappings(self) -> Path:
+        return self.mappings_dir or self.home / "mappings"
 
     @cached_property
     def temp(self) -> Path:
@@ -200,6 +233,24 @@ class Settings(BaseSettings):
         """Everything the local Spark session writes: warehouse (the dbt relations as
         Parquet), the Derby metastore, scratch space and logs."""
         return self.home / "spark"
+
+    @cached_property
+    def in_use(self) -> frozenset[str]:
+        """Qualified names (``crm/accounts``) of the entities in use (setting ``entities_in_use``)."""
+        return frozenset(self.entities_in_use if self.entities_in_use is not None else default_in_use())
+
+    def is_in_use(self, entity: Entity) -> bool:
+        return entity.qualified in self.in_use
+
+    @cached_property
+    def entities_in_use_list(self) -> tuple[Entity, ...]:
+        """The contract's entities that are in use, in the contract's order."""
+        return tuple(e for e in ENTITIES if e.qualified in self.in_use)
+
+    @cached_property
+    def entities_off(self) -> tuple[Entity, ...]:
+        """The contract's entities that are not in use, in the contract's order."""
+        return tuple(e for e in ENTITIES if e.qualified not in self.in_use)
 
     def drop_dir(self, run_date: dt.date) -> Path:
         """The landing folder of one night's drop."""

@@ -7,7 +7,10 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from pipelines.contract import ENTITIES
+from pipelines.contract import ENTITIES, default_in_use
+
+#: The entities a drop holds when the setting entities_in_use is not set.
+DEFAULT_ENTITIES = tuple(e for e in ENTITIES if e.qualified in default_in_use())
 
 VALID_ROWS: dict[str, list[dict[str, str]]] = {
     "crm/accounts": [
@@ -81,6 +84,6 @@ def make_drop(landing: Path, run_date: dt.date, rows: dict[str, list[dict[str, s
     """Write a complete valid drop (CSV); `rows` replaces the rows of chosen entities."""
     drop = landing / run_date.isoformat()
     data = VALID_ROWS | (rows or {})
-    for entity in ENTITIES:
+    for entity in DEFAULT_ENTITIES:
         write_csv(drop / entity.source / f"{entity.name}.csv", data[entity.qualified])
     return drop

@@ -4,7 +4,9 @@
     kept in the warehouse, listed in the quality report) so an operator can check it.
     End dates are exclusive (a renewal starting on the previous period's end date does
     not overlap). -#}
-{{ config(severity='warn', store_failures=true) }}
+{{ config(severity='warn', store_failures=true, meta={'action':
+    'both subscriptions of each pair count in MRR: if one is the other delivered twice under two ids, '
+    ~ 'fix the billing export (billing/subscriptions); a genuine second contract needs nothing'}) }}
 
 with subscriptions as (
     select * from {{ ref('stg_billing__subscriptions') }}

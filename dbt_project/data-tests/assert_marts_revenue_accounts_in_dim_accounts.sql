@@ -4,7 +4,9 @@
     revenue marts but has no tier, health or segment: this test names it (severity warn,
     rows kept in the warehouse, listed in the quality report) instead of letting it
     vanish silently from the customer marts. -#}
-{{ config(severity='warn', store_failures=true) }}
+{{ config(severity='warn', store_failures=true, meta={'action':
+    'these accounts bill but have no CRM row tonight (no tier, health or segment): deliver them in the '
+    ~ 'CRM export (crm/accounts)'}) }}
 
 with account_months as (
     select * from {{ ref('fct_mrr_account_monthly') }}

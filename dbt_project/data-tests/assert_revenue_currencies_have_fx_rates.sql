@@ -6,7 +6,11 @@
     (mrr_reporting is null), so the account would look churned or contracted and every
     total would be short. Nothing is published that night; add the rate to
     seeds/fx_rates.csv (docs/revenue-definitions.md) and re-run the night. -#}
-{{ config(severity='error', store_failures=true) }}
+{{ config(severity='error', store_failures=true, meta={'action':
+    'add a rate for each currency_code listed to dbt_project/seeds/fx_rates.csv (columns currency_code, '
+    ~ 'quote_currency, valid_from, rate; valid_from on or before the first_start_date listed; '
+    ~ 'docs/revenue-definitions.md, currencies), or fix the currency in the billing export (billing/subscriptions), '
+    ~ 'then re-run the night'}) }}
 
 with subscriptions as (
     select * from {{ ref('int_subscriptions_normalised') }}

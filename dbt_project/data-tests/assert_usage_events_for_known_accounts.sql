@@ -4,7 +4,10 @@
     account's health or segments; this test names the accounts, their days and events
     (severity warn, rows kept in the warehouse, listed in the quality report). Bounded to
     the window, so the check does not grow with the history. -#}
-{{ config(severity='warn', store_failures=true) }}
+{{ config(severity='warn', store_failures=true, meta={'action':
+    'the usage of these account_id values is loaded but feeds no account: check the account_id in the usage '
+    ~ 'export (usage/events), or deliver the accounts in the CRM export (crm/accounts); an account whose CRM '
+    ~ 'row was quarantined keeps its earlier row (carried forward) and is not listed here'}) }}
 
 with usage_days as (
     select * from {{ ref('int_usage_account_days_aggregated') }}

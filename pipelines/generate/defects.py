@@ -164,8 +164,10 @@ def quarantine_mask(n: int, rng: np.random.Generator) -> np.ndarray:
     return rng.random(n) < QUARANTINE_SHARE
 
 
-def blank_user_ids(table: pa.Table, mask: np.ndarray) -> pa.Table:
-    index = table.column_names.index("user_id")
+def blank_account_ids(table: pa.Table, mask: np.ndarray) -> pa.Table:
+    """Events without the account they belong to (a required value: every such row is quarantined;
+    a user id is optional in the contract, an event may have none)."""
+    index = table.column_names.index("account_id")
     new = pc.if_else(pa.array(mask), pa.scalar(None, pa.string()), table.column(index))
     return table.set_column(index, table.schema.field(index), new)
 

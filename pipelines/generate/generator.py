@@ -197,7 +197,7 @@ class _EventSink:
             if self.first_row is None and not mask.all():
                 k = int(np.argmin(mask))
                 self.first_row = (table.slice(k, 1), self.writer.rows + k)
-            table = dfx.blank_user_ids(table, mask)
+            table = dfx.blank_account_ids(table, mask)
             self.quarantined += int(mask.sum())
         elif self.first_row is None:
             self.first_row = (table.slice(0, 1), self.writer.rows)
@@ -224,8 +224,8 @@ class _EventSink:
             ))
         if self.quarantine:
             run.applied.append(dfx.record(
-                "mass_quarantine", self.path, column="user_id", value="", rows_affected=self.quarantined,
-                note=f"~{dfx.QUARANTINE_SHARE:.0%} of the rows, chosen at random, have an empty user_id",
+                "mass_quarantine", self.path, column="account_id", value="", rows_affected=self.quarantined,
+                note=f"~{dfx.QUARANTINE_SHARE:.0%} of the rows, chosen at random, have an empty account_id",
             ))
         self.writer.close()
         run.files.append(self.path)

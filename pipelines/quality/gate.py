@@ -80,9 +80,12 @@ def _load_run_results(run_results: Path | None) -> tuple[RunResults | None, list
         return None, [Check("dbt run results", "dbt_test", "failed", str(exc))]
 
 
-def _dbt_checks(results: RunResults, run_date: dt.date, models: dict[str, MartModel]) -> list[Check]:
+def _dbt_checks(results: RunResults, run_date: dt.date, models: dict[str, MartModel],
+                explain: Any = None) -> list[Check]:
     """The night's dbt results: every failed or warning test and every node error (named, with
-    the mart it tests), the test counts, and per mart whether each of its dbt tests ran."""
+    the mart it tests), the test counts, and per mart whether each of its dbt tests ran.
+    ``explain(node)``: (what a failed or warned data test found and what to do, its rows)
+    (pipelines/dbt_failures.py), appended to the check's message."""
     path = results.path
     mart_of = {t.unique_id: m.name for m in models.values() for t in m.tests}
     checks: list[Check] = []
@@ -93,12 +96,13 @@ def _dbt_checks(results: RunResults, run_date: dt.date, models: dict[str, MartMo
     for r in results.tests:
         if r.failed or r.warned:
             kind = r.resource_type.replace("_", " ")
+            found, examples = explain(r) if explain is not None else ("", [])
             checks.append(Check(
                 r.name, "dbt_test", "warning" if r.warned else "failed",
                 f"dbt {kind} {r.status}"
                 + (f" with {r.failures} failing row{'s' if r.failures != 1 else ''}" if r.failures else "")
-                + (f": {r.message}" if r.message else ""),
-                mart=mart_of.get(r.unique_id), observed=r.failures,
+                + (f": {r.message}" if r.message else "") + (f"; {found}" if found else ""),
+                mart=mart_of.get(r.unique_id), observed=r.failures, example_rows=examples,
                 details={"unique_id": r.unique_id, "status": r.status, "relation": r.relation_name},
             ))
     for r in results.build_problems:
@@ -614,19 +618,31 @@ def run_quality_gate(
     except ManifestError as exc:
         problems.append(Check("dbt manifest", "schema", "failed", str(exc)))
         models = None
-    dbt_checks = problems + (_dbt_checks(results, run_date, models or {}) if results is not None else [])
+
+    def dbt_checks(explain: Any = None) -> list[Check]:
+        return problems + (_dbt_checks(results, run_date, models or {}, explain) if results is not None else [])
+
     if models is None:  # without dbt's declarations the marts cannot be checked
-        return _finish(settings, run_date, checks + dbt_checks, "gate", started, write_report=write_report)
+        return _finish(settings, run_date, checks + dbt_checks(), "gate", started, write_report=write_report)
     try:
         con = open_marts(settings)
     except WarehouseUnavailable as exc:
         checks.append(Check("open warehouse", "warehouse", "failed", str(exc)))
-        return _finish(settings, run_date, checks + dbt_checks, "gate", started, write_report=write_report)
+        return _finish(settings, run_date, checks + dbt_checks(), "gate", started, write_report=write_report)
     try:
-        checks += dbt_checks
+        from functools import partial
+
+        from pipelines import dbt_failures
+
+        actions = dbt_failures.test_actions(target_dir(settings) / "manifest.json")
+        checks += dbt_checks(partial(dbt_failures.explain, settings, actions=actions, con=con))
         mart_checks, counts, fingerprint, validated = _mart_checks(
             con, Path(settings.expectations_dir), run_date, previous, settings.quality_batch_rows, models)
         checks += mart_checks
+        if "fct_account_health_daily" in counts:
+            from pipelines.calibration import health_distribution_check
+
+            checks.append(health_distribution_check(con, settings, run_date))
     finally:
         con.close()
     fingerprint = {"marts": fingerprint, "dbt_run_results": _file_digest(dbt_run_results)}

@@ -10,6 +10,10 @@ can run right after the parallel ingest tasks, before dbt. The full quality gate
   activities;
 * a snapshot entity that delivered no rows fails the night: dbt would otherwise build the
   night on zero accounts (or, before the lake, silently on the previous day's snapshot);
+* rows carried forward (a snapshot row quarantined tonight whose key keeps its earlier row,
+  pipelines/ingest.py) are a warning naming the keys;
+* the entities that are off and the optional columns a file left out are listed (passed checks
+  with their details: the manifest and the published report show them);
 * a volume spike (rows read above ``settings.volume_spike_factor`` times the median of the
   previous nights) is a warning;
 * freshness: every entity of every source loaded a drop for the run date, its partition is
@@ -25,7 +29,7 @@ import statistics
 from typing import TYPE_CHECKING, Any
 
 from pipelines import lake
-from pipelines.contract import ENTITIES, SOURCES, get_entity
+from pipelines.contract import CARRIED_FORWARD_COLUMN, ENTITIES, SOURCES, get_entity, is_other_shape
 from pipelines.quality.model import EXAMPLE_ROWS, Check, jsonable
 
 if TYPE_CHECKING:
@@ -53,10 +57,79 @@ def _no_audit(settings: Settings, kind: str) -> Check:
 def _audit(con: duckdb.DuckDBPyConnection, settings: Settings, run_date: dt.date) -> list[dict[str, Any]]:
     return _rows(con, f"""
         select source, entity, file, rows_read, rows_loaded, rows_quarantined, rows_deduplicated,
-            status, error, load_id
+            status, error, load_id, columns_defaulted, coalesce(rows_carried_forward, 0) as rows_carried_forward
         from {lake.audit_relation_sql(settings.lake)}
         where run_date = ? order by source, entity
     """, [run_date])
+
+
+def entities_in_use_check(audit: list[dict[str, Any]], run_date: dt.date) -> Check:
+    """Which entities were off on the night (status ``off`` in its load audit), and what their
+    absence does: one check, passed, in the quarantine and the quality reports (and the manifest,
+    through GateResult.summary)."""
+    in_use = {f"{r['source']}/{r['entity']}" for r in audit if r["status"] != "off"}
+    # an entity off whose other shape is in use (usage as daily counts instead of events) lacks nothing
+    off = [e for r in audit if r["status"] == "off"
+           if not is_other_shape(e := get_entity(r["source"], r["entity"]), in_use)]
+    ignored = [r["file"] for r in audit if r["status"] == "off" and r["file"]]
+    if not off:
+        message = f"every entity of the contract is in use on {run_date}"
+    else:
+        message = (f"{len(off)} entit{'y is' if len(off) == 1 else 'ies are'} off on {run_date} "
+                   "(SEGMENT_MART_ENTITIES_IN_USE): " + "; ".join(f"{e.qualified}: {e.when_off}" for e in off))
+        if ignored:
+            message += f". Delivered anyway and not read: {', '.join(ignored)}"
+    return Check("entities in use", "quarantine", "passed", message, severity="info",
+                 details={"entities_off": [e.qualified for e in off],
+                          "when_off": {e.qualified: e.when_off for e in off}, "files_not_read": ignored})
+
+
+def _carried_check(con: duckdb.DuckDBPyConnection, settings: Settings, row: dict[str, Any],
+                   run_date: dt.date) -> list[Check]:
+    """The keys whose row was quarantined tonight and that keep their row of an earlier drop
+    (pipelines/ingest.py, carry forward): a warning naming them and what to do."""
+    carried = int(row.get("rows_carried_forward") or 0)
+    if not carried:
+        return []
+    entity = get_entity(row["source"], row["entity"])
+    files = lake.partition_files(settings.lake, entity, run_date)
+    found = _rows(con, f"""
+        select "{entity.key}" as key, {CARRIED_FORWARD_COLUMN} as carried_forward_from,
+            _source_file as from_file, _source_line as from_line
+        from read_parquet({lake.files_sql(files)}, union_by_name = true)
+        where {CARRIED_FORWARD_COLUMN} is not null order by 1
+    """) if files else []
+    keys = [r["key"] for r in found]
+    shown = ", ".join(str(k) for k in keys[:20]) + (f" and {len(keys) - 20} more" if len(keys) > 20 else "")
+    where = " (flagged in dim_accounts.is_carried_forward)" if entity.qualified == "crm/accounts" else ""
+    return [Check(
+        f"rows carried forward in {entity.qualified}", "quarantine", "warning",
+        f"{entity.qualified}: {carried} row(s) of {row['file']} were quarantined tonight; their "
+        f"{entity.key} keep their row of an earlier drop, carried forward{where}: {entity.key} {shown}. "
+        "Their values are not tonight's: fix these rows in the export (the quarantined rows above say why "
+        "each was refused) and re-run the night",
+        source=entity.source, severity="warning", observed=carried, example_rows=found[:EXAMPLE_ROWS],
+        details={"entity": entity.qualified, "carried_forward": keys,
+                 "carried_forward_from": sorted({str(r["carried_forward_from"]) for r in found})},
+    )]
+
+
+def _defaults_check(row: dict[str, Any]) -> list[Check]:
+    """The optional columns a loaded file left out, with the default each one gets."""
+    if not row.get("columns_defaulted"):
+        return []
+    entity = get_entity(row["source"], row["entity"])
+    names = [n for n in str(row["columns_defaulted"]).split(",") if n]
+    defaults = {n: entity.column(n).default for n in names}
+    return [Check(
+        f"columns defaulted in {entity.qualified}", "quarantine", "passed",
+        f"{row['file']} has no column {', '.join(names)}: the mart uses the documented defaults, which are "
+        "not data: " + "; ".join(f"{n} = {d}" for n, d in defaults.items())
+        + f". Add the column{'s' if len(names) > 1 else ''} to the export to use real values "
+        f"(docs/extract-contract.md, {entity.qualified})",
+        source=entity.source, severity="info", observed=len(names),
+        details={"entity": entity.qualified, "file": row["file"], "columns_defaulted": defaults},
+    )]
 
 
 def _threshold(thresholds: dict[str, float] | None, source: str, entity: str, default: float) -> float:
@@ -78,10 +151,12 @@ def quarantine_checks(
                       "this date (run `segment-mart ingest` for it first)")]
     has_quarantine = lake.has_quarantine(settings.lake)
     history = _volume_history(con, settings, run_date)
-    checks: list[Check] = []
+    checks: list[Check] = [entities_in_use_check(audit, run_date)]
     for row in audit:
         if row["status"] != "loaded":
-            continue  # a rejected file: the freshness check names it
+            continue  # off (the check above names it) or rejected (the freshness check names it)
+        checks += _defaults_check(row)
+        checks += _carried_check(con, settings, row, run_date)
         source, entity = row["source"], row["entity"]
         qualified = f"{source}/{entity}"
         read, quarantined = int(row["rows_read"] or 0), int(row["rows_quarantined"] or 0)
@@ -103,9 +178,12 @@ def quarantine_checks(
                 order by line, column_name
             """, [run_date, source, entity], limit=EXAMPLE_ROWS)
         failed = share > limit
-        msg = (f"{qualified}: {quarantined} of {read} rows quarantined ({share:.2%}); threshold {limit:.2%}"
-               + (" - above the threshold: the night fails. See the quarantined rows in the quarantine "
-                  "report and fix the extract or the contract" if failed else ""))
+        where_lines = "; ".join(f"line {e['line']} {e['column_name']}: {e['reason']}" for e in examples[:3])
+        msg = (f"{qualified}: {quarantined} of {read} rows of {row['file']} quarantined ({share:.2%}); "
+               f"threshold {limit:.2%}" + (f" ({where_lines}{', ...' if quarantined > 3 else ''})" if examples else "")
+               + (" - above the threshold: the night fails. Fix these rows in the export and re-deliver it "
+                  "(every quarantined row with its reason: raw._quarantine and the quarantine report), or raise "
+                  "SEGMENT_MART_MAX_QUARANTINE_SHARE if such a share is expected" if failed else ""))
         checks.append(Check(f"quarantine share of {qualified}", "quarantine", "failed" if failed else "passed",
                             msg, source=source, observed=share, example_rows=examples, details=details))
         if get_entity(source, entity).kind == "snapshot" and not int(row["rows_loaded"] or 0):
@@ -160,9 +238,12 @@ def freshness_checks(con: duckdb.DuckDBPyConnection, settings: Settings, run_dat
     checks: list[Check] = []
     for source in SOURCES:
         problems = []
+        off = []
         for entity in (e for e in ENTITIES if e.source == source):
             row = audit.get((source, entity.name))
-            if row is None:
+            if row is not None and row["status"] == "off":
+                off.append(entity.name)
+            elif row is None:
                 problems.append(f"no drop loaded for {entity.qualified} on {run_date}")
             elif row["status"] != "loaded":
                 problems.append(f"{entity.qualified} failed to load: {row['error'] or 'no error text'}")
@@ -179,9 +260,41 @@ def freshness_checks(con: duckdb.DuckDBPyConnection, settings: Settings, run_dat
                                 source=source))
         else:
             checks.append(Check(f"drop for {run_date} loaded", "freshness", "passed",
-                                f"every entity of {source} loaded a drop for {run_date}", source=source))
-    checks.append(_events_recent(settings, run_date))
+                                f"every entity of {source} in use loaded a drop for {run_date}"
+                                + (f" (off: {', '.join(off)})" if off else ""), source=source))
+    events = audit.get(("usage", "events"))
+    if events is not None and events["status"] == "off":
+        checks.append(Check("usage events recent", "freshness", "skipped",
+                            "usage/events is not in use (SEGMENT_MART_ENTITIES_IN_USE)", source="usage"))
+    else:
+        checks.append(_events_recent(settings, run_date))
+    if "usage/daily_counts" in settings.in_use:
+        checks.append(_counts_recent(con, settings, run_date))
     return checks
+
+
+def _counts_recent(con: duckdb.DuckDBPyConnection, settings: Settings, run_date: dt.date) -> Check:
+    """The newest day of the night's daily usage counts: a rollup delivered on the run date covers
+    it or the day before; older than ``max_event_lag_hours`` before the end of the run date is stale."""
+    counts = get_entity("usage", "daily_counts")
+    files = lake.partition_files(settings.lake, counts, run_date)
+    newest = con.execute(f"select max(usage_date) from read_parquet({lake.files_sql(files)})").fetchall()[0][0] \
+        if files else None
+    if newest is None:
+        return Check("usage counts recent", "freshness", "failed",
+                     f"the usage drop for {run_date} delivered no daily counts: the usage extract is stale",
+                     source="usage")
+    end_of_day = dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time())
+    # a day's counts are complete at its end: the lag is measured from there
+    lag_h = (end_of_day - dt.datetime.combine(newest + dt.timedelta(days=1), dt.time())).total_seconds() / 3600
+    max_lag = settings.max_event_lag_hours
+    status, why = ("failed", ": the usage extract is stale") if lag_h > max_lag else ("passed", "")
+    return Check(
+        "usage counts recent", "freshness", status,
+        f"newest day of the daily usage counts for {run_date} is {newest}, {lag_h:.0f} h before the end of the "
+        f"run date (allowed: {max_lag:g} h){why}",
+        source="usage", observed=lag_h, details={"newest_usage_date": newest, "max_lag_hours": max_lag},
+    )
 
 
 def _events_recent(settings: Settings, run_date: dt.date) -> Check:

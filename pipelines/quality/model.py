@@ -24,6 +24,7 @@ Kind = Literal[
     "freshness",  # each source has a drop for the run date; usage events are recent
     "quarantine",  # share of quarantined rows per source
     "warehouse",  # the working warehouse could not be read
+    "health",  # the night's health distribution is not degenerate (pipelines/calibration.py)
 ]
 
 #: How many example rows a failed check carries into the report.
@@ -109,6 +110,7 @@ class GateResult:
             "counts": counts,
             "failed": [c.one_line() for c in self.failed_checks],
             "warnings": [c.one_line() for c in self.warnings],
+            "intake": intake_summary(self.checks),
             "report_json": str(self.report_json) if self.report_json else None,
             "report_html": str(self.report_html) if self.report_html else None,
         }
@@ -145,6 +147,23 @@ class GateResult:
         if not self.passed:
             raise QualityGateFailed(self)
         return self
+
+
+def intake_summary(checks: list[Check]) -> dict[str, Any]:
+    """What the night's data lacked, from the intake checks (pipelines/quality/intake.py): the
+    entities off, the optional columns defaulted per entity, and the snapshot rows carried forward
+    from the previous drop per entity (their keys). The manifest and the published report show it
+    so that nobody mistakes a default for data."""
+    out: dict[str, Any] = {"entities_off": [], "columns_defaulted": {}, "rows_carried_forward": {}}
+    for c in checks:
+        d = c.details or {}
+        if "entities_off" in d:
+            out["entities_off"] = list(d["entities_off"])
+        if "columns_defaulted" in d and "entity" in d:
+            out["columns_defaulted"][d["entity"]] = dict(d["columns_defaulted"])
+        if "carried_forward" in d and "entity" in d:
+            out["rows_carried_forward"][d["entity"]] = list(d["carried_forward"])
+    return out
 
 
 class QualityGateFailed(RuntimeError):

@@ -84,6 +84,16 @@ def render_html(result: GateResult) -> str:
         f"{html.escape(result.finished_at)} · {s['checks']} checks</div>",
         f'<div class="cards">{cards}</div>',
     ]
+    intake = s.get("intake") or {}
+    lacking = [f"not in use: {', '.join(intake.get('entities_off') or [])}" if intake.get("entities_off") else "",
+               *(f"{entity} defaulted: {', '.join(columns)}"
+                 for entity, columns in (intake.get("columns_defaulted") or {}).items()),
+               *(f"{entity} carried forward: {', '.join(map(str, keys))}"
+                 for entity, keys in (intake.get("rows_carried_forward") or {}).items())]
+    lacking = [x for x in lacking if x]
+    if lacking:
+        parts.append("<p><b>Tonight's data lacked</b> (details in the checks below): "
+                     + "; ".join(html.escape(x) for x in lacking) + "</p>")
     if not result.passed:
         parts.append(
             "<p><b>Nothing was published.</b> The previous publish is unchanged. Fix the data or the "

@@ -1,5 +1,7 @@
 """The static HTML report shipped with every release: one self-contained file, inline CSS and
-inline SVG charts, no JavaScript, no server. It reads only the published DuckDB file.
+inline SVG charts, no JavaScript, no server. It reads only the release: the published DuckDB
+file, and the release's copy of the quality report for what tonight's extracts lacked
+(entities off, optional columns defaulted, rows carried forward: section "Data behind this report").
 
 Every section names the mart it reads; the columns it reads are listed once, in
 ``pipelines/report/columns.py``. When a mart or one of those columns is missing or the mart is
@@ -64,7 +66,43 @@ SECTIONS = (
 )
 
 
-def render(con: duckdb.DuckDBPyConnection, run_date: dt.date) -> str:
+def data_notes(intake: dict | None) -> str:
+    """What tonight's data lacked (the quality gate's ``intake`` summary: entities off, optional
+    columns defaulted, snapshot rows carried forward from the previous drop), so that nobody
+    mistakes a default for data. Empty when the gate's summary is not at hand."""
+    if not intake:
+        return ""
+    from pipelines.contract import ENTITIES
+
+    when_off = {e.qualified: e.when_off for e in ENTITIES}
+    items = [f"<li><b>{esc(name)} is not in use</b> (not delivered): {esc(when_off.get(name, ''))}.</li>"
+             for name in intake.get("entities_off") or []]
+    for entity, columns in (intake.get("columns_defaulted") or {}).items():
+        items += [f"<li><b>{esc(entity)} has no column <code>{esc(c)}</code></b>: the default is used, "
+                  f"{esc(default)}.</li>" for c, default in columns.items()]
+    for entity, keys in (intake.get("rows_carried_forward") or {}).items():
+        shown = ", ".join(str(k) for k in keys[:10]) + (f" and {len(keys) - 10} more" if len(keys) > 10 else "")
+        items.append(f"<li><b>{esc(entity)}: {len(keys)} row(s) carried forward</b> from the previous drop "
+                     f"(tonight's row was quarantined): {esc(shown)}.</li>")
+    if not items:
+        return ('<section id="data"><h2>Data behind this report</h2><p class="muted">Every entity of the '
+                "extract contract was delivered with every column; nothing was carried forward.</p></section>")
+    return ('<section id="data"><h2>Data behind this report</h2><div class="nodata">Tonight\'s extracts '
+            f"lacked the following; the figures below use the defaults named here, not data.<ul>{''.join(items)}"
+            "</ul></div></section>")
+
+
+def health_notes(warning: str | None) -> str:
+    """The quality gate's warning of a degenerate health distribution (pipelines/calibration.py):
+    the night published, but its health bands say more about the thresholds than the accounts."""
+    if not warning:
+        return ""
+    return ('<section id="health-calibration"><div class="nodata"><b>Health thresholds do not fit this '
+            f"company's data.</b> {esc(warning)}</div></section>")
+
+
+def render(con: duckdb.DuckDBPyConnection, run_date: dt.date, intake: dict | None = None,
+           health_warning: str | None = None) -> str:
     m = Marts(con, run_date)
     body = []
     for anchor, title, fn in SECTIONS:
@@ -90,7 +128,7 @@ def render(con: duckdb.DuckDBPyConnection, run_date: dt.date) -> str:
         f'<div class="muted">Static report of the published segment mart, data as of {run_date}. Headline '
         "figures are for the last complete month; the month in progress is shaded yellow and backcast "
         "months grey in every chart and marked in every table.</div>"
-        f"<nav>{nav}</nav>{headline}{''.join(body)}"
+        f"<nav>{nav}</nav>{data_notes(intake)}{health_notes(health_warning)}{headline}{''.join(body)}"
         '<h2>Published marts</h2><div class="table-wrap"><table><thead><tr><th>mart</th><th class=n>rows</th></tr>'
         f"</thead><tbody>{marts}</tbody></table></div>"
         "</body></html>"
@@ -99,6 +137,28 @@ def render(con: duckdb.DuckDBPyConnection, run_date: dt.date) -> str:
 
 def _no_data(reason: str) -> str:
     return f'<div class="nodata"><b>No data.</b> {esc(reason)}</div>'
+
+
+def _intake_summary(release: Path) -> dict | None:
+    """The quality gate's ``intake`` summary from the release's copy of the gate's report."""
+    import json
+
+    try:
+        return json.loads((release / "quality" / "quality_report.json").read_text()).get("intake")
+    except (OSError, ValueError):
+        return None
+
+
+def _health_warning(release: Path) -> str | None:
+    """The message of the gate's ``health distribution`` warning, from the release's copy of the report."""
+    import json
+
+    try:
+        checks = json.loads((release / "quality" / "quality_report.json").read_text()).get("results") or []
+    except (OSError, ValueError):
+        return None
+    return next((c.get("message") for c in checks if isinstance(c, dict) and c.get("kind") == "health"
+                 and c.get("status") == "warning"), None)
 
 
 def build_report(settings: Settings | None, run_date: dt.date, published_db: Path, out_path: Path) -> Path:
@@ -111,7 +171,8 @@ def build_report(settings: Settings | None, run_date: dt.date, published_db: Pat
 
     con = open_published(path=Path(published_db))
     try:
-        text = render(con, run_date)
+        release = Path(published_db).parent
+        text = render(con, run_date, _intake_summary(release), _health_warning(release))
     finally:
         con.close()
     out_path = Path(out_path)

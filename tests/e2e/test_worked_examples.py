@@ -48,11 +48,10 @@ import pytest
 import yaml
 
 from pipelines import nightly
-from pipelines.contract import ENTITIES
 from pipelines.dbt import DbtFailed
 from pipelines.publish import open_published, read_manifest
 from pipelines.settings import Settings, get_settings
-from tests.drops import write_csv
+from tests.drops import DEFAULT_ENTITIES, write_csv
 
 pytestmark = pytest.mark.e2e
 
@@ -151,7 +150,7 @@ class Business:
             "crm/nps_responses": self.nps, "billing/subscriptions": sub_rows, "billing/invoices": invoices,
             "usage/events": event_rows,
         }
-        for entity in ENTITIES:
+        for entity in DEFAULT_ENTITIES:
             write_csv(landing / day / entity.source / f"{entity.name}.csv", rows[entity.qualified],
                       [c.name for c in entity.columns])
 

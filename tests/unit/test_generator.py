@@ -17,9 +17,10 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.contract import DUCKDB_TYPES, ENTITIES, Entity
+from pipelines.contract import DUCKDB_TYPES, ENTITIES, Entity, get_entity
 from pipelines.generate import DEFECTS, GenerateSummary, generate
 from pipelines.generate.catalog import FX_TO_USD
+from tests.drops import DEFAULT_ENTITIES
 
 START = dt.date(2025, 1, 1)
 PROJECT = Path(__file__).resolve().parents[2]
@@ -175,10 +176,10 @@ def transitions(subs: pd.DataFrame) -> pd.DataFrame:
 def test_layout_and_summary(world: tuple[Path, GenerateSummary]) -> None:
     out, summary = world
     assert summary.run_dates == [START + dt.timedelta(days=174 + i) for i in range(6)]
-    expected = {out / d.isoformat() / e.source / f"{e.name}.csv" for d in summary.run_dates for e in ENTITIES}
+    expected = {out / d.isoformat() / e.source / f"{e.name}.csv" for d in summary.run_dates for e in DEFAULT_ENTITIES}
     assert set(summary.files) == expected
     assert {p.relative_to(out).parts[0] for p in out.rglob("*.csv")} == {d.isoformat() for d in summary.run_dates}
-    for e in ENTITIES:
+    for e in DEFAULT_ENTITIES:
         counted = sum(read_strings(entity_file(out / d.isoformat(), e, "csv")).num_rows for d in summary.run_dates)
         assert summary.rows[e.qualified] == counted > 0
     assert summary.defects == []
@@ -223,7 +224,7 @@ def test_progress_reports(tmp_path: Path) -> None:
 def test_every_file_matches_the_contract(tmp_path: Path, fmt: str) -> None:
     summary = generate(tmp_path, accounts=120, start_date=START, days=60, drop_days=3, seed=3, file_format=fmt)
     for d in summary.run_dates:
-        for e in ENTITIES:
+        for e in DEFAULT_ENTITIES:
             path = entity_file(tmp_path / d.isoformat(), e, fmt)
             assert violations(e, path) == [], path
 
@@ -465,7 +466,7 @@ def test_crm_signals(history: dict[str, pd.DataFrame]) -> None:
 
 def test_snapshots_grow_day_by_day(world: tuple[Path, GenerateSummary]) -> None:
     out, summary = world
-    for e in ENTITIES:
+    for e in DEFAULT_ENTITIES:
         if e.kind != "snapshot":
             continue
         previous: set[str] = set()
@@ -487,8 +488,8 @@ def test_late_and_duplicate_events(world: tuple[Path, GenerateSummary]) -> None:
     seen: dict[str, tuple] = {}
     resent = late = 0
     for i, d in enumerate(summary.run_dates):
-        table = read_strings(entity_file(out / d.isoformat(), ENTITIES[-1], "csv"))
-        rows = list(zip(*(table.column(c.name).to_pylist() for c in ENTITIES[-1].columns), strict=True))
+        table = read_strings(entity_file(out / d.isoformat(), get_entity("usage", "events"), "csv"))
+        rows = list(zip(*(table.column(c.name).to_pylist() for c in get_entity("usage", "events").columns), strict=True))
         assert len({r[0] for r in rows}) == len(rows)  # unique inside the drop
         day = np.array([r[5][:10] for r in rows])
         assert (day <= d.isoformat()).all()
@@ -516,7 +517,7 @@ def test_row_defects_land_where_reported(tmp_path: Path, fmt: str) -> None:
                        file_format=fmt, defects=ROW_DEFECTS, events_per_account_day=8)
     assert sorted(d["defect"] for d in summary.defects) == sorted(ROW_DEFECTS)
     first, last = (tmp_path / d.isoformat() for d in summary.run_dates)
-    for e in ENTITIES:  # the earlier drop is clean
+    for e in DEFAULT_ENTITIES:  # the earlier drop is clean
         assert violations(e, entity_file(first, e, fmt)) == []
     report = {d["defect"]: d for d in summary.defects}
     expected_check = {
@@ -524,7 +525,7 @@ def test_row_defects_land_where_reported(tmp_path: Path, fmt: str) -> None:
         "negative_amount": "min", "end_before_start": "end_before_start", "duplicate_key": "duplicate_key",
     }
     by_entity: dict[str, list] = {}
-    for e in ENTITIES:
+    for e in DEFAULT_ENTITIES:
         path = entity_file(last, e, fmt)
         if e.qualified == "crm/nps_responses":
             assert not path.exists()
@@ -560,10 +561,10 @@ def test_row_defects_land_where_reported(tmp_path: Path, fmt: str) -> None:
             assert {r for _, _, r in found} == {rec["row"], rec["duplicate_of_line"] - (1 if fmt == "csv" else 0)}
         else:
             assert found == [(check, rec["column"], rec["row"])]
-    # mass quarantine: ~30% of the last drop's events lack a user id, nothing else is wrong
+    # mass quarantine: ~30% of the last drop's events lack their account, nothing else is wrong
     events = by_entity["usage/events"]
-    blank = [v for v in events if v[0] == "required" and v[1] == "user_id"]
-    rows = read_strings(entity_file(last, ENTITIES[-1], fmt)).num_rows
+    blank = [v for v in events if v[0] == "required" and v[1] == "account_id"]
+    rows = read_strings(entity_file(last, get_entity("usage", "events"), fmt)).num_rows
     assert len(blank) == report["mass_quarantine"]["rows_affected"]
     assert 0.22 < len(blank) / rows < 0.38
     assert {v[0] for v in events} == {"required", "duplicate_key"}
@@ -591,7 +592,7 @@ def test_file_defects(tmp_path: Path, fmt: str) -> None:
     else:
         assert head == b"PAR1"
     earlier = tmp_path / summary.run_dates[0].isoformat()
-    for e in ENTITIES:  # the earlier drop is intact
+    for e in DEFAULT_ENTITIES:  # the earlier drop is intact
         assert violations(e, entity_file(earlier, e, fmt)) == []
 
 

@@ -11,12 +11,12 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.contract import ENTITIES, SOURCES
+from pipelines.contract import SOURCES
 from pipelines.ingest import ingest, ingest_source
 from pipelines.landing import SourceRejected
 from pipelines.nightly import check_extracts
 from pipelines.settings import Settings
-from tests.drops import VALID_ROWS, make_drop, write_csv, write_jsonl
+from tests.drops import DEFAULT_ENTITIES, VALID_ROWS, make_drop, write_csv, write_jsonl
 from tests.raw_lake import rows
 
 D1 = dt.date(2026, 1, 5)
@@ -33,7 +33,7 @@ def quarantine(settings: Settings) -> list[tuple]:
 def table_dump(settings: Settings) -> dict[str, list[tuple]]:
     """Every raw table's rows, without the wall-clock load time, in a stable order."""
     dump = {}
-    for e in ENTITIES:
+    for e in DEFAULT_ENTITIES:
         dump[e.raw_table] = rows(
             settings, f"select * exclude (_loaded_at) from raw.{e.raw_table} order by all"
         )
@@ -54,7 +54,7 @@ def test_clean_drop_loads_every_entity_with_metadata(settings: Settings) -> None
     drop = make_drop(settings.landing, D1)
     check_extracts(settings, D1)
     results = ingest(settings, D1)
-    assert {(r.source, r.entity) for r in results} == {(e.source, e.name) for e in ENTITIES}
+    assert {(r.source, r.entity) for r in results} == {(e.source, e.name) for e in DEFAULT_ENTITIES}
     assert all(r.rows_quarantined == 0 and r.rows_read == r.rows_loaded for r in results)
     (row,) = rows(
         settings,
@@ -64,7 +64,8 @@ def test_clean_drop_loads_every_entity_with_metadata(settings: Settings) -> None
     assert row == (5000, "GB", dt.date(2025, 3, 1), False, D1, str(drop / "crm" / "accounts.csv"), 4)
     audit = rows(settings, "select source, entity, rows_read, rows_loaded, status from raw._load_audit order by all")
     assert ("usage", "events", 3, 3, "loaded") in audit
-    assert len(audit) == len(ENTITIES)
+    assert len([a for a in audit if a[4] == "loaded"]) == len(DEFAULT_ENTITIES)
+    assert [a for a in audit if a[4] != "loaded"] == [("usage", "daily_counts", 0, 0, "off")]  # off by default
 
 
 @pytest.mark.parametrize(
@@ -277,7 +278,7 @@ def test_usage_events_are_counted_once_across_drops_whatever_the_order(tmp_path:
             ingest_source(s, d, "usage")
         dumps.append(rows(s, "select event_id, _run_date from raw.usage__events order by 1"))
         if order == (D1, D2):  # in nightly order, the late copy is counted as deduplicated
-            dedup = rows(s, f"select rows_deduplicated from raw._load_audit where run_date = '{D2}'")
+            dedup = rows(s, f"select rows_deduplicated from raw._load_audit where run_date = '{D2}' and status = 'loaded'")
             assert dedup == [(1,)]
     assert dumps[0] == dumps[1] == [("e1", D1), ("e2", D1), ("e3", D2)]
 
@@ -288,7 +289,7 @@ def test_other_formats_load_like_csv(settings: Settings, tmp_path: Path, file_fo
     make_drop(csv_settings.landing, D1)
     ingest(csv_settings, D1)
     drop = make_drop(settings.landing, D1)
-    for entity in ENTITIES:
+    for entity in DEFAULT_ENTITIES:
         path = drop / entity.source / f"{entity.name}.csv"
         if file_format == "jsonl":
             write_jsonl(path.with_suffix(".jsonl"), VALID_ROWS[entity.qualified])
@@ -297,7 +298,7 @@ def test_other_formats_load_like_csv(settings: Settings, tmp_path: Path, file_fo
             pq.write_table(table, path.with_suffix(".parquet"))
         path.unlink()
     ingest(settings, D1)
-    for entity in ENTITIES:
+    for entity in DEFAULT_ENTITIES:
         sql = f"select * exclude (_loaded_at, _source_file, _source_line) from raw.{entity.raw_table} order by all"
         assert rows(settings, sql) == rows(csv_settings, sql), entity.qualified
 
@@ -309,7 +310,7 @@ def test_all_sources_in_contract_have_an_ingest_task() -> None:
 def test_drop_folder_absent_names_every_file(settings: Settings) -> None:
     with pytest.raises(SourceRejected) as info:
         check_extracts(settings, D1)
-    assert str(info.value).count("is missing") == len(ENTITIES)
+    assert str(info.value).count("is missing") == len(DEFAULT_ENTITIES)
     shutil.rmtree(settings.home, ignore_errors=True)
 
 
@@ -383,3 +384,198 @@ def test_a_broken_json_line_rejects_the_source_naming_the_file(settings: Setting
     path.write_text(path.read_text() + '{"event_id": "ev_9", broken\n')
     message = _reject(settings, "usage")
     assert f"{path}: could not be read as JSONL" in message
+
+
+# --- a row's trouble stays a row's trouble: carry forward ------------------------------------------
+
+
+def test_a_quarantined_snapshot_row_keeps_its_row_of_the_previous_drop(settings: Settings) -> None:
+    """Issue 17, item 6: one quarantined account row made a live account vanish from the night's
+    marts (and its tier history break and restart). Its key keeps the previous drop's row, flagged;
+    a row bad two nights running keeps the first drop's date; a key never loaded before is not
+    invented; a subscription keeps its MRR the same way."""
+    D3 = dt.date(2026, 1, 7)
+    make_drop(settings.landing, D1)
+    ingest(settings, D1)
+    accounts = [dict(r) for r in VALID_ROWS["crm/accounts"]]
+    accounts[1]["employee_count"] = "abc"  # acc_2: quarantined
+    accounts.append(dict(accounts[0], account_id="acc_new", employee_count="many"))  # new and bad
+    subscriptions = [dict(r) for r in VALID_ROWS["billing/subscriptions"]]
+    subscriptions[1]["amount"] = "-1"  # sub_2: quarantined
+    make_drop(settings.landing, D2, {"crm/accounts": accounts, "billing/subscriptions": subscriptions})
+    loads = {r.entity: r for r in ingest(settings, D2)}
+    assert (loads["accounts"].rows_loaded, loads["accounts"].rows_quarantined,
+            loads["accounts"].rows_carried_forward) == (2, 2, 1)
+    assert loads["subscriptions"].rows_carried_forward == 1
+    night = "select account_id, account_name, employee_count, _carried_forward_from, _source_line " \
+            "from raw.crm__accounts where _run_date = '{}' order by 1"
+    assert rows(settings, night.format(D2)) == [
+        ("acc_1", "Acme", 120, None, 2),
+        ("acc_2", "Beta GmbH", 40, D1, 3),  # yesterday's row, from yesterday's line
+        ("acc_3", "Gamma, Inc", 5000, None, 4),
+    ]
+    assert rows(settings, f"select subscription_id, amount, _carried_forward_from from raw.billing__subscriptions "
+                          f"where _run_date = '{D2}' order by 1") == [
+        ("sub_1", pa.scalar(120000, pa.decimal128(18, 2)).as_py(), None),
+        ("sub_2", pa.scalar(500, pa.decimal128(18, 2)).as_py(), D1)]
+    # still bad the next night: carried again, from the row first delivered on D1
+    make_drop(settings.landing, D3, {"crm/accounts": accounts})
+    ingest(settings, D3, ("crm",))
+    assert rows(settings, f"select account_id, _carried_forward_from from raw.crm__accounts "
+                          f"where _run_date = '{D3}' and _carried_forward_from is not null") == [("acc_2", D1)]
+    # the quarantine report names the key and what to do
+    from pipelines.quality import check_quarantine
+
+    result = check_quarantine(settings, D2, thresholds={"crm/accounts": 1.0, "billing/subscriptions": 1.0})
+    (carried,) = [c for c in result.checks if c.name == "rows carried forward in crm/accounts"]
+    assert carried.status == "warning"
+    assert "account_id acc_2" in carried.message and "dim_accounts.is_carried_forward" in carried.message
+    assert result.summary()["intake"]["rows_carried_forward"] == {
+        "crm/accounts": ["acc_2"], "billing/subscriptions": ["sub_2"]}
+
+
+def test_a_key_repeated_with_different_content_keeps_its_previous_row(settings: Settings) -> None:
+    make_drop(settings.landing, D1)
+    ingest(settings, D1, ("crm",))
+    accounts = [dict(r) for r in VALID_ROWS["crm/accounts"]]
+    accounts.append(dict(accounts[2], account_name="Gamma (duplicate)"))
+    make_drop(settings.landing, D2, {"crm/accounts": accounts})
+    ingest(settings, D2, ("crm",))
+    assert rows(settings, f"select account_id, account_name, _carried_forward_from from raw.crm__accounts "
+                          f"where _run_date = '{D2}' and account_id = 'acc_3'") == [("acc_3", "Gamma, Inc", D1)]
+
+
+def test_an_unescaped_quote_inside_a_quoted_value_is_quarantined_never_loaded_altered(settings: Settings) -> None:
+    """Issue 17: `"Acme "Big" Corp"` loaded silently as `Acme Big" Corp"` and was published.
+    The record is quarantined with its line and the fix; well-formed quoting still loads, and
+    a quote inside an unquoted value loads as written; the lines after it stay right."""
+    make_drop(settings.landing, D1)
+    ingest(settings, D1, ("crm",))
+    drop = make_drop(settings.landing, D2)
+    path = drop / "crm" / "accounts.csv"
+    lines = path.read_text().splitlines()
+    lines[2] = lines[2].replace("Beta GmbH", '"Acme ""Big"" Corp"')  # well formed: loads
+    lines[1] = lines[1].replace("Acme", '"Acme "Big" Corp"')  # malformed: quarantined
+    lines.insert(3, 'acc_9,"Multi\nline ""quoted"" name",software,5,US,2025-01-01,,false,false,false,')
+    lines.append('acc_8,5" pipe,software,5,US,2025-01-01,,false,false,false,')
+    path.write_text("\n".join(lines) + "\n")
+    (load,) = [r for r in ingest(settings, D2, ("crm",)) if r.entity == "accounts"]
+    assert (load.rows_read, load.rows_loaded, load.rows_quarantined) == (5, 4, 1)
+    (bad,) = quarantine(settings)
+    assert bad[2:4] == (str(path), 2)
+    assert bad[6].startswith("malformed CSV record: a quote inside a quoted value is not doubled (line 2)")
+    assert rows(settings, f"select account_id, account_name, _source_line, _carried_forward_from "
+                          f"from raw.crm__accounts where _run_date = '{D2}' order by 1") == [
+        ("acc_1", "Acme", 2, D1),  # yesterday's row, carried forward: never the altered name
+        ("acc_2", 'Acme "Big" Corp', 3, None),
+        ("acc_3", "Gamma, Inc", 6, None),
+        ("acc_8", '5" pipe', 7, None),
+        ("acc_9", 'Multi\nline "quoted" name', 4, None),
+    ]
+
+
+def test_a_landing_path_that_is_a_folder_is_named_not_a_bare_oserror(settings: Settings) -> None:
+    """Issue 17: `crm/accounts.csv/` stopped the night with a bare `[Errno 21]`."""
+    drop = make_drop(settings.landing, D1)
+    (drop / "crm" / "accounts.csv").unlink()
+    (drop / "crm" / "accounts.csv").mkdir()
+    with pytest.raises(SourceRejected) as info:
+        check_extracts(settings, D1)
+    assert f"{drop}/crm/accounts.csv: is a folder, not a file. Deliver crm/accounts as one file" in str(info.value)
+    assert "Errno" not in str(info.value)
+    assert "is a folder, not a file" in _reject(settings, "crm")
+
+
+def test_booleans_load_as_the_contract_spells_them_and_nothing_else(settings: Settings) -> None:
+    """Issue 17: `yes`/`1`/`t` loaded as booleans while the contract documented only true/false.
+    The contract now states every accepted spelling; the loader accepts exactly those (not
+    whatever DuckDB's cast also takes) and quarantines the rest."""
+    from pipelines.contract import BOOLEAN_FALSE, BOOLEAN_TRUE, as_markdown
+
+    spellings = [(v, True) for v in BOOLEAN_TRUE] + [(v.upper(), True) for v in BOOLEAN_TRUE]
+    spellings += [(v, False) for v in BOOLEAN_FALSE] + [("on", None), ("off", None), ("2", None), ("ja", None)]
+    base = VALID_ROWS["crm/activities"][0]
+    activities = [dict(base, activity_id=f"a{i}", is_customer_responded=v) for i, (v, _) in enumerate(spellings)]
+    make_drop(settings.landing, D1, {"crm/activities": activities})
+    ingest_source(settings, D1, "crm")
+    loaded = dict(rows(settings, "select activity_id, is_customer_responded from raw.crm__activities"))
+    refused = {r[6] for r in quarantine(settings)}
+    for i, (value, expected) in enumerate(spellings):
+        if expected is None:
+            assert f"a{i}" not in loaded and f"unparseable boolean value '{value}'" in refused, value
+        else:
+            assert loaded[f"a{i}"] is expected, value
+    page = as_markdown()
+    assert all(f"`{v}`" in page.split("booleans", 1)[1].split("JSON Lines", 1)[0] for v in BOOLEAN_TRUE + BOOLEAN_FALSE)
+
+
+def _pyarrow_quote_rules(data: bytes, first: int = 0) -> list[int]:
+    """Byte by byte, pyarrow's quoting rules: the offsets of quotes that close a quoted field and
+    are followed by something other than a comma, a line end or the end of the file."""
+    found, quoted, i = [], False, 0
+    while i < len(data):
+        if data[i] == ord('"'):
+            if not quoted:
+                quoted = i == first or (data[i - 1] if i else 10) in (44, 10)
+            elif i + 1 < len(data) and data[i + 1] == ord('"'):
+                i += 2
+                continue
+            else:
+                if i + 1 < len(data) and data[i + 1] not in (44, 13, 10):
+                    found.append(i)
+                quoted = False
+        i += 1
+    return found
+
+
+def test_the_quote_scanner_agrees_with_pyarrows_rules_whatever_the_chunks() -> None:
+    """QuoteScanner (vectorised, fed in chunks) against the byte-by-byte rules, on random text of
+    quotes, commas and line ends, and on well-formed CSV (no problem may be reported)."""
+    import csv as pycsv
+    import io
+    import random
+
+    from pipelines.readers import QuoteScanner
+
+    def scan(data: bytes, chunk: int) -> list[int]:
+        scanner = QuoteScanner()
+        for i in range(0, len(data), chunk):
+            scanner.feed(data[i:i + chunk], has_quote=b'"' in data[i:i + chunk])
+        return scanner.finish()
+
+    rng = random.Random(7)
+    for _ in range(2000):
+        data = "".join(rng.choice('ab,"\n') for _ in range(rng.randint(0, 40))).encode()
+        expected = _pyarrow_quote_rules(data)
+        for chunk in (1, 2, 3, 7, max(1, len(data))):
+            assert scan(data, chunk) == expected, (data, chunk)
+    for _ in range(300):
+        out = io.StringIO()
+        writer = pycsv.writer(out, quoting=rng.choice([pycsv.QUOTE_MINIMAL, pycsv.QUOTE_ALL]),
+                              lineterminator=rng.choice(["\n", "\r\n"]))
+        writer.writerows([["".join(rng.choice('ab, "\n') for _ in range(rng.randint(0, 6))) for _ in range(3)]
+                          for _ in range(5)])
+        data = out.getvalue().encode()
+        assert scan(data, 5) == scan(data, len(data) or 1) == [], data
+    # the well-formed case in bulk goes through the vectorised path of whole blocks
+    bulk = ('"evt_1","acc_1","a, b",2026-01-05 08:00:00\n' * 50_000).encode()
+    assert scan(bulk, 1 << 20) == []
+    at = bulk.index(b"\n", 1_000_000) + 1  # a line start in the second block
+    broken = bulk[:at] + b'"evt_2","Acme "Big" Corp","x",2026-01-05\n' + bulk[at:]
+    assert scan(broken, 1 << 20) == [broken.index(b'"Big')]
+
+
+def test_a_night_ingested_by_an_older_loader_is_refused_before_dbt_with_the_command(settings: Settings) -> None:
+    """Staging reads _carried_forward_from; a partition written before the carry forward lacks it
+    (dbt would stop on 'Referenced column not found'): the build is refused naming the fix."""
+    from pipelines.lake import partition_files
+    from pipelines.preflight import NightNotReady, require_raw_data
+
+    make_drop(settings.landing, D1)
+    ingest(settings, D1)
+    require_raw_data(settings, D1)  # as written today: fine
+    (path,) = partition_files(settings.lake, DEFAULT_ENTITIES[0], D1)
+    pq.write_table(pq.read_table(path).drop_columns(["_carried_forward_from"]), path)
+    with pytest.raises(NightNotReady, match=r"crm/accounts for 2026-01-05 were written by an older version") as info:
+        require_raw_data(settings, D1)
+    assert "segment-mart ingest --run-date 2026-01-05" in str(info.value)

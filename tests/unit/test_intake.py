@@ -155,6 +155,11 @@ def test_quarantine_share_is_measured_per_entity(settings: Settings) -> None:
     assert not result.passed
     (failed,) = result.failed_checks
     assert failed.name == "quarantine share of crm/accounts" and failed.observed == pytest.approx(10 / 200)
+    # the message names the file, the first lines and their reasons, and what to do
+    first = failed.example_rows[0]
+    assert f"rows of {settings.drop_dir(night) / 'crm' / 'accounts.csv'} quarantined" in failed.message
+    assert f"line {first['line']} {first['column_name']}: {first['reason']}" in failed.message
+    assert "Fix these rows in the export and re-deliver it" in failed.message
 
 
 def test_columns_named_like_the_loaders_own_are_rejected_by_name(settings: Settings) -> None:

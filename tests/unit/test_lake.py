@@ -17,7 +17,7 @@ from pipelines import lake, readers
 from pipelines.contract import ENTITIES, get_entity
 from pipelines.ingest import ingest, ingest_source
 from pipelines.settings import Settings
-from tests.drops import VALID_ROWS, make_drop, write_csv
+from tests.drops import DEFAULT_ENTITIES, VALID_ROWS, make_drop, write_csv
 
 D1 = dt.date(2026, 1, 5)
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,7 +27,7 @@ EVENTS = get_entity("usage", "events")
 def test_layout_is_source_entity_run_date(settings: Settings) -> None:
     make_drop(settings.landing, D1)
     ingest(settings, D1)
-    for entity in ENTITIES:
+    for entity in DEFAULT_ENTITIES:
         (path,) = lake.partition_files(settings.lake, entity, D1)
         assert path.parent == settings.lake / "raw" / entity.source / entity.name / f"_run_date={D1}"
         assert lake.load_id_of(path)
@@ -41,7 +41,7 @@ def test_files_hold_only_types_spark_reads(settings: Settings) -> None:
     ingest(settings, D1)
     expected = {"string": pa.string(), "integer": pa.int64(), "decimal": pa.decimal128(18, 2),
                 "boolean": pa.bool_(), "date": pa.date32(), "timestamp": pa.timestamp("us")}
-    for entity in ENTITIES:
+    for entity in DEFAULT_ENTITIES:
         (path,) = lake.partition_files(settings.lake, entity, D1)
         schema = pq.read_schema(path)
         contract = {c.name: expected[c.type] for c in entity.columns}

@@ -8,7 +8,8 @@
     RECOVER PARTITIONS lists them. mergeSchema: extra extract columns may come
     and go between nights. Source names are `<source>__<entity>`.
     On DuckDB the same sources resolve without this (dbt-duckdb: the raw tables, or the
-    Parquet folders through the sources' external_location). -#}
+    Parquet folders through the sources' external_location). An entity that is off
+    (macros/lake/entities_in_use.sql) gets no table: its folder may not exist. -#}
 {% macro create_lake_sources() -%}
     {{ return(adapter.dispatch('create_lake_sources', 'segment_mart')()) }}
 {%- endmacro %}
@@ -21,7 +22,7 @@
     {%- if execute -%}
         {%- set lake = env_var('SEGMENT_MART_DBT_LAKE', '../var/lake') -%}
         {%- set schemas = [] -%}
-        {%- for source in graph.sources.values() if source.source_name == 'raw' -%}
+        {%- for source in graph.sources.values() if source.source_name == 'raw' and entity_in_use(source.name) -%}
             {%- set parts = source.name.split('__') -%}
             {%- set folder = lake ~ '/raw/' ~ parts[0] ~ '/' ~ parts[1] -%}
             {%- if source.schema not in schemas -%}

@@ -54,6 +54,8 @@ joined as (
         accounts.is_marquee_logo,
         accounts.is_reference,
         accounts.is_partner,
+        accounts.is_carried_forward,
+        accounts.carried_forward_from_date,
         coalesce(subscription_summary.customer_since_date, accounts.created_date) as customer_since_date,
         coalesce(subscription_summary.has_active_subscription, false) as has_active_subscription,
         case
@@ -92,6 +94,7 @@ final as (
             else 'SMB'
         end as value_band,
         case
+            when employee_count is null then 'unknown'
             when employee_count >= {{ var('company_size_enterprise_min_employees') }} then 'Enterprise'
             when employee_count >= {{ var('company_size_mid_market_min_employees') }} then 'Mid-market'
             else 'SMB'

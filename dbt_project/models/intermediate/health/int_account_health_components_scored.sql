@@ -9,6 +9,14 @@ usage_features as (
     select * from {{ ref('int_usage_features_computed') }}
 ),
 
+{#- Does the company's usage carry users (events with user ids, or daily counts with active
+    users)? Without them the user measures are missing for every account, never 0 (doc block
+    usage_shapes). -#}
+usage_users as (
+    select coalesce(max(case when has_user_counts then 1 else 0 end), 0) = 1 as has_user_counts
+    from usage_features
+),
+
 activities as (
     select * from {{ ref('stg_crm__activities') }}
 ),
@@ -99,8 +107,11 @@ measures as (
         accounts.account_status,
         accounts.licensed_seats,
         usage_features.account_id is not null as has_usage_data,
-        coalesce(usage_features.monthly_active_users, 0) as monthly_active_users,
-        coalesce(usage_features.avg_daily_active_users, 0) as avg_daily_active_users,
+        usage_users.has_user_counts,
+        case when usage_users.has_user_counts then coalesce(usage_features.monthly_active_users, 0) end
+            as monthly_active_users,
+        case when usage_users.has_user_counts then coalesce(usage_features.avg_daily_active_users, 0) end
+            as avg_daily_active_users,
         coalesce(usage_features.features_used_in_window, 0) as features_used_in_window,
         usage_features.feature_catalogue_size,
         usage_features.events_in_window,
@@ -108,15 +119,20 @@ measures as (
         usage_features.usage_trend,
         usage_features.last_activity_date,
         case
-            when accounts.licensed_seats > 0
+            when accounts.licensed_seats > 0 and usage_users.has_user_counts
                 then cast(1 as double) * coalesce(usage_features.monthly_active_users, 0) / accounts.licensed_seats
         end as seat_utilisation,
         case
-            when usage_features.account_id is null then null
+            when usage_features.account_id is null or not usage_users.has_user_counts then null
             when usage_features.monthly_active_users > 0
                 then usage_features.avg_daily_active_users / usage_features.monthly_active_users
             else 0.0
         end as stickiness,
+        case
+            when usage_features.account_id is not null
+                then cast(1 as double) * coalesce(usage_features.events_in_window, 0)
+                    / {{ var('usage_window_days') }} / greatest(accounts.licensed_seats, 1)
+        end as usage_intensity,
         case
             when usage_features.feature_catalogue_size > 0
                 then cast(1 as double) * coalesce(usage_features.features_used_in_window, 0) / usage_features.feature_catalogue_size
@@ -155,17 +171,21 @@ measures as (
         on accounts.account_id = billing.account_id
     left join latest_nps
         on accounts.account_id = latest_nps.account_id
+    cross join usage_users
 ),
 
 sub_scores as (
     select
         *,
-        case when has_usage_data then
+        case when has_usage_data and has_user_counts then
             {{ customers_ratio_score('coalesce(seat_utilisation, 0)', var('health_seat_utilisation_target')) }}
         end as seat_utilisation_score,
-        case when has_usage_data then
+        case when has_usage_data and has_user_counts then
             {{ customers_ratio_score('stickiness', var('health_stickiness_target')) }}
         end as stickiness_score,
+        case when has_usage_data then
+            {{ customers_ratio_score('usage_intensity', var('health_usage_intensity_target')) }}
+        end as usage_intensity_score,
         case when has_usage_data then
             {{ customers_ratio_score('feature_breadth', var('health_breadth_target')) }}
         end as breadth_score,
@@ -207,6 +227,7 @@ final as (
             ['stickiness_score', usage_w['stickiness']],
             ['breadth_score', usage_w['breadth']],
             ['usage_trend_score', usage_w['trend']],
+            ['usage_intensity_score', usage_w['intensity']],
         ]) }} as product_usage_score,
         {{ customers_weighted_score([
             ['touchpoint_recency_score', 1],

@@ -38,6 +38,7 @@ joined as (
         accounts.child_account_count,
         accounts.is_reference,
         health_measures.has_usage_data,
+        health_measures.has_user_counts,
         health_measures.stickiness,
         health_measures.feature_breadth,
         health_measures.seat_utilisation,
@@ -57,7 +58,15 @@ joined as (
 classified as (
     select
         *,
+        {#- a segment fed only by an entity that is off is unknown, not its "no data" value
+            (macros/lake/entities_in_use.sql) -#}
+        {%- if not entity_in_use('usage__events') and not entity_in_use('usage__daily_counts') %}
+        'unknown'
+        {%- else %}
         case
+            {#- power, standard and low are about active users (DAU/MAU, seat use): usage that
+                carries no users (daily counts without active users) leaves the segment unknown #}
+            when has_usage_data and not coalesce(has_user_counts, true) then 'unknown'
             when coalesce(stickiness, 0) >= {{ var('segment_power_min_stickiness') }}
                  and coalesce(feature_breadth, 0) >= {{ var('segment_power_min_breadth') }}
                 then 'power'
@@ -66,7 +75,11 @@ classified as (
                  or coalesce(seat_utilisation, 0) < {{ var('segment_low_max_seat_utilisation') }}
                 then 'low'
             else 'standard'
-        end as usage_segment,
+        end
+        {%- endif %} as usage_segment,
+        {%- if not entity_in_use('crm__activities') %}
+        'unknown'
+        {%- else %}
         case
             when days_since_touchpoint is null
                  or days_since_touchpoint > {{ var('segment_engagement_silence_days') }}
@@ -76,7 +89,8 @@ classified as (
                  and qbrs_attended > 0
                 then 'responsive'
             else 'standard'
-        end as engagement_segment,
+        end
+        {%- endif %} as engagement_segment,
         case
             when tenure_days < {{ var('segment_early_stage_days') }} then 'early'
             when tenure_days < {{ var('segment_mature_min_days') }}
@@ -84,26 +98,33 @@ classified as (
                 then 'growth'
             else 'mature'
         end as adoption_stage,
+        {%- if not entity_in_use('crm__support_cases') %}
+        'unknown'
+        {%- else %}
         case
             when recent_cases >= {{ var('segment_support_high_min_cases') }}
                  or recent_priority_cases >= {{ var('segment_support_high_min_priority_cases') }}
                 then 'high'
             when recent_cases = 0 then 'self-sufficient'
             else 'standard'
-        end as support_segment,
+        end
+        {%- endif %} as support_segment,
         case
             when is_reference then 'active'
             when latest_nps_score >= {{ var('segment_advocate_min_nps') }} then 'willing'
             else 'none'
         end as advocacy_segment,
+        {#- a null licence share (no employee count) is unknown, not 0: SQL's three-valued
+            logic lets the product lines decide where they can (doc block segment_rules) -#}
         case
-            when coalesce(licence_share_of_employees, 0) < {{ var('segment_growth_high_max_licence_share') }}
+            when licence_share_of_employees < {{ var('segment_growth_high_max_licence_share') }}
                  {{ 'and' if var('segment_growth_high_rule') == 'all' else 'or' }} (product_lines_offered > 1
                      and product_line_share <= {{ var('segment_growth_high_max_product_line_share') }})
                 then 'high'
             when licence_share_of_employees < {{ var('segment_growth_medium_max_licence_share') }}
                  or product_lines_owned < product_lines_offered
                 then 'medium'
+            when licence_share_of_employees is null then 'unknown'
             else 'low'
         end as growth_potential,
         (

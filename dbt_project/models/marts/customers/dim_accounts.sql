@@ -44,6 +44,8 @@ final as (
         cast(accounts.is_marquee_logo as boolean) as is_marquee_logo,
         cast(accounts.is_reference as boolean) as is_reference,
         cast(accounts.is_partner as boolean) as is_partner,
+        cast(accounts.is_carried_forward as boolean) as is_carried_forward,
+        cast(accounts.carried_forward_from_date as date) as carried_forward_from_date,
         cast(accounts.has_active_subscription as boolean) as has_active_subscription,
         cast(accounts.account_status as {{ dbt.type_string() }}) as account_status,
         cast(accounts.arr_reporting as decimal(18, 2)) as arr_reporting,

@@ -1,5 +1,5 @@
 with source as (
-    {{ latest_snapshot(source('raw', 'billing__invoices')) }}
+    {{ raw_snapshot('billing__invoices') }}
 ),
 
 renamed as (

@@ -15,6 +15,8 @@ renamed as (
         coalesce(is_reference, false) as is_reference,
         coalesce(is_partner, false) as is_partner,
         nullif(trim(parent_account_id), '') as parent_account_id,
+        _carried_forward_from is not null as is_carried_forward,
+        _carried_forward_from as carried_forward_from_date,
         _run_date as snapshot_date
     from source
 ),

@@ -1,5 +1,5 @@
 with source as (
-    {{ latest_snapshot(source('raw', 'crm__activities')) }}
+    {{ raw_snapshot('crm__activities') }}
 ),
 
 renamed as (

@@ -1,5 +1,5 @@
 with source as (
-    {{ latest_snapshot(source('raw', 'crm__nps_responses')) }}
+    {{ raw_snapshot('crm__nps_responses') }}
 ),
 
 renamed as (

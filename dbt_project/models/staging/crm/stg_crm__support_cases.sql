@@ -1,5 +1,5 @@
 with source as (
-    {{ latest_snapshot(source('raw', 'crm__support_cases')) }}
+    {{ raw_snapshot('crm__support_cases') }}
 ),
 
 renamed as (
