@@ -26,6 +26,12 @@ from pipelines.settings import Settings
 log = logging.getLogger(__name__)
 
 
+#: Where dbt reads the as-of date of a run (macro as_of_date_string). dbt copies every
+#: DBT_ENV_CUSTOM_ENV_* variable into the ``metadata.env`` of its artifacts, so the run_results
+#: of a build also say which night they are (pipelines/dbt_results.py).
+AS_OF_DATE_ENV = "DBT_ENV_CUSTOM_ENV_SEGMENT_MART_AS_OF_DATE"
+
+
 class DbtFailed(RuntimeError):
     """dbt exited non-zero; the message lists the failing nodes."""
 
@@ -124,9 +130,12 @@ def run_dbt(settings: Settings, run_date: dt.date, command: str = "build", *extr
         "--target", dbt_target(settings),
         "--target-path", str(target),
         "--log-path", str(settings.home / "dbt_logs"),
-        "--vars", json.dumps({"as_of_date": run_date.isoformat()}),
         *extra,
     ]
+    # The as-of date goes in the environment, not in --vars: dbt re-parses the whole project
+    # whenever --vars change, and reads this variable only when it executes (macro
+    # as_of_date_string), so every night re-uses the last parse (dbt_project/macros/as_of_date.sql).
+    env[AS_OF_DATE_ENV] = run_date.isoformat()
     kept = run_results_path(settings, run_date)
     produced = target / "run_results.json"
     # Results of an earlier build must never pass for this one's (the gate and the

@@ -21,3 +21,16 @@ def test_real_nights_publish_every_mart_of_the_last_night(real_nights):
         assert tiers > 0
     finally:
         con.close()
+
+
+def test_a_later_night_reuses_dbt_parse(real_nights):
+    """dbt parses the project once, not every night: the as-of date reaches dbt in the environment
+    (a night's --vars would force a full parse) and no YAML key breaks dbt's saved parse (msgpack
+    refuses integer map keys: "Failed to load parsed file"). dbt logs why it could not re-use it."""
+    log = (real_nights.settings.home / "dbt_logs" / "dbt.log").read_text()
+    invocations = log.split("Running with dbt=")[1:]
+    assert len(invocations) >= len(real_nights.run_dates)
+    later = invocations[-1]
+    assert "Failed to load parsed file" not in later and "Unable to do partial parsing" not in later, (
+        [line for line in later.splitlines() if "parsing" in line.lower() or "parsed file" in line][:5])
+    assert "Partial parsing enabled" in later
