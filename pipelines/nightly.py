@@ -75,9 +75,14 @@ def check_quarantine(settings: Settings, run_date: dt.date):
     return check(settings, run_date).raise_if_failed()
 
 
+#: dbt's unit tests prove the rules on fixed inputs: the same answer every night, so they run in
+#: `make test` (tests/dbt/test_unit_tests.py) and never in a production night.
+NIGHT_EXCLUDED_RESOURCE_TYPES = ("unit_test",)
+
+
 def build(settings: Settings, run_date: dt.date) -> str:
-    """dbt build (seeds, models, tests; less setting ``dbt_build_exclude``) for the as-of date;
-    returns run_results path.
+    """dbt build (seeds, models, data tests; no unit tests, less setting ``dbt_build_exclude``) for
+    the as-of date; returns run_results path.
 
     Refuses at once (NightNotReady, naming the command to run) when the night is not ingested.
     """
@@ -86,7 +91,12 @@ def build(settings: Settings, run_date: dt.date) -> str:
     with run_lock.exclusive(settings.home, run_date, "build"):
         require_raw_data(settings, run_date)
         exclude = settings.dbt_build_exclude.split() if settings.dbt_build_exclude else []
-        return str(run_dbt(settings, run_date, "build", *(["--exclude", *exclude] if exclude else [])))
+        return str(run_dbt(settings, run_date, "build", *night_selection(), *(["--exclude", *exclude] if exclude else [])))
+
+
+def night_selection() -> list[str]:
+    """What a night's `dbt build` leaves out by kind (dbt's --exclude-resource-type)."""
+    return [arg for kind in NIGHT_EXCLUDED_RESOURCE_TYPES for arg in ("--exclude-resource-type", kind)]
 
 
 def quality_gate(settings: Settings, run_date: dt.date):
