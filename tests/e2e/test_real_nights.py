@@ -34,3 +34,16 @@ def test_a_later_night_reuses_dbt_parse(real_nights):
     assert "Failed to load parsed file" not in later and "Unable to do partial parsing" not in later, (
         [line for line in later.splitlines() if "parsing" in line.lower() or "parsed file" in line][:5])
     assert "Partial parsing enabled" in later
+
+
+def test_a_night_runs_its_data_tests_and_no_unit_test(real_nights):
+    """A production night's dbt build leaves the unit tests to `make test`
+    (tests/dbt/test_unit_tests.py) and runs every data test."""
+    from pipelines.dbt import run_results_path
+    from pipelines.dbt_results import RunResults
+
+    results = RunResults.load(run_results_path(real_nights.settings, real_nights.last))
+    kinds = {r.resource_type for r in results.results}
+    assert "unit_test" not in kinds
+    assert {"model", "seed", "test"} <= kinds
+    assert len(results.tests) >= 500 and not results.failures
