@@ -18,6 +18,17 @@ first night's gate and publish (timed too), then one normal night phase by phase
 ingest, dbt build, quality gate (audit), publish.
 Then the ratio night(H_max)/night(H_min) and full build / floor.
 
+Nights profile (issue 17): what a night costs whatever the data's size, and a run of nights::
+
+    python -m pipelines.benchmark --profile nights --accounts 300 [--nights 30] [--airflow]
+
+Generates ``--nights`` + 1 drops (the first holds the history), runs the first night whole, then
+the fixed cost of one ordinary night phase by phase (check, ingest, dbt build, quality gate,
+publish; dbt split into start-up, parse, seeds, models, data tests, unit tests from dbt's own
+run_results.json and log), the same night again as one ``segment-mart run`` (and, with
+``--airflow``, as one ``airflow dags test``), and finally ``segment-mart replay`` of ``--nights``
+nights (the measured night and every later one, in order, the last one published).
+
 A night's cost must not grow with the nights already in the daily marts. To show it without
 running a year of nights, build one night, then give its warehouse a long daily history and time
 the next night (docs/operations.md, cost model of a night's dbt build)::
@@ -500,6 +511,124 @@ def scale(opts: argparse.Namespace, env_base: dict[str, str]) -> tuple[list[Phas
     return phases, summary
 
 
+# --------------------------------------------------------------------------- the nights profile
+
+
+def _parse_time(value: str) -> float:
+    """A dbt artifact timestamp (ISO, UTC, ``Z``) as seconds since the epoch."""
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).replace(tzinfo=dt.UTC).timestamp()
+
+
+#: The kinds of node a dbt build runs, as run_results.json names them (unique_id prefix).
+DBT_NODE_KINDS = (("operation", "hooks"), ("seed", "seeds"), ("model", "models"), ("test", "data tests"),
+                  ("unit_test", "unit tests"), ("snapshot", "snapshots"))
+
+
+def dbt_split(results_file: Path, log_lines: list[str], started: float, ended: float) -> dict[str, Any]:
+    """Where a ``dbt build`` phase's wall time went, from dbt's own run_results.json and log.
+
+    ``started``/``ended``: the phase's process start and end (epoch seconds). Start-up is the
+    time until dbt's invocation began (the CLI, its checks, Python importing dbt); parse is
+    from there to the first node (project load, partial or full parse, graph, connection);
+    then the nodes by kind (each node's execution_time: compile and execute); "between nodes"
+    is the rest of dbt's run (its per-node overhead); "after" covers artifacts and exit.
+    ``parse_mode`` says whether dbt re-used its saved parse (and if not, why)."""
+    data = json.loads(results_file.read_text())
+    meta = data["metadata"]
+    invocation = _parse_time(meta["invocation_started_at"])
+    generated = _parse_time(meta["generated_at"])
+    run_start = generated - float(data["elapsed_time"])
+    prefixes = dict(DBT_NODE_KINDS)
+    kinds: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    for result in data["results"]:
+        label = prefixes.get(result["unique_id"].split(".", 1)[0], "other")
+        kinds[label] = kinds.get(label, 0.0) + float(result.get("execution_time") or 0.0)
+        counts[label] = counts.get(label, 0) + 1
+    split = {"start-up": invocation - started, "parse": run_start - invocation}
+    split |= {label: kinds[label] for _, label in DBT_NODE_KINDS if label in kinds}
+    split["between nodes"] = float(data["elapsed_time"]) - sum(kinds.values())
+    split["after"] = ended - generated
+    mode = "unknown"
+    for line in log_lines:
+        text = line.split("]:", 1)[-1].strip()
+        if "Unable to do partial parsing" in line or "Failed to load parsed file" in line:
+            mode = "full: " + text[:160]
+            break
+        if "Partial parsing enabled" in line:
+            mode = "partial: " + text[:160]
+    return {"seconds": {k: round(v, 2) for k, v in split.items()}, "nodes": counts, "parse_mode": mode}
+
+
+def _log_from(path: Path, offset: int) -> list[str]:
+    if not path.exists():
+        return []
+    with path.open("rb") as fh:
+        fh.seek(offset)
+        return fh.read().decode("utf-8", "replace").splitlines()
+
+
+def nights(opts: argparse.Namespace, env_base: dict[str, str]) -> tuple[list[Phase], dict[str, Any]]:
+    """The fixed cost of one night at ``--accounts``, phase by phase, and ``--nights`` replayed."""
+    from pipelines.dbt import run_results_path
+    from pipelines.settings import Settings
+
+    shutil.rmtree(opts.work, ignore_errors=True)
+    landing, home = opts.work / "landing", opts.work / "var"
+    env = env_base | {"SEGMENT_MART_HOME": str(home), "SEGMENT_MART_LANDING_DIR": str(landing)}
+    start = dt.date.fromisoformat(opts.start_date)
+    dates = _drop_dates(start, opts.days, opts.nights + 1)
+    first, night = dates[0], dates[1]
+    phases = [measure("generate", [_cli(), "generate", "--out", str(landing), "--accounts", str(opts.accounts),
+                                   "--start-date", opts.start_date, "--days", str(opts.days),
+                                   "--drop-days", str(opts.nights + 1), "--seed", str(opts.seed)], env)]
+    phases.append(measure(f"first night {first} (run)", [_cli(), "run", "--run-date", first.isoformat()], env))
+    dbt_log = home / "dbt_logs" / "dbt.log"
+    night_phases: list[Phase] = []
+    for label, command in (("check", "check"), ("ingest", "ingest"), ("dbt build", "build"),
+                           ("quality gate", "audit"), ("publish", "publish")):
+        offset = dbt_log.stat().st_size if dbt_log.exists() else 0
+        began = time.time()
+        phase = measure(f"night {night}: {label}", [_cli(), command, "--run-date", night.isoformat()], env)
+        if command == "build":
+            split = dbt_split(run_results_path(Settings(home=home), night), _log_from(dbt_log, offset),
+                              began, time.time())
+            phase.extra["dbt"] = split
+            for part, seconds in split["seconds"].items():
+                count = split["nodes"].get(part)
+                print(f"{'':<4}{part + (f' ({count})' if count else ''):<40} {seconds:>8.1f} s", flush=True)
+            print(f"{'':<4}parse: {split['parse_mode']}", flush=True)
+        night_phases.append(phase)
+    phases += night_phases
+    fixed = {k: round(sum(getattr(p, k) for p in night_phases), 2) for k in ("wall_seconds", "cpu_seconds")}
+    print(f"night {night}, phase by phase: {fixed['wall_seconds']:.1f} s wall, {fixed['cpu_seconds']:.1f} s cpu",
+          flush=True)
+    whole = measure(f"night {night} again, one process (run)", [_cli(), "run", "--run-date", night.isoformat()], env)
+    phases.append(whole)
+    summary: dict[str, Any] = {"night": {"run_date": night, "phase_by_phase": fixed, "run": asdict(whole)}}
+    if opts.airflow:
+        airflow = [sys.executable, "-m", "pipelines.airflow_home"]
+        # the DAG runs no task for a logical date before its start date (default 2026-01-01)
+        dag_env = env | {"SEGMENT_MART_START_DATE": first.isoformat()}
+        measure("airflow: prepare (db migrate, pool)", [*airflow, "prepare"], dag_env)
+        results = run_results_path(Settings(home=home), night)
+        before = results.stat().st_mtime if results.exists() else 0.0
+        dag = measure(f"night {night} again: airflow dags test", [*airflow, "dags-test", night.isoformat()], dag_env)
+        if not results.exists() or results.stat().st_mtime <= before:
+            raise SystemExit(f"airflow dags test of {night} ran no dbt build ({results} not rewritten): not a night's time")
+        phases.append(dag)
+        summary["night"]["airflow_dags_test"] = asdict(dag)
+    last = dates[-1]
+    replay = measure(f"replay {opts.nights} nights {night} .. {last}",
+                     [_cli(), "replay", "--from-date", night.isoformat(), "--to-date", last.isoformat()], env)
+    phases.append(replay)
+    summary["replay"] = {"nights": opts.nights, "wall_seconds": replay.wall_seconds, "cpu_seconds": replay.cpu_seconds,
+                         "per_night_seconds": round(replay.wall_seconds / opts.nights, 2)}
+    print(f"replay: {opts.nights} nights in {replay.wall_seconds:.1f} s wall "
+          f"({replay.wall_seconds / opts.nights:.1f} s a night), {replay.cpu_seconds:.1f} s cpu", flush=True)
+    return phases, summary
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["floor"]:  # a phase of the scale profile, run in its own process
@@ -509,7 +638,7 @@ def main(argv: list[str] | None = None) -> None:
         build_daily_history(Path(argv[1]), dt.date.fromisoformat(argv[2]), int(argv[3]))
         return
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--profile", choices=("quick", "scale"), default="quick")
+    parser.add_argument("--profile", choices=("quick", "scale", "nights"), default="quick")
     parser.add_argument("--accounts", type=int, default=10_000)
     parser.add_argument("--days", type=int, default=365, help="quick profile: simulated days")
     parser.add_argument("--drop-days", type=int, default=1, help="quick profile: nightly drops written at the end")
@@ -528,6 +657,10 @@ def main(argv: list[str] | None = None) -> None:
                              "every JVM measured; the same lake; figures side by side; Java 17+, docs/spark.md)")
     parser.add_argument("--no-dbt", action="store_true", help="scale profile: ingestion and floor only")
     parser.add_argument("--clean", action="store_true", help="scale profile: delete each history's work folder")
+    parser.add_argument("--nights", type=int, default=30,
+                        help="nights profile: nights replayed (the measured night and the later ones)")
+    parser.add_argument("--airflow", action="store_true",
+                        help="nights profile: also time the measured night as one `airflow dags test`")
     opts = parser.parse_args(argv)
 
     env = os.environ.copy()
@@ -540,6 +673,8 @@ def main(argv: list[str] | None = None) -> None:
     summary: dict[str, Any] = {}
     if opts.profile == "scale":
         phases, summary = scale(opts, env)
+    elif opts.profile == "nights":
+        phases, summary = nights(opts, env)
     else:
         phases = quick(opts, env)
     out = opts.json or opts.work / "benchmark.json"

@@ -3,12 +3,15 @@
 dbt runs as a subprocess of the calling task, never in-process: dbt-duckdb keeps
 the warehouse file open in-process unless every connection is closed, and the file
 admits a single writer. One subprocess per call also keeps Airflow workers free of
-dbt's global state. Output is streamed line by line to the log (progress on long
-builds) and dbt's run_results.json is kept per run date for the quality gate.
+dbt's global state. A run of nights (replay, a soak) shares one dbt process that loads
+the project once (:class:`DbtSession`, pipelines/dbt_worker.py). Output is streamed line
+by line to the log (progress on long builds) and dbt's run_results.json is kept per run
+date for the quality gate.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -24,6 +27,12 @@ from pipelines.engine import check_engine, dbt_target
 from pipelines.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+#: Where dbt reads the as-of date of a run (macro as_of_date_string). dbt copies every
+#: DBT_ENV_CUSTOM_ENV_* variable into the ``metadata.env`` of its artifacts, so the run_results
+#: of a build also say which night they are (pipelines/dbt_results.py).
+AS_OF_DATE_ENV = "DBT_ENV_CUSTOM_ENV_SEGMENT_MART_AS_OF_DATE"
 
 
 class DbtFailed(RuntimeError):
@@ -95,6 +104,18 @@ def dbt_environment(settings: Settings) -> dict[str, str]:
     }
 
 
+def _log_line(line: str, tail: deque[str]) -> None:
+    """Log one line of dbt's output (and keep it in ``tail``), less PySpark's noise."""
+    spark_error = _pyspark_error_log(line)
+    if spark_error is not None:
+        log.debug("spark | %s", spark_error)
+        return
+    if SPARK_SESSION_REUSE_WARNING in line:
+        return  # one per statement, nothing to act on (see the constant)
+    log.info("dbt | %s", line.rstrip())
+    tail.append(line.rstrip())
+
+
 def stream_dbt(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, list[str]]:
     """Run a dbt command line, streaming its output to the log; returns (exit code, last lines)."""
     log.info("running %s", " ".join(args))
@@ -104,20 +125,103 @@ def stream_dbt(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, li
         assert proc.stdout is not None
         tail: deque[str] = deque(maxlen=15)
         for line in proc.stdout:
-            spark_error = _pyspark_error_log(line)
-            if spark_error is not None:
-                log.debug("spark | %s", spark_error)
-                continue
-            if SPARK_SESSION_REUSE_WARNING in line:
-                continue  # one per statement, nothing to act on (see the constant)
-            log.info("dbt | %s", line.rstrip())
-            tail.append(line.rstrip())
+            _log_line(line, tail)
         code = proc.wait()
     return code, list(tail)
 
 
-def run_dbt(settings: Settings, run_date: dt.date, command: str = "build", *extra: str) -> Path:
-    """Run ``dbt <command>`` for the as-of date; returns the kept run_results.json."""
+class DbtSession:
+    """One dbt process for many commands on one pipeline home: a run of nights (``replay``, a
+    soak) starts dbt and loads the project once instead of every night
+    (``pipelines/dbt_worker.py`` says why, and what it costs otherwise).
+
+    Use it as a context manager and pass it to :func:`run_dbt` (``session=``); the process
+    starts with the first command and ends with the block. Between two commands dbt holds no
+    handle on the DuckDB file. DuckDB only: on Spark, dbt-spark's session target keeps a JVM with
+    the embedded metastore open in the process; :func:`dbt_session` gives no session there and
+    every command runs as its own ``dbt`` process, as a single night does.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._proc: subprocess.Popen[str] | None = None
+
+    def __enter__(self) -> DbtSession:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _start(self) -> subprocess.Popen[str]:
+        if self._proc is None or self._proc.poll() is not None:
+            env = os.environ | dbt_environment(self.settings)
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "pipelines.dbt_worker"], cwd=self.settings.dbt_project_dir, env=env,
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+            )
+        return self._proc
+
+    def run(self, args: list[str], env: dict[str, str]) -> tuple[int, list[str]]:
+        """Run one dbt command line (``args[0]`` is the dbt executable, as for :func:`stream_dbt`)
+        with ``env`` set; returns (exit code, last lines of its output)."""
+        from pipelines.dbt_worker import DONE
+
+        log.info("running in the session's dbt process: %s", " ".join(args))
+        proc = self._start()
+        assert proc.stdin is not None and proc.stdout is not None
+        command = args[1:]
+        parse = _project_arguments(command)
+        proc.stdin.write(json.dumps({"args": command, "parse": parse, "env": env}) + "\n")
+        proc.stdin.flush()
+        tail: deque[str] = deque(maxlen=15)
+        for line in proc.stdout:
+            if line.startswith(DONE):
+                return int(line[len(DONE):].strip() or 2), list(tail)
+            _log_line(line, tail)
+        code = proc.wait()
+        self._proc = None
+        tail.append(f"the session's dbt process ended unexpectedly (exit {code})")
+        return code or 2, list(tail)
+
+    def close(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.stdin is not None:
+            proc.stdin.close()
+        try:
+            if proc.stdout is not None:
+                for line in proc.stdout:
+                    _log_line(line, deque(maxlen=1))
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+#: The options that say which project dbt loads and where its artifacts go (see run_dbt).
+_PROJECT_OPTIONS = ("--project-dir", "--profiles-dir", "--target", "--target-path", "--log-path")
+
+
+def _project_arguments(command: list[str]) -> list[str]:
+    """The options of a dbt command line that load the project: the worker's ``dbt parse``."""
+    found = ["--no-use-colors"]
+    for i, arg in enumerate(command[:-1]):
+        if arg in _PROJECT_OPTIONS:
+            found += [arg, command[i + 1]]
+    return found
+
+
+def dbt_session(settings: Settings) -> DbtSession | contextlib.nullcontext[None]:
+    """A :class:`DbtSession` for a run of commands on ``settings``' home (DuckDB), else a context
+    giving None (Spark: each command its own process; see DbtSession)."""
+    return DbtSession(settings) if dbt_target(settings) != "spark" else contextlib.nullcontext(None)
+
+
+def run_dbt(settings: Settings, run_date: dt.date, command: str = "build", *extra: str,
+            session: DbtSession | None = None) -> Path:
+    """Run ``dbt <command>`` for the as-of date (in ``session``'s dbt process when given, else a
+    dbt process of its own); returns the kept run_results.json."""
     check_engine(settings)
     if dbt_target(settings) == "spark":
         settings.spark_home.mkdir(parents=True, exist_ok=True)
@@ -130,9 +234,12 @@ def run_dbt(settings: Settings, run_date: dt.date, command: str = "build", *extr
         "--target", dbt_target(settings),
         "--target-path", str(target),
         "--log-path", str(settings.home / "dbt_logs"),
-        "--vars", json.dumps({"as_of_date": run_date.isoformat()}),
         *extra,
     ]
+    # The as-of date goes in the environment, not in --vars: dbt re-parses the whole project
+    # whenever --vars change, and reads this variable only when it executes (macro
+    # as_of_date_string), so every night re-uses the last parse (dbt_project/macros/as_of_date.sql).
+    env[AS_OF_DATE_ENV] = run_date.isoformat()
     kept = run_results_path(settings, run_date)
     produced = target / "run_results.json"
     # Results of an earlier build must never pass for this one's (the gate and the
@@ -140,7 +247,10 @@ def run_dbt(settings: Settings, run_date: dt.date, command: str = "build", *extr
     kept.unlink(missing_ok=True)
     produced.unlink(missing_ok=True)
     settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
-    code, tail = stream_dbt(args, settings.dbt_project_dir, env)
+    if session is not None:
+        code, tail = session.run(args, {AS_OF_DATE_ENV: run_date.isoformat()})
+    else:
+        code, tail = stream_dbt(args, settings.dbt_project_dir, env)
     if produced.exists():
         kept.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(produced, kept)

@@ -90,7 +90,8 @@ class RunResults:
     path: Path
     results: tuple[NodeResult, ...]
     dbt_version: str | None = None
-    #: The ``as_of_date`` var the run was started with (None when it was not passed).
+    #: The as-of date the run was started with: its ``as_of_date`` var, else the date the pipeline
+    #: passed in the environment (``metadata.env``); None when neither is recorded.
     as_of_date: str | None = None
 
     @classmethod
@@ -108,7 +109,8 @@ class RunResults:
             path=path,
             results=tuple(NodeResult.from_dict(r) for r in raw_results),
             dbt_version=(data.get("metadata") or {}).get("dbt_version"),
-            as_of_date=_as_of_date((data.get("args") or {}).get("vars")),
+            as_of_date=_as_of_date((data.get("args") or {}).get("vars"))
+            or _as_of_date((data.get("metadata") or {}).get("env"), AS_OF_DATE_KEY),
         )
 
     def get(self, unique_id: str) -> NodeResult | None:
@@ -135,7 +137,12 @@ class RunResults:
         return counts
 
 
-def _as_of_date(dbt_vars: Any) -> str | None:
+#: The as-of date in ``metadata.env`` of dbt's artifacts: dbt copies every variable named
+#: ``DBT_ENV_CUSTOM_ENV_<KEY>`` there as ``<KEY>`` (pipelines.dbt.AS_OF_DATE_ENV).
+AS_OF_DATE_KEY = "SEGMENT_MART_AS_OF_DATE"
+
+
+def _as_of_date(dbt_vars: Any, key: str = "as_of_date") -> str | None:
     if isinstance(dbt_vars, str):  # `--vars` given as a YAML string
         import yaml
 
@@ -143,5 +150,5 @@ def _as_of_date(dbt_vars: Any) -> str | None:
             dbt_vars = yaml.safe_load(dbt_vars) or {}
         except yaml.YAMLError:
             return None
-    value = dbt_vars.get("as_of_date") if isinstance(dbt_vars, dict) else None
+    value = dbt_vars.get(key) if isinstance(dbt_vars, dict) else None
     return str(value) if value else None

@@ -17,15 +17,16 @@ from collections.abc import Iterable
 
 from pipelines import run_lock
 from pipelines.contract import SOURCES, entities_of
-from pipelines.dbt import run_dbt, run_results_path
+from pipelines.dbt import DbtSession, dbt_session, run_dbt, run_results_path
 from pipelines.engine import check_engine
 from pipelines.ingest import EntityLoad, ingest_source
 from pipelines.landing import SourceRejected, check_drop
 from pipelines.run_lock import RunInProgress
 from pipelines.settings import Settings
 
-__all__ = ["RunInProgress", "alert_failure", "build", "check_extracts", "check_quarantine", "crm_writeback",
-           "ingest", "ingest_sources", "publish", "quality_gate", "run_night", "send_digest"]
+__all__ = ["DbtSession", "RunInProgress", "alert_failure", "build", "check_extracts", "check_quarantine",
+           "crm_writeback", "dbt_session", "ingest", "ingest_sources", "publish", "quality_gate", "replay_nights",
+           "run_night", "send_digest"]
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +78,15 @@ def check_quarantine(settings: Settings, run_date: dt.date):
     return check(settings, run_date).raise_if_failed()
 
 
-def build(settings: Settings, run_date: dt.date) -> str:
-    """dbt build (seeds, models, tests; less setting ``dbt_build_exclude``) for the as-of date;
-    returns run_results path.
+#: dbt's unit tests prove the rules on fixed inputs: the same answer every night, so they run in
+#: `make test` (tests/dbt/test_unit_tests.py) and never in a production night.
+NIGHT_EXCLUDED_RESOURCE_TYPES = ("unit_test",)
+
+
+def build(settings: Settings, run_date: dt.date, dbt: DbtSession | None = None) -> str:
+    """dbt build (seeds, models, data tests; no unit tests, less setting ``dbt_build_exclude``) for
+    the as-of date; returns run_results path. ``dbt``: the dbt process of a run of nights
+    (:func:`dbt_session`), else dbt runs as a process of its own.
 
     Refuses at once (NightNotReady, naming the command to run) when the night is not ingested.
     """
@@ -88,7 +95,13 @@ def build(settings: Settings, run_date: dt.date) -> str:
     with run_lock.exclusive(settings.home, run_date, "build"):
         require_raw_data(settings, run_date)
         exclude = settings.dbt_build_exclude.split() if settings.dbt_build_exclude else []
-        return str(run_dbt(settings, run_date, "build", *(["--exclude", *exclude] if exclude else [])))
+        return str(run_dbt(settings, run_date, "build", *night_selection(),
+                           *(["--exclude", *exclude] if exclude else []), session=dbt))
+
+
+def night_selection() -> list[str]:
+    """What a night's `dbt build` leaves out by kind (dbt's --exclude-resource-type)."""
+    return [arg for kind in NIGHT_EXCLUDED_RESOURCE_TYPES for arg in ("--exclude-resource-type", kind)]
 
 
 def quality_gate(settings: Settings, run_date: dt.date):
@@ -121,9 +134,11 @@ def publish(settings: Settings, run_date: dt.date, gate=None):
         return publish_marts(settings, run_date, gate)
 
 
-def run_night(settings: Settings, run_date: dt.date, sources: Iterable[str] = SOURCES):
+def run_night(settings: Settings, run_date: dt.date, sources: Iterable[str] = SOURCES,
+              dbt: DbtSession | None = None):
     """Every step of one night in one process (the CLI's `run`). An out-of-order night is refused
-    at once (NightOutOfOrder names the replay command)."""
+    at once (NightOutOfOrder names the replay command). A run of nights passes its ``dbt``
+    session (:func:`dbt_session`) so that dbt starts and loads the project once for all."""
     from pipelines.preflight import check_night_order
 
     sources = tuple(sources)
@@ -139,7 +154,7 @@ def run_night(settings: Settings, run_date: dt.date, sources: Iterable[str] = SO
             step = "check_quarantine"
             check_quarantine(settings, run_date)
             step = "dbt_build"
-            build(settings, run_date)
+            build(settings, run_date, dbt)
             step = "quality_gate"
             gate = quality_gate(settings, run_date)
             step = "publish"
@@ -157,20 +172,19 @@ def replay_nights(settings: Settings, run_dates: Iterable[dt.date], progress=log
     """Restate a night: rebuild it and every later one in order, then publish the last.
 
     The nights before the last are ingested and built only (publishing them would go back in
-    time); the last is gated and published. Returns its manifest.
+    time); the last is gated and published. Returns its manifest. One dbt process builds every
+    night (:func:`dbt_session`).
     """
-    from pipelines.preflight import check_night_order
-
     dates = sorted(run_dates)
-    for i, run_date in enumerate(dates, 1):
-        progress(f"replay night {i} of {len(dates)}: {run_date}")
-        with run_lock.exclusive(settings.home, run_date, "replay"):
-            check_night_order(settings, run_date, replaying=True)
-            check_extracts(settings, run_date)
-            for source in SOURCES:
-                ingest(settings, run_date, source)
-            check_quarantine(settings, run_date)
-            build(settings, run_date)
+    with dbt_session(settings) as dbt:
+        for i, run_date in enumerate(dates, 1):
+            progress(f"replay night {i} of {len(dates)}: {run_date}")
+            with run_lock.exclusive(settings.home, run_date, "replay"):
+                check_extracts(settings, run_date)
+                for source in SOURCES:
+                    ingest(settings, run_date, source)
+                check_quarantine(settings, run_date)
+                build(settings, run_date, dbt)
     return publish(settings, dates[-1], quality_gate(settings, dates[-1]))
 
 

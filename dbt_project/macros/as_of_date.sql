@@ -1,7 +1,39 @@
 {#- The run's as-of date as a SQL date literal. Every model keys on this, never on
     the wall clock, so re-running a date gives the same tables. -#}
 {% macro as_of_date() -%}
-    cast('{{ var("as_of_date") }}' as date)
+    cast('{{ as_of_date_string() }}' as date)
+{%- endmacro %}
+
+{#- The run's as-of date, 'YYYY-MM-DD'. Read it through this macro, never as
+    var('as_of_date'): the pipeline passes the night's date in the environment variable
+    DBT_ENV_CUSTOM_ENV_SEGMENT_MART_AS_OF_DATE (pipelines/dbt.py), not in --vars, so that
+    dbt re-uses its saved parse night after night. dbt re-parses everything when --vars
+    change (dbt/parser/manifest.py, is_partial_parsable: "config vars ... have changed"),
+    and re-parses every file whose parse read an env_var when its value changes
+    (dbt/parser/partial.py, build_env_vars_to_files). So the variable is read only when
+    dbt executes (`execute`), never while it parses: the parse does not depend on the
+    night at all. (The DBT_ENV_CUSTOM_ENV_ prefix also records the date in the metadata
+    of dbt's artifacts: pipelines/dbt_results.py reads it from run_results.json.)
+    An as_of_date var still wins (`dbt build --vars '{as_of_date: 2026-03-06}'` by hand,
+    the policy lab, unit tests' overrides). Nothing may capture the date at parse time:
+    a test's `where:` config is rendered while parsing, so a night's slice is chosen in
+    get_where_subquery (meta partition_date_column), at run time. -#}
+{% macro as_of_date_string() -%}
+    {%- set given = var('as_of_date', none) -%}
+    {%- if given is not none -%}
+        {{- return(given | string) -}}
+    {%- endif -%}
+    {%- if not execute -%}
+        {#- parse time: any valid date; nothing rendered now is kept -#}
+        {{- return('1970-01-01') -}}
+    {%- endif -%}
+    {%- set night = env_var('DBT_ENV_CUSTOM_ENV_SEGMENT_MART_AS_OF_DATE', '') -%}
+    {%- if not night -%}
+        {{- exceptions.raise_compiler_error(
+            "No as-of date for this run: the pipeline sets DBT_ENV_CUSTOM_ENV_SEGMENT_MART_AS_OF_DATE "
+            ~ "(segment-mart build --run-date YYYY-MM-DD); by hand, pass --vars '{as_of_date: YYYY-MM-DD}'") -}}
+    {%- endif -%}
+    {{- return(night) -}}
 {%- endmacro %}
 
 {#- The drop date the snapshots are read as of: the as-of date, except on a backtest
@@ -10,11 +42,11 @@
     or before the as-of date and puts statuses back to what they were on it (macro
     is_backtest_point; doc block health_backtest). -#}
 {% macro snapshot_date() -%}
-    {{- var('snapshot_date', none) or var('as_of_date') -}}
+    {{- var('snapshot_date', none) or as_of_date_string() -}}
 {%- endmacro %}
 
 {% macro is_backtest_point() -%}
-    {{- return(var('snapshot_date', none) is not none and var('snapshot_date') | string > var('as_of_date') | string) -}}
+    {{- return(var('snapshot_date', none) is not none and var('snapshot_date') | string > as_of_date_string()) -}}
 {%- endmacro %}
 
 {#- Rows of a full-snapshot raw table as of the run: the latest drop on or before

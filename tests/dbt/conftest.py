@@ -4,8 +4,9 @@ real generator, loader, dbt and DuckDB, once per test session.
 
 Each night is one ``dbt build`` for its as-of date selecting the customer and revenue marts,
 everything upstream of them, the history models and the ``assert_customers_*``,
-``assert_tiers_*`` and ``assert_revenue_*`` data tests (any failing test or unit test fails the
-night). After every night the tables both modules compare later are recorded.
+``assert_tiers_*`` and ``assert_revenue_*`` data tests (any failing test fails the night; the
+unit tests run in tests/dbt/test_unit_tests.py). After every night the tables both modules compare
+later are recorded.
 
 The tests that rebuild nights do it in a copy of that home, so the nights stay as built for the
 tests that only read them: :func:`restated_nights` restates the first night and replays every
@@ -80,6 +81,9 @@ SELECT = (
     "path:data-tests/assert_revenue_*",
     "--indirect-selection",
     "cautious",
+    # as in a production night (pipelines.nightly.build); tests/dbt/test_unit_tests.py runs them
+    "--exclude-resource-type",
+    "unit_test",
 )
 #: The generator scripts tier moves over the last three nights (pipelines.generate.billing.TIER_MOVES);
 #: the night before them shows the tiers they move from.

@@ -3,7 +3,7 @@ generator, loader, dbt and DuckDB.
 
 Nights run in order like the pipeline (``dbt build`` per as-of date of the customer
 marts, everything upstream of them, the snapshots and the ``assert_customers_*`` /
-``assert_tiers_*`` data tests; any failing test or unit test fails the night; the
+``assert_tiers_*`` data tests; any failing test fails the night; the
 ``mart_nights`` fixture of tests/dbt/conftest.py, shared with the revenue tests). The
 tests then check with their own SQL that the tier history reconciles with the daily
 tiers, that the incremental usage model equals a full recomputation, that signals fire

@@ -61,3 +61,23 @@ def test_measure_counts_the_cpu_of_a_descendant_nobody_waits_for(tmp_path: Path)
             f"time.sleep(0.3)\np.kill()")
     phase = benchmark.measure("orphan", [sys.executable, "-c", code], {})
     assert phase.cpu_seconds >= 0.45
+
+
+def test_dbt_split_accounts_for_every_second_of_a_build(tmp_path: Path) -> None:
+    results = tmp_path / "run_results.json"
+    results.write_text(json.dumps({
+        "metadata": {"invocation_started_at": "2026-01-01T00:00:02Z", "generated_at": "2026-01-01T00:00:12Z"},
+        "elapsed_time": 8.0,
+        "results": [{"unique_id": "model.p.a", "execution_time": 3.0}, {"unique_id": "test.p.t", "execution_time": 1.0},
+                    {"unique_id": "unit_test.p.a.u", "execution_time": 2.0}],
+    }))
+    started = dt.datetime(2026, 1, 1, tzinfo=dt.UTC).timestamp()
+    log = ["00:00:04.1 [debug] [MainThread]: Partial parsing enabled: 0 files deleted, 0 files added, 1 files changed."]
+    split = benchmark.dbt_split(results, log, started, started + 13)
+    assert split["seconds"] == {"start-up": 2.0, "parse": 2.0, "models": 3.0, "data tests": 1.0, "unit tests": 2.0,
+                                "between nodes": 2.0, "after": 1.0}
+    assert split["nodes"] == {"models": 1, "data tests": 1, "unit tests": 1}
+    assert split["parse_mode"].startswith("partial: Partial parsing enabled")
+    full = benchmark.dbt_split(results, ["x [info ] [MainThread]: Unable to do partial parsing because saved manifest "
+                                         "not found. Starting full parse."], started, started + 13)
+    assert full["parse_mode"].startswith("full: Unable to do partial parsing")

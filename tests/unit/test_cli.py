@@ -134,9 +134,15 @@ def test_replay_restates_a_night_and_republishes_identical_content_checksums(rea
     settings, first, last = real_home.settings, real_home.run_dates[0], real_home.last
     monkeypatch.setenv("SEGMENT_MART_HOME", str(settings.home))
     before = read_manifest(settings)
+    dbt_log = settings.home / "dbt_logs" / "dbt.log"
+    logged = dbt_log.stat().st_size
     result = runner.invoke(app, ["replay", "--from-date", first.isoformat()])
     assert result.exit_code == 0, result.output
     assert f"replay night 1 of {len(real_home.run_dates)}: {first}" in result.output
+    # one dbt process built every night: it loaded the project once (`dbt parse`), then one build a night
+    replayed = dbt_log.read_bytes()[logged:].decode()
+    assert replayed.count("Running with dbt=") == len(real_home.run_dates) + 1
+    assert replayed.count("build` succeeded at") == len(real_home.run_dates)
     after = read_manifest(settings)
     assert before is not None and after is not None
     assert after.run_date == last

@@ -31,3 +31,50 @@ def test_a_project_error_is_in_the_message_and_stale_results_are_removed(tmp_pat
     assert f"dbt build for {day} failed" in str(info.value)
     assert "not_a_macro" in str(info.value)
     assert not stale.exists() or "stale" not in stale.read_text()
+
+
+def _tiny_project(tmp_path: Path) -> Settings:
+    """A one-model dbt project on DuckDB whose table records the as-of date it was built for."""
+    project = tmp_path / "project"
+    (project / "models").mkdir(parents=True)
+    (project / "dbt_project.yml").write_text(
+        "name: tiny\nversion: '1.0'\nconfig-version: 2\nprofile: tiny\n"
+        "models:\n  tiny:\n    +materialized: table\n"
+    )
+    (project / "profiles.yml").write_text(
+        "tiny:\n  target: duckdb\n  outputs:\n    duckdb:\n      type: duckdb\n"
+        "      path: \"{{ env_var('SEGMENT_MART_DBT_WAREHOUSE') }}\"\n"
+    )
+    (project / "models" / "night.sql").write_text(
+        "select cast('{{ env_var(\"DBT_ENV_CUSTOM_ENV_SEGMENT_MART_AS_OF_DATE\") if execute else \"1970-01-01\" }}'"
+        " as date) as as_of_date\n"
+    )
+    return Settings(home=tmp_path / "var", dbt_project_dir=project)
+
+
+def test_a_session_runs_many_nights_in_one_dbt_process_and_frees_the_warehouse_between(tmp_path: Path) -> None:
+    import duckdb
+
+    from pipelines.dbt import DbtSession
+    from pipelines.dbt_results import RunResults
+
+    settings = _tiny_project(tmp_path)
+    nights = [dt.date(2026, 1, 5), dt.date(2026, 1, 6), dt.date(2026, 1, 7)]
+    with DbtSession(settings) as session:
+        for day in nights:
+            results = RunResults.load(run_dbt(settings, day, "build", session=session))
+            assert results.as_of_date == day.isoformat() and [r.status for r in results.results] == ["success"]
+            # the worker holds no lock between two commands: this process may open the file to write
+            with duckdb.connect(str(settings.warehouse)) as con:
+                assert con.execute("select as_of_date from main.night").fetchall() == [(day,)]
+            worker = session._proc
+        # one process, which loaded the project once (its `dbt parse`), for every night
+        assert worker is not None and worker.poll() is None
+        log = (settings.home / "dbt_logs" / "dbt.log").read_text()
+        assert log.count("Running with dbt=") == len(nights) + 1  # the parse, then one per night
+        # a failed command fails like a dbt process of its own, and the session goes on
+        with pytest.raises(DbtFailed, match="dbt run-operation for 2026-01-08 failed"):
+            run_dbt(settings, dt.date(2026, 1, 8), "run-operation", "no_such_macro", session=session)
+        run_dbt(settings, dt.date(2026, 1, 9), "build", session=session)
+        assert session._proc is worker
+    assert worker.poll() is not None  # the block ended the process

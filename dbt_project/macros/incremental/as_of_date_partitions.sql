@@ -62,7 +62,7 @@
 {%- endmacro %}
 
 {% macro spark__delete_date_partition(date_column) -%}
-    alter table {{ this }} drop if exists partition ({{ date_column }} = date'{{ var("as_of_date") }}')
+    alter table {{ this }} drop if exists partition ({{ date_column }} = date'{{ as_of_date_string() }}')
 {%- endmacro %}
 
 {#- What int_usage_account_days_aggregated recomputes on an incremental run: the

@@ -91,7 +91,7 @@ select * from final
         {{ return([]) }}
     {%- endif -%}
     {%- set start = modules.datetime.date.fromisoformat(first_day | string) -%}
-    {%- set last = modules.datetime.date.fromisoformat(var('as_of_date') | string) -%}
+    {%- set last = modules.datetime.date.fromisoformat(as_of_date_string()) -%}
     {%- set chunks = [] -%}
     {%- for k in range(0, ((last - start).days // chunk_days) + 1) -%}
         {%- set lo = start + modules.datetime.timedelta(days=k * chunk_days) -%}

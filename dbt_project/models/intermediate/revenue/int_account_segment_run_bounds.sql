@@ -32,8 +32,8 @@
     literal, so that the scans below prune to two partitions) and whether it is the day
     before (a missed night breaks every run) -#}
 {%- set previous_date = previous_partition_date(ref('fct_account_tiers_daily')) if is_incremental() else none -%}
-{%- set day_before = (modules.datetime.date.fromisoformat(var('as_of_date')) - modules.datetime.timedelta(days=1)).isoformat() -%}
-{%- set lowest_date = previous_date if previous_date else var('as_of_date') -%}
+{%- set day_before = (modules.datetime.date.fromisoformat(as_of_date_string()) - modules.datetime.timedelta(days=1)).isoformat() -%}
+{%- set lowest_date = previous_date if previous_date else as_of_date_string() -%}
 
 {%- if is_incremental() -%}
     {%- set daily_scope = "where as_of_date >= cast('" ~ lowest_date ~ "' as date) and as_of_date <= " ~ as_of_date() -%}
