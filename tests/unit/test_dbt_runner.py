@@ -78,3 +78,28 @@ def test_a_session_runs_many_nights_in_one_dbt_process_and_frees_the_warehouse_b
         run_dbt(settings, dt.date(2026, 1, 9), "build", session=session)
         assert session._proc is worker
     assert worker.poll() is not None  # the block ended the process
+
+
+def test_no_yaml_mapping_of_a_node_has_integer_keys() -> None:
+    """dbt saves its parse with msgpack, which refuses integer map keys: one unit test's var
+    override such as `{1: 65}` makes every night parse the whole project again (dbt logs the
+    cause at debug level only). Project vars are not saved there; node YAML is. Quote the
+    keys (`{"1": 65}`): the models accept both."""
+    import yaml
+
+    project = Path(__file__).resolve().parents[2] / "dbt_project"
+    found: list[str] = []
+
+    def walk(node: object, where: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if not isinstance(key, str):
+                    found.append(f"{where}: key {key!r}")
+                walk(value, f"{where}/{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{where}[{i}]")
+
+    for path in sorted((project / "models").rglob("*.yml")) + sorted((project / "seeds").rglob("*.yml")):
+        walk(yaml.safe_load(path.read_text()), str(path.relative_to(project)))
+    assert not found, found
