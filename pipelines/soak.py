@@ -42,9 +42,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipelines.settings import Settings
+
+if TYPE_CHECKING:
+    from pipelines.dbt import DbtSession
 
 #: Usage history generated before the first night (health and usage windows need it).
 HISTORY_DAYS = 60
@@ -164,33 +167,35 @@ def soak(settings: Settings, nights: Sequence[dt.date], *, accounts: int = 20, s
         progress(f"soak: lifecycle {name} not scheduled: {why}")
     progress(_header())
 
-    for number, night in enumerate(nights, 1):
-        progress(f"soak: night {number}/{len(nights)} {night}: running")
-        if number == fail_night:
-            report.failed_night = _failed_night(settings, night, progress)
+    # one dbt process for every night (as a replay runs them): dbt starts and loads the project once
+    with nightly.dbt_session(settings) as dbt:
+        for number, night in enumerate(nights, 1):
+            progress(f"soak: night {number}/{len(nights)} {night}: running")
+            if number == fail_night:
+                report.failed_night = _failed_night(settings, night, progress, dbt)
+                _save(report, report_path)
+                if not report.failed_night["ok"]:
+                    raise SoakFailed(f"night {night}: the corrupt drop {report.failed_night['problem']}", report)
+            t0 = time.perf_counter()
+            result = NightResult(night.isoformat(), 0.0)
+            try:
+                manifest = nightly.run_night(settings, night, dbt=dbt)
+                result.release = manifest.release_id
+            except Exception as exc:  # the night itself failed: the first invariant
+                result.seconds = round(time.perf_counter() - t0, 1)
+                result.problems.append(Problem("published", f"{type(exc).__name__}: {exc}"))
+            else:
+                result.seconds = round(time.perf_counter() - t0, 1)
+                check_night(settings, night, script, result, report)
+            report.results.append(result)
             _save(report, report_path)
-            if not report.failed_night["ok"]:
-                raise SoakFailed(f"night {night}: the corrupt drop {report.failed_night['problem']}", report)
-        t0 = time.perf_counter()
-        result = NightResult(night.isoformat(), 0.0)
-        try:
-            manifest = nightly.run_night(settings, night)
-            result.release = manifest.release_id
-        except Exception as exc:  # the night itself failed: the first invariant
-            result.seconds = round(time.perf_counter() - t0, 1)
-            result.problems.append(Problem("published", f"{type(exc).__name__}: {exc}"))
-        else:
-            result.seconds = round(time.perf_counter() - t0, 1)
-            check_night(settings, night, script, result, report)
-        report.results.append(result)
-        _save(report, report_path)
-        progress(_row(result))
-        if result.problems:
-            first = result.problems[0]
-            rows = json.dumps(first.rows[:10], default=str, indent=2) if first.rows else ""
-            raise SoakFailed(f"night {night}: invariant {first.invariant} broken: {first.message}"
-                             + (f"\noffending rows:\n{rows}" if rows else "")
-                             + f"\n(report: {report_path})", report)
+            progress(_row(result))
+            if result.problems:
+                first = result.problems[0]
+                rows = json.dumps(first.rows[:10], default=str, indent=2) if first.rows else ""
+                raise SoakFailed(f"night {night}: invariant {first.invariant} broken: {first.message}"
+                                 + (f"\noffending rows:\n{rows}" if rows else "")
+                                 + f"\n(report: {report_path})", report)
     report.seconds = round(time.perf_counter() - started, 1)
     _save(report, report_path)
     held = sum(1 for lc in report.lifecycles if lc["held"] and lc["checks"])
@@ -251,7 +256,8 @@ def corrupt_drop(drop: Path) -> dict[str, Any]:
     return {"file": str(path), "rows_corrupted": changed, "rows": len(rows) - 1, "column": "amount"}
 
 
-def _failed_night(settings: Settings, night: dt.date, progress: Callable[[str], None]) -> dict[str, Any]:
+def _failed_night(settings: Settings, night: dt.date, progress: Callable[[str], None],
+                  dbt: DbtSession | None = None) -> dict[str, Any]:
     """Deliver the night corrupt: it must fail and leave every published byte as it was; then
     the good drop is delivered again (the caller runs the night)."""
     from pipelines import nightly
@@ -263,7 +269,7 @@ def _failed_night(settings: Settings, night: dt.date, progress: Callable[[str], 
     t0 = time.perf_counter()
     outcome: dict[str, Any] = {"night": night.isoformat(), **done}
     try:
-        nightly.run_night(settings, night)
+        nightly.run_night(settings, night, dbt=dbt)
     except Exception as exc:
         outcome["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
     outcome["seconds"] = round(time.perf_counter() - t0, 1)

@@ -291,7 +291,9 @@ def test_spark_night_ran_every_test(nights: dict) -> None:
     assert len(names) >= 500
     assert not results.failures
     units = nights["unit_tests"]
-    assert {r.resource_type for r in units.results} == {"unit_test"} and len(units.results) >= 35
+    # the project's on-run-start/end hooks run with any dbt command and report as 'operation'
+    unit_results = [r for r in units.results if r.resource_type != "operation"]
+    assert {r.resource_type for r in unit_results} == {"unit_test"} and len(unit_results) >= 35
     assert not units.failures, [r.describe() for r in units.failures]
 
 
