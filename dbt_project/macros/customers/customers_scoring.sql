@@ -5,6 +5,11 @@
     weight over the scores present: sum(w * s) / sum(w of non-null s). Null when every
     score is null. `pairs` is a list of [score_sql, weight] pairs. -#}
 {% macro customers_weighted_score(pairs) -%}
+    {%- for pair in pairs if pair[1] is undefined or pair[1] is none -%}
+        {{ exceptions.raise_compiler_error(
+            "No weight for " ~ pair[0] ~ ": a weights var (e.g. health_usage_subweights) lacks its key; "
+            ~ "give every measure a weight (0 leaves it out) - docs/configuration.md") }}
+    {%- endfor %}
     (
         (
             {%- for pair in pairs %}
