@@ -157,7 +157,7 @@ class Settings(BaseSettings):
         default="768m", description="Heap of each executor JVM (the memory each worker offers)."
     )
     spark_thrift_driver_memory: str = Field(
-        default="1g", description="Heap of the Thrift server JVM (the driver: plans every statement, holds the metastore)."
+        default="2g", description="Heap of the Thrift server JVM (the driver: plans every statement, holds the metastore)."
     )
     spark_daemon_memory: str = Field(
         default="256m", description="Heap of the Spark master and worker daemon JVMs (they only schedule)."

@@ -278,6 +278,18 @@ def _thrift_command(settings: Settings) -> list[str]:
         # dbt's threads run statements side by side: share the executors between their jobs
         # instead of queueing a data test behind a model's long job (FIFO, the default)
         "spark.scheduler.mode": "FAIR",
+        # The driver keeps the status of past statements even with the UI off (the SQL and
+        # Thrift listeners: 1,000 executions and 200 statements by default, each with its
+        # plan's text, long for dbt's SQL). Over a night's ~700 statements and a run of unit
+        # tests they filled a 1 GB heap: OutOfMemoryError in spark-listener-group-shared,
+        # which stopped the SparkContext and failed every later statement (found by the
+        # parity test, thrift.log). Keep only a few.
+        "spark.sql.ui.retainedExecutions": "20",
+        "spark.ui.retainedJobs": "50",
+        "spark.ui.retainedStages": "50",
+        "spark.ui.retainedTasks": "1000",
+        "spark.sql.thriftServer.ui.retainedStatements": "20",
+        "spark.sql.thriftServer.ui.retainedSessions": "20",
     }
     args = [str(spark_home() / "bin" / "spark-submit"), "--class", THRIFT_CLASS,
             "--name", "segment-mart-thrift", "--master", master_url(settings),
@@ -348,6 +360,8 @@ def stop(settings: Settings, progress=print, grace: float = STOP_GRACE_SECONDS) 
         if pid is not None and _alive(pid, role, cluster_dir(settings)):
             _end_group(pid, role, grace)
             progress(f"spark {name} stopped (pid {pid})")
+        elif pid is not None:
+            _reap(pid)  # it ended on its own (e.g. the Thrift server after an OutOfMemoryError)
         _pid_file(settings, name).unlink(missing_ok=True)
     left = [p for p in processes(settings)]
     if left:

@@ -134,13 +134,16 @@ def test_replay_restates_a_night_and_republishes_identical_content_checksums(rea
     settings, first, last = real_home.settings, real_home.run_dates[0], real_home.last
     monkeypatch.setenv("SEGMENT_MART_HOME", str(settings.home))
     before = read_manifest(settings)
-    dbt_log = settings.home / "dbt_logs" / "dbt.log"
-    logged = dbt_log.stat().st_size
+    # the replay's dbt log alone: dbt rotates dbt.log at 10 MB (dbt.log.1, ...), so the earlier
+    # nights' logs go aside and every file dbt writes now is read
+    logs = settings.home / "dbt_logs"
+    logs.rename(settings.home / "dbt_logs.before_replay")
     result = runner.invoke(app, ["replay", "--from-date", first.isoformat()])
     assert result.exit_code == 0, result.output
     assert f"replay night 1 of {len(real_home.run_dates)}: {first}" in result.output
     # one dbt process built every night: it loaded the project once (`dbt parse`), then one build a night
-    replayed = dbt_log.read_bytes()[logged:].decode()
+    rotated = sorted(logs.glob("dbt.log.*"), key=lambda p: int(p.suffix[1:]), reverse=True)
+    replayed = "".join(p.read_text(errors="replace") for p in [*rotated, logs / "dbt.log"])
     assert replayed.count("Running with dbt=") == len(real_home.run_dates) + 1
     assert replayed.count("build` succeeded at") == len(real_home.run_dates)
     after = read_manifest(settings)
