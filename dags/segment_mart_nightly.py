@@ -90,7 +90,7 @@ def schedule_from_env() -> Any:
 
 def published_assets() -> list[Asset]:
     """One Asset per published mart (URIs from the publish module), for downstream DAGs."""
-    from pipelines.publish import asset_uris
+    from pipelines.release import asset_uris
     from pipelines.settings import get_settings
 
     settings = get_settings()
@@ -356,7 +356,7 @@ def segment_mart_nightly():
                gate: dict[str, Any], published: dict[str, Any], crm: list[dict[str, Any]], **context) -> str:
         """Log the night's summary, write it as JSON under the pipeline home and send the morning digest."""
         from pipelines import nightly
-        from pipelines.publish import published_db_path
+        from pipelines.release import published_db_path
 
         settings, run_date = _settings(), _run_date(context)
         flat = [load for source_loads in loads for load in source_loads]

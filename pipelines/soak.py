@@ -298,7 +298,7 @@ def check_night(settings: Settings, night: dt.date, script: dict[str, Any], resu
                 report: SoakReport | None = None) -> NightResult:
     """Check every invariant of a published night; fills ``result`` (problems, counts)."""
     from pipelines.oracle import MrrConfig, reconcile_published_mrr
-    from pipelines.publish import open_published, read_manifest
+    from pipelines.release import open_published, read_manifest
 
     manifest = read_manifest(settings)
     if manifest is None or manifest.run_date != night:

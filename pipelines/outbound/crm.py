@@ -81,7 +81,7 @@ class TargetSync:
 
 def account_values(settings: Settings, run_date: dt.date) -> dict[str, dict[str, str | None]]:
     """``{account_id: {value: text or None}}`` for every account of the published marts on ``run_date``."""
-    from pipelines.publish import open_published
+    from pipelines.release import open_published
 
     con = open_published(settings)
     try:

@@ -546,7 +546,7 @@ def _mart_checks(
 
 
 def _previous_manifest(settings: Settings) -> dict[str, Any] | None:
-    from pipelines.publish import read_manifest
+    from pipelines.release import read_manifest
 
     m = read_manifest(settings)
     return m.to_dict() if m is not None else None
