@@ -372,7 +372,7 @@ def map_preview(
     Exits 1 when an export has a file problem or more than SEGMENT_MART_MAX_QUARANTINE_SHARE of it
     would be quarantined (the night would stop)."""
     _setup_logging()
-    from pipelines.mapping import format_preview, preview
+    from pipelines.map_preview import format_preview, preview
 
     settings = _settings(home, landing, None)
     try:

@@ -333,9 +333,8 @@ def find_files(
         if entity.qualified not in wanted:
             continue
         if mappings and entity.qualified in mappings:
-            from pipelines.mapping import inspect_mapped
-
-            mapped, mapped_problems = inspect_mapped(mappings[entity.qualified], drop_dir)
+            # the mapping checks its own export (pipelines/mapping.py Mapping.inspect)
+            mapped, mapped_problems = mappings[entity.qualified].inspect(drop_dir)
             problems.extend(mapped_problems)
             if mapped:
                 files.append(mapped)
