@@ -282,9 +282,9 @@ def _build(settings: Settings, run_date: dt.date, vars_: dict[str, Any], state_d
 
 
 def _sandbox_scores(sandbox: Path, run_date: dt.date) -> tuple[dict[str, float], int, list[tuple[str, float, str]]]:
-    import duckdb
+    from pipelines.warehouse import connect
 
-    with duckdb.connect(str(sandbox), read_only=True) as con:
+    with connect(sandbox, read_only=True) as con:
         shares, n = band_shares(con, "intermediate.int_account_health_scored", run_date)
         rows = con.execute(
             "select account_id, cast(health_score as double), health_status from intermediate.int_account_health_scored "

@@ -46,7 +46,7 @@ def preview(settings: Settings, run_date: dt.date, entities: tuple[str, ...] = (
     """Run the ingest of every mapped entity of the night's drop (or those named) into a scratch
     lake under the temp folder and report what it made: counts, the first mapped rows, the
     quarantined rows and their reasons. The raw lake and the warehouse are not touched."""
-    from pipelines import duck, lake
+    from pipelines import lake, warehouse
     from pipelines.ingest import _EntityLoader
     from pipelines.settings import get_settings
 
@@ -64,7 +64,7 @@ def preview(settings: Settings, run_date: dt.date, entities: tuple[str, ...] = (
     shutil.rmtree(scratch, ignore_errors=True)
     scratch_settings = get_settings(**(settings.model_dump() | {"lake_dir": scratch / "lake"}))
     out: list[Preview] = []
-    con = duck.connect(settings)
+    con = warehouse.in_memory(settings)
     try:
         for mapping in chosen:
             result = Preview(mapping, settings.drop_dir(run_date) / mapping.input_file)

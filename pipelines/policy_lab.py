@@ -196,10 +196,10 @@ def check_latest_night(settings: Settings, run_date: dt.date, command: str) -> N
 def _seed_previous_assignments(settings: Settings, sandbox: Path, run_date: dt.date) -> None:
     """Copy every account's latest tier assignment before the run date into the scratch file, so
     the incremental ``int_account_tiers_assigned`` applies the migration rules there."""
-    import duckdb
+    from pipelines.warehouse import connect
 
     quoted = str(settings.warehouse.absolute()).replace("'", "''")
-    with duckdb.connect(str(sandbox)) as con:
+    with connect(sandbox) as con:
         con.execute(f"attach '{quoted}' as working (read_only)")
         con.execute("create schema if not exists intermediate")
         con.execute(

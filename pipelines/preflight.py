@@ -30,12 +30,12 @@ class NightOutOfOrder(RuntimeError):
 
 def raw_sources_missing(settings: Settings, run_date: dt.date, sources: Iterable[str] = SOURCES) -> list[str]:
     """The sources with no successful load for ``run_date`` in the raw lake (empty: all there)."""
-    from pipelines import duck, lake
+    from pipelines import lake, warehouse
 
     wanted = list(sources)
     if not lake.has_audit(settings.lake):
         return wanted
-    con = duck.connect(settings)
+    con = warehouse.in_memory(settings)
     try:
         loaded = {row[0] for row in con.execute(
             f"select distinct source from {lake.audit_relation_sql(settings.lake)} "

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipelines.marts import MARTS_SCHEMA
+from pipelines.warehouse import MARTS_SCHEMA, open_published_file
 
 if TYPE_CHECKING:
     import duckdb
@@ -42,14 +42,6 @@ RELEASES_DIR = "releases"
 CURRENT = "current"
 #: Top-level names that always point into the current release.
 STABLE_LINKS = (DB_NAME, MANIFEST_NAME, REPORT_NAME, PARQUET_DIR)
-#: DuckDB settings for every connection to a published file: read-only, no file system or
-#: network access (no read_csv, COPY, ATTACH, extension installs), and locked so SQL cannot undo it.
-PUBLISHED_CONFIG: dict[str, Any] = {
-    "enable_external_access": False,
-    "autoinstall_known_extensions": False,
-    "autoload_known_extensions": False,
-    "lock_configuration": True,
-}
 MANIFEST_VERSION = 2
 
 
@@ -137,8 +129,6 @@ def open_published(settings: Settings | None = None, *, path: Path | None = None
     The symlink is resolved first, so the connection is pinned to one release (and a new call
     after a publish gets the new release even inside a process that still holds the old one).
     """
-    import duckdb
-
     if path is None:
         if settings is None:
             raise TypeError("open_published needs settings or path")
@@ -146,7 +136,7 @@ def open_published(settings: Settings | None = None, *, path: Path | None = None
     real = Path(os.path.realpath(path))
     if not real.exists():
         raise FileNotFoundError(f"no published DuckDB file at {path}: nothing has been published yet")
-    return duckdb.connect(str(real), read_only=True, config=dict(PUBLISHED_CONFIG))
+    return open_published_file(real)
 
 
 def published_marts(settings: Settings) -> list[str]:

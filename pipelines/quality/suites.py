@@ -320,7 +320,7 @@ def scaffold_suite(con: duckdb.DuckDBPyConnection, mart: str, schema: str = "mar
     the default row-count bounds and, commented out, a range check per numeric column with the
     range observed now. Columns, types, nullability, keys and allowed values are declared in the
     mart's dbt model YAML, not in the suite."""
-    from pipelines.quality.db import quote_ident, table_columns
+    from pipelines.warehouse import quote_ident, table_columns
 
     cols = table_columns(con, schema, mart)
     if not cols:
