@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipelines.errors import DataProblem
+
 if TYPE_CHECKING:
     from pipelines.settings import Settings
 
@@ -39,7 +41,7 @@ log = logging.getLogger(__name__)
 POINT_SELECTION = ("+int_account_tiers_assigned",)
 
 
-class BacktestRefused(RuntimeError):
+class BacktestRefused(DataProblem, RuntimeError):
     """Nothing to backtest (no night built, or no point with a full follow-up window)."""
 
 

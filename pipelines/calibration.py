@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipelines.errors import DataProblem
+
 if TYPE_CHECKING:
     import duckdb
 
@@ -83,7 +85,7 @@ FIXED_WHY = ("an absolute scale by design: a share of 1, a penalty per case or i
              "its meaning must not depend on how the other accounts do")
 
 
-class CalibrationRefused(RuntimeError):
+class CalibrationRefused(DataProblem, RuntimeError):
     """The warehouse has no night to calibrate on, or too few scored accounts."""
 
 

@@ -28,6 +28,7 @@ from pipelines.contract import (
     entities_of,
     reserved_names,
 )
+from pipelines.errors import DataProblem
 
 if TYPE_CHECKING:
     from pipelines.readers import QuoteScanner
@@ -48,7 +49,7 @@ class FileProblem:
         return f"{self.path}: {self.problem}. {self.action}"
 
 
-class SourceRejected(RuntimeError):
+class SourceRejected(DataProblem, RuntimeError):
     """A source's drop has file-level defects; nothing of the source was loaded."""
 
     def __init__(self, source: str, run_date: dt.date, problems: list[FileProblem]):

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from pipelines.contract import ENTITIES, Entity, get_entity
+from pipelines.errors import DataProblem
 from pipelines.readers import (
     LINE,
     FileUnreadable,
@@ -78,7 +79,7 @@ _TOP_KEYS = {"description", "extends", "entity", "input", "columns", "where", "k
 JSON_BATCH_ROWS = 65_536
 
 
-class MappingError(ValueError):
+class MappingError(DataProblem, ValueError):
     """A mapping file is missing, unreadable or asks for something the format does not allow."""
 
 

@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipelines.errors import DataProblem
+
 if TYPE_CHECKING:
     import duckdb
 
@@ -63,11 +65,11 @@ SANDBOX_TARGET = "duckdb_sandbox"
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 
 
-class PolicyError(ValueError):
+class PolicyError(DataProblem, ValueError):
     """The policy file is missing, unreadable or names something a policy cannot set."""
 
 
-class SimulationRefused(RuntimeError):
+class SimulationRefused(DataProblem, RuntimeError):
     """The warehouse is not in a state a simulation can read (no night built, another date)."""
 
 

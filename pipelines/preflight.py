@@ -14,17 +14,18 @@ import datetime as dt
 from collections.abc import Iterable
 
 from pipelines.contract import SOURCES
+from pipelines.errors import DataProblem
 from pipelines.settings import Settings
 
 #: The daily mart whose as-of dates are the nights the warehouse holds.
 NIGHTS_TABLE = ("marts", "fct_account_tiers_daily")
 
 
-class NightNotReady(RuntimeError):
+class NightNotReady(DataProblem, RuntimeError):
     """A step was asked to run before the step it needs (e.g. build before ingest)."""
 
 
-class NightOutOfOrder(RuntimeError):
+class NightOutOfOrder(DataProblem, RuntimeError):
     """The warehouse already holds a later night: re-running this one alone is refused."""
 
 

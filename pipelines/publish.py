@@ -57,6 +57,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipelines.errors import DataProblem, Transient
 from pipelines.marts import MARTS_SCHEMA, changed_partitions, mart_fingerprint, quote_ident
 from pipelines.quality.model import GateResult, QualityGateFailed
 from pipelines.release import (
@@ -85,8 +86,12 @@ PUB_CATALOG = "pub"
 CHECKSUM_FLOAT_DIGITS = 12
 
 
-class PublishRefused(RuntimeError):
-    """Publish was not attempted (gate failed, warehouse changed, another publish running)."""
+class PublishRefused(DataProblem, RuntimeError):
+    """Publish was not attempted (gate failed, warehouse changed after it, nothing validated)."""
+
+
+class PublishBusy(Transient):
+    """Another publish holds the published folder's lock: nothing was touched; try again."""
 
 
 # --------------------------------------------------------------------------- checksums
@@ -188,7 +193,7 @@ def _publish_lock(published: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
             if exc.errno in (errno.EAGAIN, errno.EACCES):
-                raise PublishRefused(f"another publish is running on {published}") from exc
+                raise PublishBusy(f"another publish is running on {published}") from exc
             raise
         try:
             yield

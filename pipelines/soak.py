@@ -44,6 +44,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipelines.errors import DataProblem
 from pipelines.settings import Settings
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ INVARIANTS = ("published", "mrr_oracle", "one_tier_per_live_account", "tier_hist
 CORRUPT_SHARE = 4  # every 4th subscription row of the corrupt drop gets an unparseable amount
 
 
-class SoakFailed(RuntimeError):
+class SoakFailed(DataProblem, RuntimeError):
     """An invariant broke (or a night failed): the message names the night and the rows."""
 
     def __init__(self, message: str, report: SoakReport):

@@ -28,6 +28,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pipelines.errors import Transient
 from pipelines.outbound.config import Outbound, Retries, optional, secret
 from pipelines.outbound.config import load as load_config
 
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class AlertFailed(RuntimeError):
+class AlertFailed(Transient, RuntimeError):
     """The alert channel refused the message or stayed unreachable after the retries."""
 
 

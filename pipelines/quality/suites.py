@@ -37,6 +37,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from pipelines.errors import DataProblem
+
 if TYPE_CHECKING:
     import duckdb
     import great_expectations as gx
@@ -67,7 +69,7 @@ _MOVED_TO_DBT = {
 }
 
 
-class SuiteError(ValueError):
+class SuiteError(DataProblem, ValueError):
     """A suite file is malformed; the message names the file and what to fix."""
 
 
