@@ -82,10 +82,16 @@ def _fail(exc: Exception) -> None:
 @app.command()
 def contract(
     markdown: Annotated[bool, typer.Option("--markdown", help="Print the documentation page instead.")] = False,
+    dbt_sources: Annotated[bool, typer.Option(
+        "--dbt-sources", help="Print dbt_project/models/staging/_staging__sources.yml instead.")] = False,
 ) -> None:
-    """Print the extract contract as JSON (or as docs/extract-contract.md)."""
+    """Print the extract contract as JSON (or as docs/extract-contract.md, or as the dbt sources)."""
     from pipelines.contract import as_json, as_markdown
+    from pipelines.dbt_sources import as_yaml
 
+    if dbt_sources:
+        typer.echo(as_yaml(), nl=False)
+        return
     typer.echo(as_markdown() if markdown else json.dumps(as_json(), indent=2, default=str), nl=not markdown)
 
 
