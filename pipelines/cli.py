@@ -135,11 +135,13 @@ def generate(
         "the drops' nights, with the expected outcomes in <out>/scripted_lifecycles.json.")] = False,
     home: Home = None,
 ) -> None:
-    """Write realistic synthetic extracts (CRM, billing, usage) as nightly drops."""
+    """Write realistic synthetic extracts (CRM, billing, usage) as nightly drops: the snapshot entities in
+    use (SEGMENT_MART_ENTITIES_IN_USE) and the usage events."""
     _setup_logging()
     from pipelines.generate import generate as generate_drops
 
-    target = out or _settings(home, None, None).landing
+    settings = _settings(home, None, None)
+    target = out or settings.landing
     summary = generate_drops(
         target,
         accounts=accounts,
@@ -155,6 +157,7 @@ def generate(
         predictive_components=tuple(predictive_component or ()),
         drop_dates=[parse_date(d) for d in drop_date] if drop_date else None,
         lifecycles=lifecycles,
+        entities=settings.in_use,  # the snapshot entities the company delivers (SEGMENT_MART_ENTITIES_IN_USE)
     )
     typer.echo(f"wrote {len(summary.run_dates)} drop(s) to {target}: {summary.run_dates[0]} .. {summary.run_dates[-1]}")
     if summary.lifecycle_script is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from pipelines.contract import ENTITIES, FILE_FORMATS, get_entity
+from pipelines.contract import ENTITIES, FILE_FORMATS, default_in_use, get_entity
 from pipelines.generate import defects as dfx
 from pipelines.generate.accounts import simulate_accounts
 from pipelines.generate.billing import simulate_lifecycles
@@ -232,6 +232,7 @@ def generate(
     drop_dates: Sequence[dt.date] | None = None,
     lifecycles: bool = False,
     dbt_project_dir: Path | None = None,
+    entities: Collection[str] | None = None,
 ) -> GenerateSummary:
     """Simulate ``accounts`` customers over ``days`` run dates and write landing drops.
 
@@ -249,6 +250,9 @@ def generate(
     expected outcomes to ``<out_dir>/scripted_lifecycles.json``. The simulated accounts are the
     same with or without it, so tests written against the default output keep their data.
     The expectations follow the configuration of ``dbt_project_dir`` (default: the project's).
+
+    ``entities``: the snapshot entities to write (qualified names; default: those in use by
+    default, :func:`pipelines.contract.default_in_use`); usage events are always written.
 
     Known answers for the health backtest: ``noise_components`` (``support``, ``sentiment``) makes
     the data behind these health components carry no churn signal (churn AUC near 0.5);
@@ -295,7 +299,8 @@ def generate(
     life = simulate_lifecycles(acc, window, seed)
     # one simulator per snapshot entity of the contract (pipelines/generate/simulators.py)
     snapshots = snapshot_simulators(World(acc, life, window, seed, frozenset(noise_components),
-                                          frozenset(predictive_components)))
+                                          frozenset(predictive_components)),
+                                    default_in_use() if entities is None else entities)
     usage = UsageSimulator(acc, life, window, seed, mean_events)
     say(f"simulated {accounts:,} accounts, {len(life.periods):,} subscription periods "
         f"({time.perf_counter() - started:.1f}s)")

@@ -11,7 +11,7 @@ adding an entity to the contract means adding its simulator here.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -80,6 +80,7 @@ STREAMS: dict[str, str] = {
 }
 
 
-def snapshot_simulators(world: World) -> dict[str, Snapshot]:
-    """Every snapshot entity's simulator for ``world``."""
-    return {entity: make(world) for entity, make in SNAPSHOTS.items()}
+def snapshot_simulators(world: World, entities: Collection[str]) -> dict[str, Snapshot]:
+    """The simulators of the snapshot entities among ``entities`` (qualified names) for ``world``
+    (each draws from its own seeded generator: leaving one out changes no other)."""
+    return {entity: make(world) for entity, make in SNAPSHOTS.items() if entity in entities}
