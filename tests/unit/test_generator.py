@@ -139,7 +139,7 @@ def history(world: tuple[Path, GenerateSummary]) -> dict[str, pd.DataFrame]:
     """The last drop's snapshots and every usage event delivered, typed."""
     out, summary = world
     last = out / summary.run_dates[-1].isoformat()
-    frames = {e.qualified: load(last, e.qualified) for e in ENTITIES if e.source != "usage"}
+    frames = {e.qualified: load(last, e.qualified) for e in DEFAULT_ENTITIES if e.source != "usage"}
     events = []
     for d in summary.run_dates:
         ev = load(out / d.isoformat(), "usage/events")
