@@ -16,22 +16,20 @@ Run date
     Re-running (clearing) a date replaces that date's rows and re-publishes it.
 
 Warehouse and raw lake
-    Ingestion writes the raw lake (Parquet partitions per source and night), never the
-    DuckDB warehouse, so the three ingest tasks run in parallel; the quarantine check reads
-    the lake only. DuckDB admits one read-write process per file: every task that opens the
-    working warehouse (dbt, gate, publish) runs in the one-slot pool ``segment_mart_warehouse``;
-    dbt runs as ONE ``dbt build`` subprocess. The per-model tasks only read dbt's
-    run_results.json. Every writing step also takes the pipeline home's run lock
-    (``pipelines/run_lock.py``): a manual run next to the DAG fails at once, and the task
-    that met it is retried.
+    Ingestion writes the raw lake only, so the ingest tasks run in parallel; every task that
+    opens the working warehouse (dbt, gate, publish) runs in the one-slot pool
+    ``segment_mart_warehouse``; dbt runs as ONE ``dbt build`` subprocess and the per-model tasks
+    only read its run_results.json; every writing step takes the run lock
+    (docs/operations.md, "One writer at a time").
 
 Failures
-    Data problems (missing or unreadable extracts, too many quarantined rows, a failing
-    dbt test, a failed quality gate) fail the task at once, without retries: retrying
-    cannot fix data. Anything else (e.g. a lock held by a manual CLI run) is retried.
-    A failed night publishes nothing; the previous release stays byte-identical. The first
-    failure of a run alerts (config/outbound.yml; docs/outbound.md) with the cause and the
-    command that fixes it, as the CLI's `run` does.
+    Classified by type only (``pipelines/errors.py``): a ``DataProblem`` (bad extracts,
+    quarantine over threshold, a failing dbt test, a failed gate, a refused publish) fails the
+    task at once, without retries; a ``Transient`` (the run lock or DuckDB's file lock held) and
+    anything unexpected are retried. A failed night publishes nothing; the previous release
+    stays byte-identical. The first failure of a run alerts with the cause and the command that
+    fixes it, and the run summary (``<home>/runs/<date>.json``, ``pipelines/run_summary.py``)
+    records it, as the CLI's `run` does.
 
 Configuration (environment, read when the file is parsed)
     SEGMENT_MART_SCHEDULE      cron expression or preset, default ``@daily``; ``none`` = manual only
@@ -44,14 +42,14 @@ Configuration (environment, read when the file is parsed)
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import os
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import Asset, TaskGroup, chain, dag, task
+from airflow.sdk import TaskGroup, chain, dag, task
 
+from pipelines import airflow_tasks
 from pipelines.contract import SOURCES
 
 DAG_ID = "segment_mart_nightly"
@@ -59,61 +57,13 @@ WAREHOUSE_POOL = "segment_mart_warehouse"
 #: dbt's node list and lineage, cached from the dbt manifest (refresh:
 #: ``python -m pipelines.airflow_home dbt-nodes``; a DAG test fails when it is stale).
 DBT_NODES_FILE = Path(__file__).with_name("dbt_nodes.json")
-#: Exceptions that mean "the data is wrong": fail at once, never retry.
-DATA_ERRORS = frozenset(
-    {"SourceRejected", "QualityGateFailed", "DbtFailed", "SuiteError", "PublishRefused", "NightNotReady",
-     "NightOutOfOrder", "CrmSyncRefused", "OutboundConfigError"}
-)
 
 log = logging.getLogger(__name__)
 
 
-# --------------------------------------------------------------------------- configuration
-
-
-def _date_env(name: str, default: str | None) -> dt.datetime | None:
-    value = os.environ.get(name, default)
-    if not value:
-        return None
-    return dt.datetime.combine(dt.date.fromisoformat(value), dt.time(), tzinfo=dt.UTC)
-
-
-def schedule_from_env() -> Any:
-    """``SEGMENT_MART_SCHEDULE`` as a timetable: daily data intervals in UTC by default."""
-    from airflow.timetables.interval import CronDataIntervalTimetable
-
-    expression = os.environ.get("SEGMENT_MART_SCHEDULE", "@daily").strip()
-    if expression.lower() in ("", "none", "null", "manual"):
-        return None
-    return CronDataIntervalTimetable(expression, timezone="UTC")
-
-
-def published_assets() -> list[Asset]:
-    """One Asset per published mart (URIs from the publish module), for downstream DAGs."""
-    from pipelines.publish import asset_uris
-    from pipelines.settings import get_settings
-
-    settings = get_settings()
-    # The publish module lists the marts that have a quality suite; before any suite
-    # exists, fall back to the marts of the dbt project.
-    uris = asset_uris(settings) or asset_uris(
-        settings, marts=[n["name"] for n in dbt_nodes() if n["layer"] == "marts"]
-    )
-    return [
-        Asset(name=f"segment_mart.marts.{mart}", uri=uri, group="segment_mart")
-        for mart, uri in sorted(uris.items())
-    ]
-
-
 def dbt_nodes() -> list[dict[str, Any]]:
     """Models, seeds and snapshots of the dbt project with their parents and tests."""
-    try:
-        return json.loads(DBT_NODES_FILE.read_text())["nodes"]
-    except FileNotFoundError:
-        return []
-
-
-# --------------------------------------------------------------------------- task helpers
+    return airflow_tasks.read_dbt_nodes(DBT_NODES_FILE)
 
 
 def _run_date(context: dict[str, Any]) -> dt.date:
@@ -129,110 +79,40 @@ def _settings():
 
 
 def _call(step, *args, **kwargs):
-    """Run one pipeline step; data errors fail the task without retries."""
+    """Run one pipeline step: a DataProblem fails the task without retries; a Transient (and
+    anything unexpected) is raised as it is, so Airflow retries it."""
     from airflow.sdk.exceptions import AirflowFailException
+
+    from pipelines.errors import DataProblem
 
     try:
         return step(*args, **kwargs)
-    except Exception as exc:
-        name = type(exc).__name__
-        transient = "lock" in str(exc).lower() and name == "DbtFailed"
-        if name in DATA_ERRORS and not transient:
-            raise AirflowFailException(f"{name}: {exc}") from exc
-        raise
-
-
-def _summary_path(settings, run_date: dt.date) -> Path:
-    return settings.home / "runs" / f"{run_date.isoformat()}.json"
-
-
-def _write_summary(settings, run_date: dt.date, summary: dict[str, Any]) -> Path:
-    path = _summary_path(settings, run_date)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(summary, indent=2, default=str) + "\n")
-    tmp.replace(path)
-    return path
+    except DataProblem as exc:
+        raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
 
 
 def on_task_failure(context: dict[str, Any]) -> None:
-    """Log the failing task and its message; record the failed night in the run summary."""
-    ti = context["ti"]
-    exc = context.get("exception")
+    """Log the failing task and its message; record the failed night in the run summary and
+    alert its first failure."""
+    ti, exc = context["ti"], context.get("exception")
     message = str(exc) if exc is not None else "(no exception recorded; see the task log)"
     run_date = _run_date(context)
-    log.error(
-        "segment_mart_nightly FAILED for run date %s at task %s (try %s): %s",
-        run_date, ti.task_id, ti.try_number, message,
-    )
+    log.error("segment_mart_nightly FAILED for run date %s at task %s (try %s): %s",
+              run_date, ti.task_id, ti.try_number, message)
     try:
-        settings = _settings()
-        path = _summary_path(settings, run_date)
-        previous = json.loads(path.read_text()) if path.exists() else {}
-        if previous.get("run_id") == context["run_id"] and previous.get("status") == "failed":
-            # The first failure is the cause; later ones (e.g. a dbt model's status task
-            # after dbt_build failed) are listed, not put in front.
-            previous.setdefault("also_failed", []).append({"task": ti.task_id, "error": message})
-            summary = previous
-        else:
-            from pipelines import nightly
+        from pipelines import nightly
 
-            # data errors reach the callback wrapped in AirflowFailException("<type>: <message>")
-            head = message.split(":", 1)[0]
-            error_type = head if head in DATA_ERRORS else (type(exc).__name__ if exc is not None else "unknown")
-            nightly.alert_failure(
-                settings, run_date, ti.task_id, message, error_type=error_type,
-                extra_fix=(f"In Airflow: clear the failed task and what follows it: `airflow tasks clear {DAG_ID} "
-                           f"--task-regex '^{ti.task_id}$' --downstream --start-date {run_date} --end-date {run_date} "
-                           "--yes`"))
-            summary = {
-                "dag_id": DAG_ID,
-                "run_id": context["run_id"],
-                "run_date": run_date.isoformat(),
-                "status": "failed",
-                "failed_task": ti.task_id,
-                "try_number": ti.try_number,
-                "error": message,
-                "published_unchanged": str(settings.published),
-                "written_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            }
-        log.error("run summary: %s", _write_summary(settings, run_date, summary))
+        cause = exc.__cause__ if exc is not None and exc.__cause__ is not None else exc  # unwrap _call's
+        path = nightly.night_failed(
+            _settings(), run_date, run_id=context["run_id"], step=ti.task_id, error=message,
+            error_type=type(cause).__name__ if cause is not None else "unknown", try_number=ti.try_number,
+            dag_id=DAG_ID, extra_fix=(f"In Airflow: clear the failed task and what follows it: `airflow tasks clear "
+                                      f"{DAG_ID} --task-regex '^{ti.task_id}$' --downstream --start-date {run_date} "
+                                      f"--end-date {run_date} --yes`"))
+        log.error("run summary: %s", path)
     except Exception:  # a callback must never mask the original failure
         log.exception("could not write the run summary")
 
-
-def _task_state(context: dict[str, Any], task_id: str) -> str | None:
-    """State of another task of this DAG run (None when Airflow cannot tell)."""
-    try:
-        states = context["ti"].get_task_states(
-            dag_id=context["dag"].dag_id, task_ids=[task_id], run_ids=[context["run_id"]]
-        )
-    except Exception:
-        log.warning("could not read the state of %s", task_id, exc_info=True)
-        return None
-    found = states.get(context["run_id"], states) if isinstance(states, dict) else {}
-    state = found.get(task_id) if isinstance(found, dict) else None
-    return str(getattr(state, "value", state)) if state is not None else None
-
-
-def _later_runs_queued(context: dict[str, Any], settings, run_date: dt.date) -> bool:
-    """True when runs of later nights are waiting (an operator cleared this night with 'Future'
-    to replay it and every later one); then an older night is allowed to run."""
-    from pipelines.preflight import latest_night
-
-    latest = latest_night(settings)
-    if latest is None or latest <= run_date:
-        return False
-    later = [dt.datetime.combine(run_date + dt.timedelta(days=i), dt.time(), tzinfo=dt.UTC)
-             for i in range(1, (latest - run_date).days + 1)]
-    try:
-        return context["ti"].get_dr_count(dag_id=DAG_ID, logical_dates=later, states=["queued", "running"]) > 0
-    except Exception:
-        log.warning("could not count the later runs of %s", DAG_ID, exc_info=True)
-        return False
-
-
-# --------------------------------------------------------------------------- the DAG
 
 default_args = {
     "owner": "segment-mart",
@@ -245,9 +125,9 @@ default_args = {
 
 @dag(
     dag_id=DAG_ID,
-    schedule=schedule_from_env(),
-    start_date=_date_env("SEGMENT_MART_START_DATE", "2026-01-01"),
-    end_date=_date_env("SEGMENT_MART_END_DATE", None),
+    schedule=airflow_tasks.schedule_from_env(),
+    start_date=airflow_tasks.date_env("SEGMENT_MART_START_DATE", "2026-01-01"),
+    end_date=airflow_tasks.date_env("SEGMENT_MART_END_DATE", None),
     catchup=True,
     max_active_runs=1,
     default_args=default_args,
@@ -264,7 +144,8 @@ def segment_mart_nightly():
         from pipelines.preflight import check_night_order
 
         settings, run_date = _settings(), _run_date(context)
-        _call(check_night_order, settings, run_date, replaying=_later_runs_queued(context, settings, run_date))
+        replaying = airflow_tasks.later_runs_queued(context, DAG_ID, settings, run_date)
+        _call(check_night_order, settings, run_date, replaying=replaying)
         _call(nightly.check_extracts, settings, run_date)
         return str(settings.drop_dir(run_date))
 
@@ -296,33 +177,7 @@ def segment_mart_nightly():
     @task(trigger_rule="all_done")
     def dbt_node(unique_id: str, tests: list[str], **context) -> dict[str, Any]:
         """Status of one dbt node and its tests in this night's `dbt build` (run_results.json)."""
-        from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
-
-        from pipelines.dbt import run_results_path
-        from pipelines.dbt_results import RunResults
-
-        build_state = _task_state(context, "dbt_build")
-        if build_state not in (None, "success", "failed"):
-            raise AirflowSkipException(f"dbt_build did not run in this run (state: {build_state})")
-        path = run_results_path(_settings(), _run_date(context))
-        if not path.exists():
-            raise AirflowSkipException(f"no dbt run_results for this night ({path}): dbt_build did not run")
-        run_results = RunResults.load(path)
-        own = run_results.get(unique_id)
-        if own is None:
-            raise AirflowSkipException(f"{unique_id} was not part of this night's dbt build ({path})")
-        checks = [r for r in (run_results.get(t) for t in tests) if r is not None]
-        log.info("%s (%.2fs)", own.describe(), own.execution_time or 0)
-        for check in checks:
-            log.info("  test %s", check.describe())
-        failed = [r for r in (own, *checks) if r.failed]
-        if failed:
-            raise AirflowFailException(
-                "dbt reported failures for this node:\n" + "\n".join(f"  - {r.describe()}" for r in failed)
-            )
-        if own.skipped:
-            raise AirflowSkipException(f"dbt skipped {unique_id} (an upstream node failed)")
-        return {"status": own.status, "tests": {r.unique_id: r.status for r in checks}}
+        return airflow_tasks.dbt_node_status(context, _settings(), _run_date(context), unique_id, tests)
 
     @task(pool=WAREHOUSE_POOL)
     def quality_gate(**context) -> dict[str, Any]:
@@ -331,18 +186,12 @@ def segment_mart_nightly():
 
         return _call(nightly.quality_gate, _settings(), _run_date(context)).summary()
 
-    @task(pool=WAREHOUSE_POOL, outlets=published_assets())
+    @task(pool=WAREHOUSE_POOL, outlets=airflow_tasks.published_assets(_settings(), dbt_nodes()))
     def publish(**context) -> dict[str, Any]:
         """Check the gate's fingerprint against the warehouse, then atomically publish the night's delta."""
-        from pipelines import nightly
+        from pipelines import nightly, run_summary
 
-        manifest = _call(nightly.publish, _settings(), _run_date(context))
-        return {
-            "run_date": manifest.run_date.isoformat(),
-            "release_id": manifest.release_id,
-            "dataset_checksum": manifest.dataset_checksum,
-            "marts": {name: {"rows": m.rows, "checksum": m.checksum} for name, m in manifest.marts.items()},
-        }
+        return run_summary.release_summary(_call(nightly.publish, _settings(), _run_date(context)))
 
     @task
     def crm_writeback(published: dict[str, Any], **context) -> list[dict[str, Any]]:
@@ -355,42 +204,17 @@ def segment_mart_nightly():
     def notify(drop: str, loads: list[list[dict[str, Any]]], quarantine: dict[str, Any],
                gate: dict[str, Any], published: dict[str, Any], crm: list[dict[str, Any]], **context) -> str:
         """Log the night's summary, write it as JSON under the pipeline home and send the morning digest."""
-        from pipelines import nightly
-        from pipelines.publish import published_db_path
+        from pipelines import nightly, run_summary
 
         settings, run_date = _settings(), _run_date(context)
-        flat = [load for source_loads in loads for load in source_loads]
-        summary = {
-            "dag_id": DAG_ID,
-            "run_id": context["run_id"],
-            "run_date": run_date.isoformat(),
-            "status": "published",
-            "drop": drop,
-            "ingested": {
-                f"{x['source']}/{x['entity']}": {k: x[k] for k in ("rows_read", "rows_loaded", "rows_quarantined")}
-                for x in flat
-            },
-            "quarantine": quarantine.get("counts"),
-            "quality_gate": {k: gate.get(k) for k in ("counts", "warnings", "report_html", "report_json")},
-            "published": published,
-            "crm_writeback": crm,
-            "paths": {
-                "duckdb": str(published_db_path(settings)),
-                "parquet": str(settings.published / "parquet"),
-                "manifest": str(settings.published / "manifest.json"),
-                "report": str(settings.published / "report.html"),
-                "quality_report": gate.get("report_html"),
-            },
-            "written_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        }
-        path = _write_summary(settings, run_date, summary)
-        summary["digest"] = nightly.send_digest(settings, run_date)
-        _write_summary(settings, run_date, summary)
+        record = {"run_id": context["run_id"], "dag_id": DAG_ID, "drop": drop, "quarantine": quarantine, "gate": gate,
+                  "loads": [load for source_loads in loads for load in source_loads], "published": published,
+                  "crm": crm}
+        path = run_summary.record_published(settings, run_date, **record)
+        run_summary.record_published(settings, run_date, **record, digest=nightly.send_digest(settings, run_date))
         marts = ", ".join(f"{k} ({v['rows']} rows)" for k, v in published.get("marts", {}).items())
-        log.info(
-            "segment mart for %s published (release %s): %s. Quality report: %s. Summary: %s",
-            run_date, published.get("release_id"), marts or "no marts", gate.get("report_html"), path,
-        )
+        log.info("segment mart for %s published (release %s): %s. Quality report: %s. Summary: %s",
+                 run_date, published.get("release_id"), marts or "no marts", gate.get("report_html"), path)
         return str(path)
 
     drop = check_extracts()

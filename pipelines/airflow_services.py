@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipelines.airflow_home import AirflowHome, airflow_home, prepare
+from pipelines.errors import DataProblem
 from pipelines.settings import get_settings
 
 HOST = "127.0.0.1"
@@ -51,7 +52,7 @@ POSTGRES_BIN_GLOB = "/usr/lib/postgresql/*/bin"
 START_TIMEOUT_SECONDS = 180.0
 
 
-class ServiceError(RuntimeError):
+class ServiceError(DataProblem, RuntimeError):
     """A service could not start; the message names it, its log and what to install."""
 
 

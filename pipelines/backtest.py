@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipelines.errors import DataProblem
+
 if TYPE_CHECKING:
     from pipelines.settings import Settings
 
@@ -39,7 +41,7 @@ log = logging.getLogger(__name__)
 POINT_SELECTION = ("+int_account_tiers_assigned",)
 
 
-class BacktestRefused(RuntimeError):
+class BacktestRefused(DataProblem, RuntimeError):
     """Nothing to backtest (no night built, or no point with a full follow-up window)."""
 
 
@@ -98,9 +100,8 @@ def backtest(settings: Settings, run_date: dt.date, *, points: int = 12, every_m
              horizon_days: int | None = None, progress=log.info) -> Backtest:
     """Score health at ``points`` past month ends and backtest it against the outcomes known on
     ``run_date`` (the working warehouse's latest night); writes ``<home>/backtests/<run_date>/``."""
-    import duckdb
 
-    from pipelines import run_lock
+    from pipelines import run_lock, warehouse
     from pipelines.dbt import target_dir
     from pipelines.policy_lab import SimulationRefused, check_latest_night, dbt_var
     from pipelines.policy_report import write_backtest_report
@@ -140,7 +141,7 @@ def backtest(settings: Settings, run_date: dt.date, *, points: int = 12, every_m
         if out_dir.exists():
             shutil.rmtree(out_dir)
         out_dir.mkdir(parents=True)
-        with duckdb.connect(str(sandbox), read_only=True) as con:
+        with warehouse.connect(sandbox, read_only=True) as con:
             query = "select * from marts.rpt_health_backtest order by analysis, sort_key, group_value"
             cur = con.execute(query)
             names = [d[0] for d in cur.description]

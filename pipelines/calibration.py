@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipelines.errors import DataProblem
+
 if TYPE_CHECKING:
     import duckdb
 
@@ -83,7 +85,7 @@ FIXED_WHY = ("an absolute scale by design: a share of 1, a penalty per case or i
              "its meaning must not depend on how the other accounts do")
 
 
-class CalibrationRefused(RuntimeError):
+class CalibrationRefused(DataProblem, RuntimeError):
     """The warehouse has no night to calibrate on, or too few scored accounts."""
 
 
@@ -282,9 +284,9 @@ def _build(settings: Settings, run_date: dt.date, vars_: dict[str, Any], state_d
 
 
 def _sandbox_scores(sandbox: Path, run_date: dt.date) -> tuple[dict[str, float], int, list[tuple[str, float, str]]]:
-    import duckdb
+    from pipelines.warehouse import connect
 
-    with duckdb.connect(str(sandbox), read_only=True) as con:
+    with connect(sandbox, read_only=True) as con:
         shares, n = band_shares(con, "intermediate.int_account_health_scored", run_date)
         rows = con.execute(
             "select account_id, cast(health_score as double), health_status from intermediate.int_account_health_scored "

@@ -82,10 +82,16 @@ def _fail(exc: Exception) -> None:
 @app.command()
 def contract(
     markdown: Annotated[bool, typer.Option("--markdown", help="Print the documentation page instead.")] = False,
+    dbt_sources: Annotated[bool, typer.Option(
+        "--dbt-sources", help="Print dbt_project/models/staging/_staging__sources.yml instead.")] = False,
 ) -> None:
-    """Print the extract contract as JSON (or as docs/extract-contract.md)."""
+    """Print the extract contract as JSON (or as docs/extract-contract.md, or as the dbt sources)."""
     from pipelines.contract import as_json, as_markdown
+    from pipelines.dbt_sources import as_yaml
 
+    if dbt_sources:
+        typer.echo(as_yaml(), nl=False)
+        return
     typer.echo(as_markdown() if markdown else json.dumps(as_json(), indent=2, default=str), nl=not markdown)
 
 
@@ -129,11 +135,13 @@ def generate(
         "the drops' nights, with the expected outcomes in <out>/scripted_lifecycles.json.")] = False,
     home: Home = None,
 ) -> None:
-    """Write realistic synthetic extracts (CRM, billing, usage) as nightly drops."""
+    """Write realistic synthetic extracts (CRM, billing, usage) as nightly drops: the snapshot entities in
+    use (SEGMENT_MART_ENTITIES_IN_USE) and the usage events."""
     _setup_logging()
     from pipelines.generate import generate as generate_drops
 
-    target = out or _settings(home, None, None).landing
+    settings = _settings(home, None, None)
+    target = out or settings.landing
     summary = generate_drops(
         target,
         accounts=accounts,
@@ -149,6 +157,7 @@ def generate(
         predictive_components=tuple(predictive_component or ()),
         drop_dates=[parse_date(d) for d in drop_date] if drop_date else None,
         lifecycles=lifecycles,
+        entities=settings.in_use,  # the snapshot entities the company delivers (SEGMENT_MART_ENTITIES_IN_USE)
     )
     typer.echo(f"wrote {len(summary.run_dates)} drop(s) to {target}: {summary.run_dates[0]} .. {summary.run_dates[-1]}")
     if summary.lifecycle_script is not None:
@@ -372,7 +381,7 @@ def map_preview(
     Exits 1 when an export has a file problem or more than SEGMENT_MART_MAX_QUARANTINE_SHARE of it
     would be quarantined (the night would stop)."""
     _setup_logging()
-    from pipelines.mapping import format_preview, preview
+    from pipelines.map_preview import format_preview, preview
 
     settings = _settings(home, landing, None)
     try:

@@ -26,7 +26,8 @@ DUCKDB_TYPES: dict[str, str] = {
 }
 
 #: SQL type of each contract type in the dbt sources' ``data_type`` (one name DuckDB and Spark
-#: both read; tests/unit/test_contract.py keeps dbt_project/models/staging/_staging__sources.yml in step).
+#: both read; dbt_project/models/staging/_staging__sources.yml is generated from this module:
+#: pipelines/dbt_sources.py).
 SQL_TYPES: dict[str, str] = {
     "string": "string",
     "integer": "bigint",
@@ -382,6 +383,16 @@ LOAD_METADATA_COLUMNS: dict[str, str] = {
 #: keeps instead (carried forward; docs/extract-contract.md).
 CARRIED_FORWARD_COLUMN = "_carried_forward_from"
 SNAPSHOT_METADATA_COLUMNS: dict[str, str] = {CARRIED_FORWARD_COLUMN: "DATE"}
+
+#: What each metadata column holds (the dbt sources' column descriptions, pipelines/dbt_sources.py).
+METADATA_DESCRIPTIONS: dict[str, str] = {
+    "_run_date": "Run date of the drop the row was loaded from.",
+    "_source_file": "Landing file the row came from.",
+    "_source_line": "Line of the row in that file (CSV: header is line 1).",
+    "_loaded_at": "UTC time of the load.",
+    CARRIED_FORWARD_COLUMN: "Null for a row the drop delivered. For a row quarantined on this drop, the run date "
+    "of the earlier drop whose row its key keeps (carried forward by the loader; docs/extract-contract.md).",
+}
 
 #: Column names a file may not use: the loader's own (above) and its working names.
 RESERVED_PREFIX = "__sm_"

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from pipelines import duck
 from pipelines.engine import check_engine, dbt_target
+from pipelines.errors import DataProblem, Transient
 from pipelines.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -35,8 +36,18 @@ log = logging.getLogger(__name__)
 AS_OF_DATE_ENV = "DBT_ENV_CUSTOM_ENV_SEGMENT_MART_AS_OF_DATE"
 
 
-class DbtFailed(RuntimeError):
+class DbtFailed(DataProblem, RuntimeError):
     """dbt exited non-zero; the message lists the failing nodes."""
+
+
+class DbtWarehouseLocked(Transient):
+    """dbt could not open the warehouse: another process holds DuckDB's lock on the file
+    (DuckDB's "Could not set lock on file"). Nothing was built; the same build passes once the
+    other process is done, so it is retried."""
+
+
+#: What DuckDB says (through dbt-duckdb) when another process holds the file's write lock.
+DUCKDB_LOCK_MESSAGE = "Could not set lock on file"
 
 
 def dbt_executable() -> str:
@@ -260,5 +271,8 @@ def run_dbt(settings: Settings, run_date: dt.date, command: str = "build", *extr
         failing = explain_failures(settings, produced) if produced.exists() else []
         # No node results (e.g. a parse or profile error): dbt's last words say why.
         listing = "\n".join(f"  - {f}" for f in failing) or "\n".join(f"  | {t}" for t in tail)
+        if DUCKDB_LOCK_MESSAGE in listing or any(DUCKDB_LOCK_MESSAGE in t for t in tail):
+            raise DbtWarehouseLocked(f"dbt {command} for {run_date} could not open the warehouse {settings.warehouse}: "
+                                     f"another process holds it (exit {code}):\n{listing}")
         raise DbtFailed(f"dbt {command} for {run_date} failed (exit {code}):\n{listing}")
     return kept

@@ -47,6 +47,7 @@ def stored_rows(settings: Settings, relation_name: str | None, con: duckdb.DuckD
     import duckdb
 
     from pipelines.quality.model import jsonable
+    from pipelines.warehouse import WarehouseLocked, in_memory, open_connection
 
     parts = _parts(relation_name or "")
     if parts is None:
@@ -58,18 +59,18 @@ def stored_rows(settings: Settings, relation_name: str | None, con: duckdb.DuckD
             from pipelines.spark_marts import relation_dir
 
             folder = relation_dir(settings, schema, name)
-            own = duckdb.connect()
+            own = in_memory()
             relation = f"read_parquet('{str(folder).replace(chr(39), chr(39) * 2)}/**/*.parquet')"
         else:
             if con is None:
-                own = duckdb.connect(str(settings.warehouse), read_only=True)
+                own = open_connection(settings.warehouse, read_only=True, wait_seconds=0)
             relation = f'"{schema}"."{name}"'
         cur = con if own is None else own
         total = cur.execute(f"select count(*) from {relation}").fetchall()[0][0]
         result = cur.execute(f"select * from {relation} limit {int(limit)}")
         names = [d[0] for d in result.description or []]
         return [jsonable(dict(zip(names, r, strict=True))) for r in result.fetchall()], int(total)
-    except (duckdb.Error, OSError) as exc:
+    except (duckdb.Error, OSError, WarehouseLocked) as exc:
         log.info("could not read the stored failures of %s: %s", relation_name, exc)
         return [], None
     finally:

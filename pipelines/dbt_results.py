@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipelines.errors import DataProblem
+
 #: Node statuses that mean the node (model, seed, snapshot, test) failed. dbt writes "fail" for
 #: a test with failing rows, "error" for a node that raised, "runtime error" in older versions.
 FAILED_STATUSES = frozenset({"error", "fail", "runtime error"})
@@ -19,7 +21,7 @@ FAILED_STATUSES = frozenset({"error", "fail", "runtime error"})
 TEST_TYPES = frozenset({"test", "unit_test"})
 
 
-class RunResultsError(ValueError):
+class RunResultsError(DataProblem, ValueError):
     """A file is missing or is not a dbt run_results.json; the message names it."""
 
 

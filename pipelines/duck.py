@@ -1,4 +1,5 @@
-"""DuckDB in bounded memory: the one place that turns settings into DuckDB configuration.
+"""DuckDB in bounded memory: the one place that turns settings into DuckDB configuration
+(the connections themselves are opened by :mod:`pipelines.warehouse`).
 
 Ingestion, the intake checks and dbt (through ``dbt_project/profiles.yml``, which
 ``pipelines/dbt.py`` feeds from :func:`dbt_env`) run DuckDB with the same knobs:
@@ -18,8 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    import duckdb
-
     from pipelines.settings import Settings
 
 
@@ -35,17 +34,6 @@ def config(settings: Settings) -> dict[str, Any]:
         "temp_directory": str(spill_dir(settings)),
         "preserve_insertion_order": settings.duckdb_preserve_insertion_order,
     }
-
-
-def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with the pipeline's limits, UTC session time zone."""
-    import duckdb
-
-    spill_dir(settings).mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(":memory:", config=config(settings))
-    con.execute("set TimeZone = 'UTC'")
-    con.execute("set enable_progress_bar = false")
-    return con
 
 
 def dbt_env(settings: Settings) -> dict[str, str]:

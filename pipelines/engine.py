@@ -17,6 +17,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from pipelines.errors import Transient
 from pipelines.settings import Settings
 
 #: Spark 4 runs on Java 17 and 21.
@@ -25,7 +26,7 @@ MIN_JAVA = 17
 THRIFT_TARGET = "spark_thrift"
 
 
-class EngineUnavailable(RuntimeError):
+class EngineUnavailable(Transient, RuntimeError):
     """The selected engine cannot run on this machine; the message says what to install."""
 
 

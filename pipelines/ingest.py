@@ -40,7 +40,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipelines import duck, lake
+from pipelines import lake, warehouse
 from pipelines.contract import CARRIED_FORWARD_COLUMN, SOURCES, Entity, entities_of
 from pipelines.landing import FileProblem, LandingFile, SourceRejected, find_files, off_entity_files
 from pipelines.readers import LINE, FileUnreadable, Malformed, TextReader, typed_columns
@@ -625,7 +625,7 @@ def ingest_source(settings: Settings, run_date: dt.date, source: str) -> list[En
         raise _reject(settings, run_date, source, problems, load_id, loaded_at)
     results: list[EntityLoad] = []
     commit = lake.Commit()
-    con = duck.connect(settings)
+    con = warehouse.in_memory(settings)
     try:
         with commit.atomically():
             qdir = commit.stage(lake.quarantine_dir(settings.lake, run_date, source), load_id)

@@ -28,6 +28,7 @@ from pipelines.contract import (
     entities_of,
     reserved_names,
 )
+from pipelines.errors import DataProblem
 
 if TYPE_CHECKING:
     from pipelines.readers import QuoteScanner
@@ -48,7 +49,7 @@ class FileProblem:
         return f"{self.path}: {self.problem}. {self.action}"
 
 
-class SourceRejected(RuntimeError):
+class SourceRejected(DataProblem, RuntimeError):
     """A source's drop has file-level defects; nothing of the source was loaded."""
 
     def __init__(self, source: str, run_date: dt.date, problems: list[FileProblem]):
@@ -333,9 +334,8 @@ def find_files(
         if entity.qualified not in wanted:
             continue
         if mappings and entity.qualified in mappings:
-            from pipelines.mapping import inspect_mapped
-
-            mapped, mapped_problems = inspect_mapped(mappings[entity.qualified], drop_dir)
+            # the mapping checks its own export (pipelines/mapping.py Mapping.inspect)
+            mapped, mapped_problems = mappings[entity.qualified].inspect(drop_dir)
             problems.extend(mapped_problems)
             if mapped:
                 files.append(mapped)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,9 +31,10 @@ if TYPE_CHECKING:
 
     from pipelines.settings import Settings
 
+from pipelines.warehouse import MARTS_SCHEMA, quote_ident
+
 log = logging.getLogger(__name__)
 
-MARTS_SCHEMA = "marts"
 #: Catalog name of the working warehouse inside the connection of :func:`open_marts`.
 WAREHOUSE_CATALOG = "warehouse"
 
@@ -44,47 +44,13 @@ def open_marts(settings: Settings, *, wait_seconds: float | None = None) -> duck
 
     Waits (bounded) while a writer holds the warehouse, then raises
     :class:`pipelines.warehouse.WarehouseLocked` (transient: the DAG retries it). On Spark,
-    raises :class:`pipelines.quality.db.WarehouseUnavailable` when Spark wrote no marts.
+    raises :class:`pipelines.warehouse.WarehouseUnavailable` when Spark wrote no marts.
     """
-    import duckdb
-
-    from pipelines.quality.db import WarehouseUnavailable
-    from pipelines.warehouse import LOCK_WAIT_SECONDS, WarehouseLocked
+    from pipelines.warehouse import attach_read_only
 
     if settings.engine == "spark":
         return _open_spark_marts(settings)
-    path = Path(settings.warehouse)
-    if not path.exists():
-        raise WarehouseUnavailable(
-            f"working warehouse {path} does not exist: run ingestion and dbt for this date first "
-            "(or point SEGMENT_MART_WAREHOUSE_PATH at the right file)"
-        )
-    con = duckdb.connect()
-    con.execute("set TimeZone = 'UTC'")
-    con.execute("set enable_progress_bar = false")
-    quoted = str(path.absolute()).replace("'", "''")
-    deadline = time.monotonic() + (LOCK_WAIT_SECONDS if wait_seconds is None else wait_seconds)
-    delay = 0.2
-    while True:
-        try:
-            con.execute(f"attach '{quoted}' as {WAREHOUSE_CATALOG} (read_only)")
-            break
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower():
-                con.close()
-                raise WarehouseUnavailable(f"cannot open working warehouse {path} read-only: {exc}") from exc
-            if time.monotonic() >= deadline:
-                con.close()
-                raise WarehouseLocked(
-                    f"The warehouse {path} is locked by another process: {exc}. "
-                    "Only one process may write it at a time; wait for the running task "
-                    "(Airflow pool 'segment_mart_warehouse') or stop the other process."
-                ) from exc
-            log.info("warehouse %s is locked; waiting %.1fs", path, delay)
-            time.sleep(delay)
-            delay = min(delay * 2, 5.0)
-    con.execute(f"use {WAREHOUSE_CATALOG}")
-    return con
+    return attach_read_only(Path(settings.warehouse), WAREHOUSE_CATALOG, wait_seconds=wait_seconds)
 
 
 def _open_spark_marts(settings: Settings) -> duckdb.DuckDBPyConnection:
@@ -92,11 +58,9 @@ def _open_spark_marts(settings: Settings) -> duckdb.DuckDBPyConnection:
 
     Nothing else writes them between the build and the publish: every step that writes takes the
     pipeline home's run lock, and Spark replaces a relation in place only while dbt runs."""
-    import duckdb
-
     from pipelines.dbt import target_dir
-    from pipelines.quality.db import WarehouseUnavailable
     from pipelines.spark_marts import attach_spark_relations, contract_columns, spark_warehouse
+    from pipelines.warehouse import WarehouseUnavailable, in_memory
 
     manifest = target_dir(settings) / "manifest.json"
     contracts = contract_columns(manifest, MARTS_SCHEMA)
@@ -105,9 +69,7 @@ def _open_spark_marts(settings: Settings) -> duckdb.DuckDBPyConnection:
             f"no dbt manifest with the marts' contracts at {manifest}: run dbt for this date first "
             "(`segment-mart build --run-date D`); the marts Spark wrote are read with their contract's "
             "columns and types")
-    con = duckdb.connect()
-    con.execute("set TimeZone = 'UTC'")
-    con.execute("set enable_progress_bar = false")
+    con = in_memory()
     attached = attach_spark_relations(con, settings, MARTS_SCHEMA, sorted(contracts), columns=contracts)
     if not attached:
         con.close()
@@ -130,10 +92,6 @@ def mart_columns(con: duckdb.DuckDBPyConnection, mart: str) -> list[tuple[str, s
         "select column_name, data_type from information_schema.columns where table_schema = ? "
         "and table_name = ? and table_catalog = current_database() order by ordinal_position",
         [MARTS_SCHEMA, mart]).fetchall()]
-
-
-def quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def partition_key(value: Any) -> str:

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipelines.errors import DataProblem
+
 METRICS_SCHEMA = "metrics"
 SEMANTIC_MANIFEST = "semantic_manifest.json"
 
@@ -121,7 +123,7 @@ VIEWS: tuple[MetricView, ...] = (
 )
 
 
-class MetricViewError(RuntimeError):
+class MetricViewError(DataProblem, RuntimeError):
     """The semantic manifest lacks something a view needs, or uses what the generator refuses."""
 
 

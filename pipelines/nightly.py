@@ -25,8 +25,8 @@ from pipelines.run_lock import RunInProgress
 from pipelines.settings import Settings
 
 __all__ = ["DbtSession", "RunInProgress", "alert_failure", "build", "check_extracts", "check_quarantine",
-           "crm_writeback", "dbt_session", "ingest", "ingest_sources", "publish", "quality_gate", "replay_nights",
-           "run_night", "send_digest"]
+           "crm_writeback", "dbt_session", "ingest", "ingest_sources", "night_failed", "publish", "quality_gate",
+           "replay_nights", "run_night", "send_digest"]
 
 log = logging.getLogger(__name__)
 
@@ -138,11 +138,17 @@ def run_night(settings: Settings, run_date: dt.date, sources: Iterable[str] = SO
               dbt: DbtSession | None = None):
     """Every step of one night in one process (the CLI's `run`). An out-of-order night is refused
     at once (NightOutOfOrder names the replay command). A run of nights passes its ``dbt``
-    session (:func:`dbt_session`) so that dbt starts and loads the project once for all."""
+    session (:func:`dbt_session`) so that dbt starts and loads the project once for all. Writes
+    the night's run summary (:mod:`pipelines.run_summary`), as the DAG does."""
+    from dataclasses import asdict
+
+    from pipelines import run_summary
     from pipelines.preflight import check_night_order
 
     sources = tuple(sources)
+    run_id = f"cli__{dt.datetime.now(dt.UTC):%Y-%m-%dT%H:%M:%S.%fZ}"
     step = "run"
+    loads: list[EntityLoad] = []
     try:
         with run_lock.exclusive(settings.home, run_date, "run"):
             step = "check_extracts"
@@ -150,9 +156,9 @@ def run_night(settings: Settings, run_date: dt.date, sources: Iterable[str] = SO
             check_extracts(settings, run_date, sources)
             for source in sources:
                 step = f"ingest_{source}"
-                ingest(settings, run_date, source)
+                loads.extend(ingest(settings, run_date, source))
             step = "check_quarantine"
-            check_quarantine(settings, run_date)
+            quarantine = check_quarantine(settings, run_date)
             step = "dbt_build"
             build(settings, run_date, dbt)
             step = "quality_gate"
@@ -160,11 +166,16 @@ def run_night(settings: Settings, run_date: dt.date, sources: Iterable[str] = SO
             step = "publish"
             manifest = publish(settings, run_date, gate)
         step = "crm_writeback"
-        crm_writeback(settings, run_date)
+        crm = crm_writeback(settings, run_date)
     except Exception as exc:
-        alert_failure(settings, run_date, step, exc)
+        night_failed(settings, run_date, run_id=run_id, step=step, error=f"{type(exc).__name__}: {exc}",
+                     error_type=type(exc).__name__)
         raise
-    send_digest(settings, run_date)
+    record = {"run_id": run_id, "drop": str(settings.drop_dir(run_date)), "loads": [asdict(x) for x in loads],
+              "quarantine": quarantine.summary(), "gate": gate.summary(),
+              "published": run_summary.release_summary(manifest), "crm": [r.summary() for r in crm]}
+    run_summary.record_published(settings, run_date, **record)
+    run_summary.record_published(settings, run_date, **record, digest=send_digest(settings, run_date))
     return manifest
 
 
@@ -211,6 +222,20 @@ def send_digest(settings: Settings, run_date: dt.date) -> str:
     except Exception:
         log.exception("the morning digest for %s was not sent", run_date)
         return "failed"
+
+
+def night_failed(settings: Settings, run_date: dt.date, *, run_id: str, step: str, error: str, error_type: str,
+                 try_number: int | None = None, dag_id: str | None = None, extra_fix: str | None = None):
+    """A step of the night failed: record it in the run summary and, when it is the run's first
+    failure (the cause), alert it. The CLI's `run` and the DAG's failure callback both call this.
+    Returns the run summary's path."""
+    from pipelines import run_summary
+
+    path, first = run_summary.record_failure(settings, run_date, run_id=run_id, step=step, error=error,
+                                             try_number=try_number, dag_id=dag_id)
+    if first:
+        alert_failure(settings, run_date, step, error, error_type=error_type, extra_fix=extra_fix)
+    return path
 
 
 def alert_failure(settings: Settings, run_date: dt.date, step: str, exc: BaseException | str,

@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipelines.errors import DataProblem
+
 if TYPE_CHECKING:
     import duckdb
 
@@ -63,11 +65,11 @@ SANDBOX_TARGET = "duckdb_sandbox"
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 
 
-class PolicyError(ValueError):
+class PolicyError(DataProblem, ValueError):
     """The policy file is missing, unreadable or names something a policy cannot set."""
 
 
-class SimulationRefused(RuntimeError):
+class SimulationRefused(DataProblem, RuntimeError):
     """The warehouse is not in a state a simulation can read (no night built, another date)."""
 
 
@@ -196,10 +198,10 @@ def check_latest_night(settings: Settings, run_date: dt.date, command: str) -> N
 def _seed_previous_assignments(settings: Settings, sandbox: Path, run_date: dt.date) -> None:
     """Copy every account's latest tier assignment before the run date into the scratch file, so
     the incremental ``int_account_tiers_assigned`` applies the migration rules there."""
-    import duckdb
+    from pipelines.warehouse import connect
 
     quoted = str(settings.warehouse.absolute()).replace("'", "''")
-    with duckdb.connect(str(sandbox)) as con:
+    with connect(sandbox) as con:
         con.execute(f"attach '{quoted}' as working (read_only)")
         con.execute("create schema if not exists intermediate")
         con.execute(

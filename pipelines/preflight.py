@@ -14,28 +14,29 @@ import datetime as dt
 from collections.abc import Iterable
 
 from pipelines.contract import SOURCES
+from pipelines.errors import DataProblem
 from pipelines.settings import Settings
 
 #: The daily mart whose as-of dates are the nights the warehouse holds.
 NIGHTS_TABLE = ("marts", "fct_account_tiers_daily")
 
 
-class NightNotReady(RuntimeError):
+class NightNotReady(DataProblem, RuntimeError):
     """A step was asked to run before the step it needs (e.g. build before ingest)."""
 
 
-class NightOutOfOrder(RuntimeError):
+class NightOutOfOrder(DataProblem, RuntimeError):
     """The warehouse already holds a later night: re-running this one alone is refused."""
 
 
 def raw_sources_missing(settings: Settings, run_date: dt.date, sources: Iterable[str] = SOURCES) -> list[str]:
     """The sources with no successful load for ``run_date`` in the raw lake (empty: all there)."""
-    from pipelines import duck, lake
+    from pipelines import lake, warehouse
 
     wanted = list(sources)
     if not lake.has_audit(settings.lake):
         return wanted
-    con = duck.connect(settings)
+    con = warehouse.in_memory(settings)
     try:
         loaded = {row[0] for row in con.execute(
             f"select distinct source from {lake.audit_relation_sql(settings.lake)} "

@@ -33,6 +33,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipelines.errors import DataProblem
+
 if TYPE_CHECKING:
     import duckdb
 
@@ -46,7 +48,7 @@ PARQUET_BATCH_ROWS = 262_144
 UTF8_BOM = b"\xef\xbb\xbf"
 
 
-class FileUnreadable(Exception):
+class FileUnreadable(DataProblem):
     """The file cannot be read as its format says; the message names where."""
 
 

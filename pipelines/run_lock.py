@@ -24,13 +24,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from pipelines.errors import Transient
+
 _registry_lock = threading.RLock()
 #: path -> (open file, mode, depth) held by this process
 _held: dict[Path, tuple[IO[str], int, int]] = {}
 _serial = itertools.count()
 
 
-class RunInProgress(RuntimeError):
+class RunInProgress(Transient, RuntimeError):
     """Another process holds the pipeline home's run lock (or the source's ingest lock)."""
 
 

@@ -44,6 +44,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipelines.errors import DataProblem
 from pipelines.settings import Settings
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ INVARIANTS = ("published", "mrr_oracle", "one_tier_per_live_account", "tier_hist
 CORRUPT_SHARE = 4  # every 4th subscription row of the corrupt drop gets an unparseable amount
 
 
-class SoakFailed(RuntimeError):
+class SoakFailed(DataProblem, RuntimeError):
     """An invariant broke (or a night failed): the message names the night and the rows."""
 
     def __init__(self, message: str, report: SoakReport):
@@ -298,7 +299,7 @@ def check_night(settings: Settings, night: dt.date, script: dict[str, Any], resu
                 report: SoakReport | None = None) -> NightResult:
     """Check every invariant of a published night; fills ``result`` (problems, counts)."""
     from pipelines.oracle import MrrConfig, reconcile_published_mrr
-    from pipelines.publish import open_published, read_manifest
+    from pipelines.release import open_published, read_manifest
 
     manifest = read_manifest(settings)
     if manifest is None or manifest.run_date != night:

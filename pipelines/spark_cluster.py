@@ -49,6 +49,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipelines.errors import Transient
 from pipelines.settings import Settings, get_settings
 
 MASTER_CLASS = "org.apache.spark.deploy.master.Master"
@@ -61,7 +62,7 @@ START_TIMEOUT_SECONDS = 300.0
 STOP_GRACE_SECONDS = 60.0
 
 
-class ClusterError(RuntimeError):
+class ClusterError(Transient, RuntimeError):
     """The cluster could not start or stop; the message names the process and its log."""
 
 

@@ -29,6 +29,7 @@ from urllib.parse import unquote, urlparse
 
 import duckdb
 
+from pipelines.errors import DataProblem
 from pipelines.settings import Settings
 
 #: ``(column, data type)`` in the model's order; the type is the contract's (dbt data_type,
@@ -36,7 +37,7 @@ from pipelines.settings import Settings
 Columns = Sequence[tuple[str, str | None]]
 
 
-class WarehouseLocationError(ValueError):
+class WarehouseLocationError(DataProblem, ValueError):
     """Setting spark_warehouse names a location this machine cannot read as files."""
 
 

@@ -21,10 +21,9 @@ def roll_up_events(landing: Path, run_dates: list[dt.date], *, with_users: bool 
     """Write ``<drop>/usage/daily_counts.csv`` for each of ``run_dates`` (in order) from the
     drops' ``usage/events.csv``; returns the rows written. ``scale`` multiplies every count
     (rounded half up, at least 1 for a day with events)."""
-    import duckdb
+    from pipelines.warehouse import in_memory
 
-    con = duckdb.connect()
-    con.execute("set TimeZone = 'UTC'")
+    con = in_memory()
     con.execute("create table seen (account_id varchar, user_id varchar, feature varchar, day date)")
     written = 0
     try:

@@ -5,34 +5,22 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from pipelines.contract import ENTITIES, FILE_FORMATS, get_entity
+from pipelines.contract import ENTITIES, FILE_FORMATS, default_in_use, get_entity
 from pipelines.generate import defects as dfx
-from pipelines.generate.accounts import Accounts, accounts_as_of, simulate_accounts
-from pipelines.generate.billing import (
-    InvoiceSnapshots,
-    SubscriptionSnapshots,
-    simulate_invoices,
-    simulate_lifecycles,
-)
-from pipelines.generate.crm import (
-    ActivitySnapshots,
-    CaseSnapshots,
-    NpsSnapshots,
-    simulate_activities,
-    simulate_cases,
-    simulate_nps,
-)
+from pipelines.generate.accounts import simulate_accounts
+from pipelines.generate.billing import simulate_lifecycles
 from pipelines.generate.lifecycles import Config as LifecycleConfig
 from pipelines.generate.lifecycles import Script
 from pipelines.generate.lifecycles import plan as plan_lifecycles
+from pipelines.generate.simulators import World, snapshot_simulators
 from pipelines.generate.timeline import Window, to_day
 from pipelines.generate.usage import EVENTS_SCHEMA, UsageSimulator
 from pipelines.generate.writers import StreamWriter, arrow_schema, table_bytes, write_table
@@ -73,18 +61,6 @@ class GenerateSummary:
             "events_per_drop": dict(self.events_per_drop),
             "lifecycle_script": str(self.lifecycle_script) if self.lifecycle_script else None,
         }
-
-
-class _Snapshot(Protocol):
-    def as_of(self, day: int) -> pa.Table: ...
-
-
-class _AccountSnapshots:
-    def __init__(self, acc: Accounts):
-        self.acc = acc
-
-    def as_of(self, day: int) -> pa.Table:
-        return accounts_as_of(self.acc, day)
 
 
 def _entity_path(drop_dir: Path, qualified: str, file_format: str) -> Path:
@@ -256,6 +232,7 @@ def generate(
     drop_dates: Sequence[dt.date] | None = None,
     lifecycles: bool = False,
     dbt_project_dir: Path | None = None,
+    entities: Collection[str] | None = None,
 ) -> GenerateSummary:
     """Simulate ``accounts`` customers over ``days`` run dates and write landing drops.
 
@@ -273,6 +250,9 @@ def generate(
     expected outcomes to ``<out_dir>/scripted_lifecycles.json``. The simulated accounts are the
     same with or without it, so tests written against the default output keep their data.
     The expectations follow the configuration of ``dbt_project_dir`` (default: the project's).
+
+    ``entities``: the snapshot entities to write (qualified names; default: those in use by
+    default, :func:`pipelines.contract.default_in_use`); usage events are always written.
 
     Known answers for the health backtest: ``noise_components`` (``support``, ``sentiment``) makes
     the data behind these health components carry no churn signal (churn AUC near 0.5);
@@ -317,17 +297,10 @@ def generate(
     out_dir = Path(out_dir)
     acc = simulate_accounts(np.random.default_rng([seed, 1]), accounts, window)
     life = simulate_lifecycles(acc, window, seed)
-    snapshots: dict[str, _Snapshot] = {
-        "crm/accounts": _AccountSnapshots(acc),
-        "crm/activities": ActivitySnapshots(acc, simulate_activities(acc, life, window, seed)),
-        "crm/support_cases": CaseSnapshots(
-            acc, simulate_cases(acc, life, window, seed, noise="support" in noise_components)),
-        "crm/nps_responses": NpsSnapshots(
-            acc, simulate_nps(acc, life, window, seed, noise="sentiment" in noise_components,
-                              predictive="sentiment" in predictive_components)),
-        "billing/subscriptions": SubscriptionSnapshots(acc, life.periods),
-        "billing/invoices": InvoiceSnapshots(acc, simulate_invoices(acc, life, window, seed)),
-    }
+    # one simulator per snapshot entity of the contract (pipelines/generate/simulators.py)
+    snapshots = snapshot_simulators(World(acc, life, window, seed, frozenset(noise_components),
+                                          frozenset(predictive_components)),
+                                    default_in_use() if entities is None else entities)
     usage = UsageSimulator(acc, life, window, seed, mean_events)
     say(f"simulated {accounts:,} accounts, {len(life.periods):,} subscription periods "
         f"({time.perf_counter() - started:.1f}s)")

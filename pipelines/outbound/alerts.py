@@ -28,6 +28,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pipelines.errors import Transient
 from pipelines.outbound.config import Outbound, Retries, optional, secret
 from pipelines.outbound.config import load as load_config
 
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class AlertFailed(RuntimeError):
+class AlertFailed(Transient, RuntimeError):
     """The alert channel refused the message or stayed unreachable after the retries."""
 
 
@@ -62,7 +63,7 @@ def _section(text: str) -> dict[str, Any]:
 def digest(settings: Settings, run_date: dt.date, *, config: Outbound | None = None) -> Message:
     """The morning digest of ``run_date`` from the published release (which must be that night's)."""
     from pipelines.policy_lab import dbt_var
-    from pipelines.publish import open_published, read_manifest
+    from pipelines.release import open_published, read_manifest
 
     config = config or load_config(settings.outbound_config)
     manifest = read_manifest(settings)

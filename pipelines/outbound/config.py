@@ -13,13 +13,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from pipelines.errors import DataProblem
+
 #: The values the write-back keeps on a CRM account, in file order (docs/outbound.md).
 CRM_VALUES = ("tier", "tier_reason", "health_score", "health_status", "weakest_health_component", "arr",
               "next_renewal_date", "open_actions")
 MODE_ENV = "SEGMENT_MART_CRM_MODE"
 
 
-class OutboundConfigError(ValueError):
+class OutboundConfigError(DataProblem, ValueError):
     """The outbound configuration file is missing or wrong (a data-like error: never retried)."""
 
 

@@ -38,6 +38,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipelines.errors import DataProblem, Transient
 from pipelines.outbound.config import CRM_VALUES, Crm, Outbound, Retries, optional, secret
 from pipelines.outbound.config import load as load_config
 
@@ -50,11 +51,11 @@ log = logging.getLogger(__name__)
 SALESFORCE_NULL = "#N/A"
 
 
-class CrmSyncRefused(RuntimeError):
+class CrmSyncRefused(DataProblem, RuntimeError):
     """The night cannot be synced (not published yet, or older than what the CRM already holds)."""
 
 
-class CrmSyncFailed(RuntimeError):
+class CrmSyncFailed(Transient, RuntimeError):
     """The CRM refused some accounts, or could not be reached after the retries; what it accepted
     stays synced, the rest goes again on the next run (transient: retrying is right)."""
 
@@ -81,7 +82,7 @@ class TargetSync:
 
 def account_values(settings: Settings, run_date: dt.date) -> dict[str, dict[str, str | None]]:
     """``{account_id: {value: text or None}}`` for every account of the published marts on ``run_date``."""
-    from pipelines.publish import open_published
+    from pipelines.release import open_published
 
     con = open_published(settings)
     try:

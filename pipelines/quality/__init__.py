@@ -7,10 +7,10 @@ Light to import (no Great Expectations, pandas or DuckDB until a function runs):
     run_quality_gate(settings, run_date, dbt_run_results=target / "run_results.json").raise_if_failed()
 """
 
-from pipelines.quality.db import WarehouseUnavailable
 from pipelines.quality.gate import check_quarantine, run_quality_gate
 from pipelines.quality.model import Check, GateResult, QualityGateFailed
 from pipelines.quality.suites import MartSuite, SuiteError, load_suites, scaffold_suite, suite_files
+from pipelines.warehouse import WarehouseUnavailable
 
 __all__ = [
     "Check",

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipelines.errors import DataProblem
+
 if TYPE_CHECKING:
     from pipelines.quality.suites import ExpectationSpec, MartSuite
 
@@ -31,7 +33,7 @@ if TYPE_CHECKING:
 ALLOWED_VALUE_TESTS = ("accepted_values", "relationships")
 
 
-class ManifestError(ValueError):
+class ManifestError(DataProblem, ValueError):
     """dbt's manifest is missing or unreadable; the message says which file and what to run."""
 
 

@@ -29,13 +29,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipelines.quality.db import (
-    WarehouseUnavailable,
-    quote_ident,
-)
 from pipelines.quality.declared import ManifestError, MartModel, load_mart_models, restatements
 from pipelines.quality.model import EXAMPLE_ROWS, Check, GateResult, jsonable
 from pipelines.quality.suites import INDEX_META, MartSuite, SuiteError, build_gx_suite, load_suites
+from pipelines.warehouse import WarehouseUnavailable, quote_ident
 
 if TYPE_CHECKING:
     import duckdb
@@ -546,7 +543,7 @@ def _mart_checks(
 
 
 def _previous_manifest(settings: Settings) -> dict[str, Any] | None:
-    from pipelines.publish import read_manifest
+    from pipelines.release import read_manifest
 
     m = read_manifest(settings)
     return m.to_dict() if m is not None else None

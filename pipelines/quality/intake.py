@@ -335,9 +335,9 @@ def _events_recent(settings: Settings, run_date: dt.date) -> Check:
 def run_quarantine_checks(settings: Settings, run_date: dt.date,
                           thresholds: dict[str, float] | None = None) -> list[Check]:
     """:func:`quarantine_checks` on its own in-memory DuckDB connection (reads Parquet only)."""
-    from pipelines import duck
+    from pipelines import warehouse
 
-    con = duck.connect(settings)
+    con = warehouse.in_memory(settings)
     try:
         return quarantine_checks(con, settings, run_date, thresholds)
     finally:
@@ -347,9 +347,9 @@ def run_quarantine_checks(settings: Settings, run_date: dt.date,
 def run_intake_checks(settings: Settings, run_date: dt.date,
                       thresholds: dict[str, float] | None = None) -> list[Check]:
     """Quarantine and freshness checks for the full gate."""
-    from pipelines import duck
+    from pipelines import warehouse
 
-    con = duck.connect(settings)
+    con = warehouse.in_memory(settings)
     try:
         return quarantine_checks(con, settings, run_date, thresholds) + freshness_checks(con, settings, run_date)
     finally:

@@ -13,6 +13,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
+from pipelines.errors import DataProblem
+
 Status = Literal["passed", "failed", "warning", "skipped"]
 Kind = Literal[
     "suite",  # a mart's suite is missing or invalid
@@ -166,7 +168,7 @@ def intake_summary(checks: list[Check]) -> dict[str, Any]:
     return out
 
 
-class QualityGateFailed(RuntimeError):
+class QualityGateFailed(DataProblem, RuntimeError):
     """The night's data failed the quality gate; nothing was published.
 
     The message names every failed check and where the full report (with example rows) is.

@@ -37,6 +37,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from pipelines.errors import DataProblem
+
 if TYPE_CHECKING:
     import duckdb
     import great_expectations as gx
@@ -67,7 +69,7 @@ _MOVED_TO_DBT = {
 }
 
 
-class SuiteError(ValueError):
+class SuiteError(DataProblem, ValueError):
     """A suite file is malformed; the message names the file and what to fix."""
 
 
@@ -320,7 +322,7 @@ def scaffold_suite(con: duckdb.DuckDBPyConnection, mart: str, schema: str = "mar
     the default row-count bounds and, commented out, a range check per numeric column with the
     range observed now. Columns, types, nullability, keys and allowed values are declared in the
     mart's dbt model YAML, not in the suite."""
-    from pipelines.quality.db import quote_ident, table_columns
+    from pipelines.warehouse import quote_ident, table_columns
 
     cols = table_columns(con, schema, mart)
     if not cols:

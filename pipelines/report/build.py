@@ -167,7 +167,7 @@ def build_report(settings: Settings | None, run_date: dt.date, published_db: Pat
     Opens ``published_db`` read-only with external access disabled; writes atomically.
     ``settings`` is accepted for symmetry with the other entry points (unused today).
     """
-    from pipelines.publish import open_published
+    from pipelines.release import open_published
 
     con = open_published(path=Path(published_db))
     try:

@@ -7,13 +7,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pipelines.errors import DataProblem
 from pipelines.report.columns import COLUMNS, PERIOD_FLAGS, PERIOD_MARTS, SCHEMA, TIERS_MART
 
 if TYPE_CHECKING:
     import duckdb
 
 
-class NoData(Exception):
+class NoData(DataProblem):
     """A section cannot be drawn; the message says which mart / column is missing."""
 
 

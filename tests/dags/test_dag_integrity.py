@@ -93,7 +93,7 @@ def test_every_warehouse_task_is_in_the_one_slot_pool(dag):
 
 
 def test_publish_outlets_are_the_published_marts(dag):
-    from pipelines.publish import asset_uris
+    from pipelines.release import asset_uris
     from pipelines.settings import get_settings
 
     uris = {a.uri for a in dag.task_dict["publish"].outlets}

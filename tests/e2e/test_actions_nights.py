@@ -28,7 +28,7 @@ import yaml
 
 from pipelines import nightly
 from pipelines.outbound.crm import account_values
-from pipelines.publish import open_published
+from pipelines.release import open_published
 from pipelines.settings import PROJECT_ROOT, get_settings
 from tests.outbound_server import TOKEN, OutboundServer
 

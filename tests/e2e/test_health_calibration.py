@@ -25,8 +25,8 @@ from pipelines import nightly
 from pipelines.calibration import BANDS, apply_vars, band_shares, calibrate
 from pipelines.generate import generate
 from pipelines.generate.daily_counts import roll_up_events
-from pipelines.publish import open_published
 from pipelines.quality.gate import read_gate_result
+from pipelines.release import open_published
 from pipelines.settings import PROJECT_ROOT, get_settings
 
 ACCOUNTS = 60

@@ -20,7 +20,7 @@ import pytest
 
 from pipelines.metric_views import VIEWS, load_semantic_manifest, view_sql
 from pipelines.metrics import run_mf
-from pipelines.publish import open_published, read_manifest
+from pipelines.release import open_published, read_manifest
 from pipelines.settings import get_settings
 
 RATIOS = {  # metric stem -> column of rpt_segment_retention_<period>

@@ -8,7 +8,7 @@ import csv
 from decimal import Decimal
 
 from pipelines.oracle import CENT, MrrConfig, reconcile_published_mrr
-from pipelines.publish import open_published
+from pipelines.release import open_published
 
 
 def test_published_mrr_equals_an_independent_recomputation_from_the_extract(real_nights) -> None:

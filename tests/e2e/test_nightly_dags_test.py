@@ -34,7 +34,7 @@ def test_first_night_publishes_the_marts(night: Night):
     assert marts, "nothing was published"
     assert any(m["rows"] > 0 for m in marts.values())
 
-    from pipelines.publish import open_published
+    from pipelines.release import open_published
 
     con = open_published(night.settings)
     try:

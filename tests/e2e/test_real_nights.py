@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipelines.publish import open_published, read_manifest
+from pipelines.release import open_published, read_manifest
 
 
 def test_real_nights_publish_every_mart_of_the_last_night(real_nights):

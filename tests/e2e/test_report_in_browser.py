@@ -101,7 +101,7 @@ def test_report_fits_the_screen_and_charts_contain_their_marks(real_nights, brow
 def test_report_shows_open_actions_per_owner_and_tier_and_health_trend(real_nights, browser_page):
     """The action feed and health trend sections as a reader sees them (issue 21): the open actions
     per owner and tier agree with the published feed, and the health trend is drawn per tier."""
-    from pipelines.publish import open_published
+    from pipelines.release import open_published
 
     page = browser_page
     page.set_viewport_size({"width": 1400, "height": 900})

@@ -15,7 +15,7 @@ import datetime as dt
 import pytest
 
 from pipelines import nightly
-from pipelines.publish import open_published, read_manifest
+from pipelines.release import open_published, read_manifest
 from pipelines.settings import get_settings
 from tests.drops import make_drop
 

@@ -20,7 +20,7 @@ import pytest
 from pipelines import nightly
 from pipelines.dbt import run_results_path
 from pipelines.dbt_results import RunResults
-from pipelines.publish import open_published, read_manifest
+from pipelines.release import open_published, read_manifest
 from pipelines.settings import get_settings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -3,7 +3,7 @@ extract contract (docs/extract-contract.md) to the published marts.
 
 Each night runs every real step (``pipelines.nightly.run_night``: check_extracts, ingest,
 check_quarantine, dbt build, quality gate, publish) and the assertions read the PUBLISHED
-DuckDB file (``pipelines.publish.open_published``). The dbt unit tests prove the formulas on
+DuckDB file (``pipelines.release.open_published``). The dbt unit tests prove the formulas on
 made-up inputs of the last model; these prove that the inputs are derived right from what a
 customer delivers.
 
@@ -49,7 +49,7 @@ import yaml
 
 from pipelines import nightly
 from pipelines.dbt import DbtFailed
-from pipelines.publish import open_published, read_manifest
+from pipelines.release import open_published, read_manifest
 from pipelines.settings import Settings, get_settings
 from tests.drops import DEFAULT_ENTITIES, write_csv
 

@@ -47,7 +47,7 @@ from pipelines.dbt import DbtFailed, run_dbt, run_results_path
 from pipelines.dbt_results import RunResults
 from pipelines.generate import generate
 from pipelines.marts import open_marts
-from pipelines.publish import Manifest, open_published, read_manifest
+from pipelines.release import Manifest, open_published, read_manifest
 from pipelines.settings import Settings
 from pipelines.spark_marts import attach_spark_relations
 from tests.listening import listening_addresses

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.publish import open_published, published_db_path
+from pipelines.release import open_published, published_db_path
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The oldest DuckDB release the published file promises to open in (storage version v1.0.0,

@@ -129,7 +129,7 @@ def test_replay_restates_a_night_and_republishes_identical_content_checksums(rea
     """`segment-mart replay` rebuilds every night for real (its last night is a rerun of the last
     night: build, gate, publish) and publishes a new release with the same content checksums, per
     mart and per partition (this is also the publish's rerun guarantee, issue 11)."""
-    from pipelines.publish import read_manifest
+    from pipelines.release import read_manifest
 
     settings, first, last = real_home.settings, real_home.run_dates[0], real_home.last
     monkeypatch.setenv("SEGMENT_MART_HOME", str(settings.home))

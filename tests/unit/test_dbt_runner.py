@@ -103,3 +103,30 @@ def test_no_yaml_mapping_of_a_node_has_integer_keys() -> None:
     for path in sorted((project / "models").rglob("*.yml")) + sorted((project / "seeds").rglob("*.yml")):
         walk(yaml.safe_load(path.read_text()), str(path.relative_to(project)))
     assert not found, found
+
+
+def test_a_build_that_meets_the_duckdb_lock_is_transient_by_type(tmp_path: Path) -> None:
+    """Another process holds the warehouse open for writing: dbt fails with DuckDB's "Could not
+    set lock on file", and run_dbt says so by type (a Transient, retried), not a DbtFailed."""
+    import subprocess
+    import sys
+
+    from pipelines.dbt import DbtWarehouseLocked
+    from pipelines.errors import DataProblem, Transient
+
+    settings = _tiny_project(tmp_path)
+    settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+         "print('locked', flush=True); time.sleep(120)", str(settings.warehouse)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(DbtWarehouseLocked, match="could not open the warehouse") as info:
+            run_dbt(settings, dt.date(2026, 1, 5), "build")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert isinstance(info.value, Transient) and not isinstance(info.value, DataProblem)
+    assert "Could not set lock on file" in str(info.value)

@@ -139,7 +139,7 @@ def history(world: tuple[Path, GenerateSummary]) -> dict[str, pd.DataFrame]:
     """The last drop's snapshots and every usage event delivered, typed."""
     out, summary = world
     last = out / summary.run_dates[-1].isoformat()
-    frames = {e.qualified: load(last, e.qualified) for e in ENTITIES if e.source != "usage"}
+    frames = {e.qualified: load(last, e.qualified) for e in DEFAULT_ENTITIES if e.source != "usage"}
     events = []
     for d in summary.run_dates:
         ev = load(out / d.isoformat(), "usage/events")
@@ -644,3 +644,18 @@ def test_scripted_tier_moves_cross_the_tier_thresholds(tmp_path: Path) -> None:
     # contracted two days before the last run date, on a term that ends on it
     assert arr_on(after_renewal, day - pd.Timedelta(days=2)) < 25_000 <= arr_on(after_renewal, day - pd.Timedelta(days=3))
     assert (subs[(subs.account_id == after_renewal)].end_date == day).any()
+
+
+def test_every_contract_entity_has_a_simulator_and_every_simulator_an_entity() -> None:
+    """The generator's registry (pipelines/generate/simulators.py) and the contract name the same
+    entities: a new contract entity without a simulator, or a simulator left behind, fails here."""
+    from pipelines.contract import ENTITIES
+    from pipelines.generate.simulators import SNAPSHOTS, STREAMS
+
+    contract = {e.qualified for e in ENTITIES}
+    assert not set(SNAPSHOTS) & set(STREAMS), "an entity is registered twice"
+    registered = set(SNAPSHOTS) | set(STREAMS)
+    assert not contract - registered, f"no simulator for {sorted(contract - registered)}: register one in SNAPSHOTS"
+    assert not registered - contract, f"simulators for entities the contract lacks: {sorted(registered - contract)}"
+    snapshot_entities = {e.qualified for e in ENTITIES if e.kind == "snapshot"}
+    assert set(SNAPSHOTS) == snapshot_entities, "a nightly snapshot entity is simulated as a snapshot"

@@ -13,11 +13,11 @@ import pytest
 from pipelines.contract import default_in_use
 from pipelines.ingest import ingest_source
 from pipelines.landing import SourceRejected
+from pipelines.map_preview import preview
 from pipelines.mapping import (
     MappingError,
     library_path,
     load_mapping,
-    preview,
     shipped_mappings,
 )
 from pipelines.settings import Settings

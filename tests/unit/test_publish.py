@@ -21,16 +21,10 @@ import pytest
 import pipelines.publish as publish_module
 from pipelines import nightly
 from pipelines.dbt import run_results_path
-from pipelines.publish import (
-    PublishRefused,
-    asset_uris,
-    open_published,
-    publish,
-    published_marts,
-    read_manifest,
-)
+from pipelines.publish import PublishRefused, publish
 from pipelines.quality import check_quarantine
 from pipelines.quality.gate import read_gate_result
+from pipelines.release import asset_uris, open_published, published_marts, read_manifest
 from tests.warehouse import gate, sql
 
 

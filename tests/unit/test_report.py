@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.publish import open_published
+from pipelines.release import open_published
 from pipelines.report import build_report
 from pipelines.report import svg as charts
 from pipelines.report.build import SECTIONS

@@ -18,9 +18,9 @@ import pytest
 from pipelines.dbt import target_dir
 from pipelines.marts import list_marts, mart_columns, mart_fingerprint, open_marts
 from pipelines.preflight import latest_night
-from pipelines.quality.db import WarehouseUnavailable
 from pipelines.settings import Settings
 from pipelines.spark_marts import contract_columns, relation_dir
+from pipelines.warehouse import WarehouseUnavailable
 
 DAILY = [("as_of_date", "date"), ("account_id", "string"), ("tier_number", "integer"),
          ("arr_usd", "decimal(18,2)")]
