@@ -137,7 +137,8 @@ def backtest(settings: Settings, run_date: dt.date, *, points: int = 12, every_m
         progress(f"backtest: outcomes within {horizon} days, known on {run_date}")
         _dbt_run(settings, sandbox, work / "state", work,
                  {"as_of_date": run_date.isoformat(), "backtest_horizon_days": horizon, "backtest_points": "monthly"},
-                 ("rpt_health_backtest",), "the backtest mart")
+                 # the points kept month by month are built here too, from the scored history
+                 ("int_account_health_backtest_points", "rpt_health_backtest"), "the backtest mart")
         if out_dir.exists():
             shutil.rmtree(out_dir)
         out_dir.mkdir(parents=True)

@@ -442,6 +442,9 @@ def print_side_by_side(phases: list[Phase]) -> None:
 
 
 def scale(opts: argparse.Namespace, env_base: dict[str, str]) -> tuple[list[Phase], dict[str, Any]]:
+    from pipelines.dbt import run_results_path
+    from pipelines.settings import Settings
+
     phases: list[Phase] = []
     summary: dict[str, Any] = {"nights": {}, "full_build": {}, "floor": {}}
     # in the order given (e.g. 365,36: the longer, riskier history first); the ratio is longest/shortest
@@ -490,6 +493,12 @@ def scale(opts: argparse.Namespace, env_base: dict[str, str]) -> tuple[list[Phas
             phase = measure(f"{tag} night {night}: {label}", [_cli(), command, "--run-date", night.isoformat()], env)
             if command == "ingest":
                 phase.rows = _rows_read(home, night)
+            if command == "build":
+                top = top_models(run_results_path(Settings(home=home), night))
+                phase.extra["top_models"] = top
+                print(f"{'':<4}the night's slowest dbt nodes (run_results.json):", flush=True)
+                for node in top:
+                    print(f"{'':<6}{node['node']:<70} {node['seconds']:>8.1f} s", flush=True)
             night_phases.append(phase)
         phases += night_phases
         total = {k: round(sum(getattr(p, k) for p in night_phases), 2) for k in ("wall_seconds", "cpu_seconds")}
@@ -508,6 +517,15 @@ def scale(opts: argparse.Namespace, env_base: dict[str, str]) -> tuple[list[Phas
         ratio = full["wall_seconds"] / summary["floor"][history]["wall_seconds"]
         summary.setdefault("floor_ratio", {})[history] = round(ratio, 2)
         print(f"[{history:>3} d] full build / floor query wall time: {ratio:.2f}", flush=True)
+    if opts.fixed_cost_accounts and not opts.no_dbt:
+        # what every night pays whatever the data's size: a night at a few hundred accounts
+        print(f"[fixed] a night at {opts.fixed_cost_accounts} accounts, phase by phase", flush=True)
+        fixed_phases, _night, ctx = night_fixed_cost(opts.work / "fixed", opts.fixed_cost_accounts, 60, 2,
+                                                    opts.start_date, opts.seed, env_base)
+        phases += fixed_phases
+        summary["fixed_cost"] = {"accounts": opts.fixed_cost_accounts, **ctx["fixed"]}
+        if opts.clean:
+            shutil.rmtree(opts.work / "fixed", ignore_errors=True)
     return phases, summary
 
 
@@ -568,20 +586,23 @@ def _log_from(path: Path, offset: int) -> list[str]:
         return fh.read().decode("utf-8", "replace").splitlines()
 
 
-def nights(opts: argparse.Namespace, env_base: dict[str, str]) -> tuple[list[Phase], dict[str, Any]]:
-    """The fixed cost of one night at ``--accounts``, phase by phase, and ``--nights`` replayed."""
+def night_fixed_cost(work: Path, accounts: int, days: int, drops: int, start_date: str, seed: int,
+                     env_base: dict[str, str]) -> tuple[list[Phase], list[Phase], dict[str, Any]]:
+    """Generate ``accounts`` with ``drops`` nightly drops into ``work``, run the first night, then
+    time the second phase by phase (the dbt build split with dbt's run_results.json and log).
+    Returns (all phases, the night's phases, context: home, env, dates, night, fixed)."""
     from pipelines.dbt import run_results_path
     from pipelines.settings import Settings
 
-    shutil.rmtree(opts.work, ignore_errors=True)
-    landing, home = opts.work / "landing", opts.work / "var"
+    shutil.rmtree(work, ignore_errors=True)
+    landing, home = work / "landing", work / "var"
     env = env_base | {"SEGMENT_MART_HOME": str(home), "SEGMENT_MART_LANDING_DIR": str(landing)}
-    start = dt.date.fromisoformat(opts.start_date)
-    dates = _drop_dates(start, opts.days, opts.nights + 1)
+    start = dt.date.fromisoformat(start_date)
+    dates = _drop_dates(start, days, drops)
     first, night = dates[0], dates[1]
-    phases = [measure("generate", [_cli(), "generate", "--out", str(landing), "--accounts", str(opts.accounts),
-                                   "--start-date", opts.start_date, "--days", str(opts.days),
-                                   "--drop-days", str(opts.nights + 1), "--seed", str(opts.seed)], env)]
+    phases = [measure("generate", [_cli(), "generate", "--out", str(landing), "--accounts", str(accounts),
+                                   "--start-date", start_date, "--days", str(days),
+                                   "--drop-days", str(drops), "--seed", str(seed)], env)]
     phases.append(measure(f"first night {first} (run)", [_cli(), "run", "--run-date", first.isoformat()], env))
     dbt_log = home / "dbt_logs" / "dbt.log"
     night_phases: list[Phase] = []
@@ -603,6 +624,27 @@ def nights(opts: argparse.Namespace, env_base: dict[str, str]) -> tuple[list[Pha
     fixed = {k: round(sum(getattr(p, k) for p in night_phases), 2) for k in ("wall_seconds", "cpu_seconds")}
     print(f"night {night}, phase by phase: {fixed['wall_seconds']:.1f} s wall, {fixed['cpu_seconds']:.1f} s cpu",
           flush=True)
+    return phases, night_phases, {"home": home, "env": env, "dates": dates, "night": night, "fixed": fixed}
+
+
+def top_models(run_results: Path, n: int = 10) -> list[dict[str, Any]]:
+    """The ``n`` slowest nodes of a dbt build (run_results.json, execution_time), slowest first."""
+    results = json.loads(run_results.read_text())["results"]
+    ranked = sorted(results, key=lambda r: r.get("execution_time") or 0, reverse=True)[:n]
+    return [{"node": r["unique_id"].split(".", 2)[-1] if r["unique_id"].startswith("model.")
+             else r["unique_id"].split(".", 1)[0] + ":" + r["unique_id"].split(".", 2)[-1],
+             "seconds": round(r.get("execution_time") or 0, 2), "status": r.get("status")} for r in ranked]
+
+
+def nights(opts: argparse.Namespace, env_base: dict[str, str]) -> tuple[list[Phase], dict[str, Any]]:
+    """The fixed cost of one night at ``--accounts``, phase by phase, and ``--nights`` replayed."""
+    from pipelines.dbt import run_results_path
+    from pipelines.settings import Settings
+
+    phases, _night_phases, ctx = night_fixed_cost(opts.work, opts.accounts, opts.days, opts.nights + 1,
+                                                  opts.start_date, opts.seed, env_base)
+    home, env, dates, night, fixed = ctx["home"], ctx["env"], ctx["dates"], ctx["night"], ctx["fixed"]
+    first = dates[0]
     whole = measure(f"night {night} again, one process (run)", [_cli(), "run", "--run-date", night.isoformat()], env)
     phases.append(whole)
     summary: dict[str, Any] = {"night": {"run_date": night, "phase_by_phase": fixed, "run": asdict(whole)}}
@@ -656,6 +698,8 @@ def main(argv: list[str] | None = None) -> None:
                              "(spark: the local session target; spark-cluster: the project's cluster over Thrift, "
                              "every JVM measured; the same lake; figures side by side; Java 17+, docs/spark.md)")
     parser.add_argument("--no-dbt", action="store_true", help="scale profile: ingestion and floor only")
+    parser.add_argument("--fixed-cost-accounts", type=int, default=300,
+                        help="scale profile: also time a night at this many accounts (its fixed cost; 0 = skip)")
     parser.add_argument("--clean", action="store_true", help="scale profile: delete each history's work folder")
     parser.add_argument("--nights", type=int, default=30,
                         help="nights profile: nights replayed (the measured night and the later ones)")

@@ -77,3 +77,71 @@ def test_the_soak_notices_an_outcome_that_does_not_hold(soaked: SoakReport) -> N
     assert [p.invariant for p in result.problems] == ["scripted_outcomes"]
     assert "'expected': 'downgrade', 'found': 'reactivated'" in result.problems[0].message
     assert dt.date.fromisoformat(result.night) == COMPACT_NIGHTS[-1]
+
+
+#: The monthly billing-history models and what reads them: a night keeps closed months of the
+#: incremental ones (int_account_segments_monthly, int_account_health_backtest_points), and
+#: every one must equal a rebuild from the last night's snapshot.
+MONTHLY = (
+    "intermediate.int_account_mrr_monthly", "intermediate.int_account_mrr_periods",
+    "intermediate.int_account_segments_monthly", "intermediate.int_segment_retention_periods",
+    "intermediate.int_account_health_backtest_points",
+    "marts.fct_mrr_account_monthly", "marts.fct_mrr_movements", "marts.rpt_segment_retention_monthly",
+    "marts.rpt_segment_retention_quarterly", "marts.rpt_cohort_retention", "marts.rpt_health_backtest",
+)
+#: Bookkeeping columns: the night that computed a kept row (a full refresh computes all on its night).
+BOOKKEEPING = ("computed_as_of_date",)
+
+
+def _monthly_tables(warehouse) -> dict[str, list[tuple]]:
+    import duckdb
+
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        out = {}
+        for relation in MONTHLY:
+            schema, table = relation.split(".")
+            columns = [r[0] for r in con.execute(
+                "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
+                "order by ordinal_position", [schema, table]).fetchall()]
+            assert columns, f"{relation} is not in the warehouse"
+            kept = ", ".join(f'"{c}"' for c in columns if c not in BOOKKEEPING)
+            out[relation] = con.execute(f"select {kept} from {relation} order by all").fetchall()
+        return out
+
+
+def test_closed_months_kept_by_the_nights_equal_a_full_refresh(soaked: SoakReport, tmp_path) -> None:
+    """The nights kept closed months (January's rows of an account nothing happened to were computed
+    on 2026-01-21), recomputed a closed month whose billing was restated (the restated lifecycle's
+    January, on 2026-02-10), and every monthly mart equals a ``--full-refresh`` build of the last night."""
+    import shutil
+
+    import duckdb
+
+    from pipelines.dbt import run_dbt
+
+    settings = get_settings(home=soaked.home)
+    last = COMPACT_NIGHTS[-1]
+    script = json.loads((settings.landing / SCRIPT_FILE).read_text())
+    restated = next(lc for lc in script["lifecycles"] if lc["lifecycle"] == "restated_month")
+    restated_on = dt.date.fromisoformat(restated["night"])
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        computed = dict(con.execute(
+            "select account_id, max(computed_as_of_date) from intermediate.int_account_segments_monthly "
+            "where month_start_date = '2026-01-01' group by account_id").fetchall())
+        points = con.execute(
+            "select count(*) from intermediate.int_account_health_backtest_points").fetchone()[0]
+    assert restated_on == dt.date(2026, 2, 10)
+    assert computed[restated["account_id"]] == restated_on
+    assert dt.date(2026, 1, 21) in computed.values()
+    assert points > 0
+    nightly = _monthly_tables(settings.warehouse)
+
+    home = tmp_path / "home"
+    shutil.copytree(settings.home, home, symlinks=True)
+    rebuilt = get_settings(home=home)
+    run_dbt(rebuilt, last, "run", "--full-refresh", "--select", *(r.split(".")[1] for r in MONTHLY))
+    full = _monthly_tables(rebuilt.warehouse)
+
+    assert all(nightly[relation] for relation in MONTHLY if "backtest" not in relation)
+    for relation in MONTHLY:
+        assert nightly[relation] == full[relation], relation

@@ -99,3 +99,75 @@
     {%- set latest = found.columns[0].values()[0] if found and found.rows | length > 0 else none -%}
     {{ return(latest if latest else none) }}
 {%- endmacro %}
+
+{#- Models that keep closed months: one slice per month (column `month_column`, the
+    month's first day); a night recomputes the months it can change and keeps the
+    others. The month before the as-of date's is always recomputed (a night early in a
+    month closes the previous one); the model decides which older months it adds.
+    - DuckDB: delete+insert keyed on the month, after a pre-hook that deletes the
+      previous month and everything after it (so a month that comes out empty, or a
+      month a replay removes, is emptied too);
+    - Spark: a table partitioned by the month and insert_overwrite of the months the new
+      rows fall in (a month that comes out empty keeps its old partition there).
+    Usage: {{ config(closed_month_incremental('point_month_start_date')) }} -#}
+{% macro closed_month_incremental(month_column) -%}
+    {{ return(adapter.dispatch('closed_month_incremental', 'segment_mart')(month_column)) }}
+{%- endmacro %}
+
+{% macro default__closed_month_incremental(month_column) -%}
+    {{ return({
+        'materialized': 'incremental',
+        'incremental_strategy': 'delete+insert',
+        'unique_key': month_column,
+        'on_schema_change': 'append_new_columns',
+        'pre_hook': "{{ delete_open_months('" ~ month_column ~ "') }}",
+    }) }}
+{%- endmacro %}
+
+{% macro spark__closed_month_incremental(month_column) -%}
+    {{ return({
+        'materialized': 'incremental',
+        'incremental_strategy': 'insert_overwrite',
+        'partition_by': [month_column],
+        'file_format': 'parquet',
+        'on_schema_change': 'append_new_columns',
+    }) }}
+{%- endmacro %}
+
+{#- 'YYYY-MM-01' of the as-of date's month, and of the month before it. -#}
+{% macro as_of_month_string(months_back=0) -%}
+    {%- set day = modules.datetime.date.fromisoformat(as_of_date_string()).replace(day=1) -%}
+    {%- for _ in range(months_back) -%}
+        {%- set day = (day - modules.datetime.timedelta(days=1)).replace(day=1) -%}
+    {%- endfor -%}
+    {{- return(day.isoformat()) -}}
+{%- endmacro %}
+
+{% macro delete_open_months(month_column) -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }} where {{ month_column }} >= cast('{{ as_of_month_string(1) }}' as date)
+    {%- else -%}
+        select 1
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The first month an incremental run of a closed-month model recomputes, 'YYYY-MM-01':
+    the month before the as-of date's, or the month after the latest month kept before it
+    when that is earlier (nights that jumped a month); none on a first build, at parse time
+    or when nothing is kept (then every month is computed). -#}
+{% macro first_month_to_recompute(month_column) -%}
+    {%- if not execute or not is_incremental() -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set previous_month = as_of_month_string(1) -%}
+    {%- set found = run_query(
+        "select cast(max(" ~ month_column ~ ") as " ~ dbt.type_string() ~ ") from " ~ this
+        ~ " where " ~ month_column ~ " < cast('" ~ previous_month ~ "' as date)"
+    ) -%}
+    {%- set kept = found.columns[0].values()[0] if found and found.rows | length > 0 else none -%}
+    {%- if not kept -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set after_kept = (modules.datetime.date.fromisoformat(kept[:10]) + modules.datetime.timedelta(days=32)).replace(day=1).isoformat() -%}
+    {{ return([after_kept, previous_month] | min) }}
+{%- endmacro %}

@@ -24,44 +24,80 @@
     The daily rows are read as runs (int_account_segment_runs: one row per stretch of
     consecutive days with one value, not one per day), so a night's cost does not grow
     with the nights already in the daily marts; the result is the same as reading every
-    daily row (analyses/segments_monthly_from_daily_rows.sql, compared by a test). -#}
-with account_months as (
+    daily row (analyses/segments_monthly_from_daily_rows.sql, compared by a test).
+    Closed months are kept, not rebuilt (config segments_monthly_incremental): a row
+    depends only on its account-month's billing state (int_account_mrr_monthly: MRR, the
+    month before's MRR and plan, first subscription, customer at the start) and on the
+    account's runs up to the month's end, which a later night never changes (new runs
+    start on the night, after a closed month's end). Each row records a fingerprint of
+    its billing inputs (and of the vars it reads); a night deletes the rows of the month
+    in progress, every row whose account-month's fingerprint changed (billing restated in
+    the night's snapshot, a month that closed, a return that bridges a gap, an FX or var
+    change) or is gone, and every month of an account whose first run starts that night
+    (its earliest known firmographics now fill its backcast months), then computes the
+    account-months missing. A first build (or a full refresh) computes every one; the
+    result is the same (tests/e2e/test_soak.py compares every monthly mart with a full
+    refresh after a restated closed month). The night's data tests check the rows it
+    computed (meta partition_date_column: computed_as_of_date). -#}
+{{ config(segments_monthly_incremental()) }}
+with all_account_months as (
     select * from {{ ref('int_account_mrr_monthly') }}
+),
+
+all_account_months_with_previous as (
+    select
+        *,
+        lag(plan_name) over (partition by account_id order by month_start_date) as previous_plan_name
+    from all_account_months
+),
+
+account_months as (
+    {#- the account-months to compute: every one on a first build; on a night, those the
+        pre-hook (segments_monthly_invalidate) left without rows -#}
+    select
+        all_account_months_with_previous.*,
+        {{ segments_monthly_inputs_fingerprint('all_account_months_with_previous') }} as inputs_fingerprint
+    from all_account_months_with_previous
+    {%- if is_incremental() %}
+    where not exists (
+        select 1
+        from {{ this }} as kept
+        where kept.account_id = all_account_months_with_previous.account_id
+          and kept.month_start_date = all_account_months_with_previous.month_start_date
+    )
+    {%- endif %}
 ),
 
 runs as (
     {#- the daily account marts' history as runs of one value (consecutive days),
-        known on the as-of date; the live-only rule is applied there -#}
-    select * from {{ ref('int_account_segment_runs') }}
+        known on the as-of date; the live-only rule is applied there (the accounts
+        computed only) -#}
+    select * from {{ ref('int_account_segment_runs') }} as all_runs
+    {%- if is_incremental() %}
+    where exists (select 1 from account_months where account_months.account_id = all_runs.account_id)
+    {%- endif %}
 ),
 
 dimensions as (
-    select distinct segment_dimension from runs
+    select distinct segment_dimension from {{ ref('int_account_segment_runs') }}
     {%- for dimension in ['tier', 'health_status', 'value_band', 'company_size_band', 'industry_group', 'region', 'plan', 'adoption_stage'] %}
     union select '{{ dimension }}'
     {%- endfor %}
 ),
 
-account_months_with_previous as (
-    select
-        *,
-        lag(plan_name) over (partition by account_id order by month_start_date) as previous_plan_name
-    from account_months
-),
-
 account_month_dimensions as (
     select
-        account_months_with_previous.account_id,
-        account_months_with_previous.month_start_date,
-        account_months_with_previous.month_end_date,
-        account_months_with_previous.previous_mrr_reporting,
-        account_months_with_previous.mrr_reporting,
-        account_months_with_previous.plan_name,
-        account_months_with_previous.first_subscription_date,
-        account_months_with_previous.previous_plan_name,
-        account_months_with_previous.was_active_customer,
+        account_months.account_id,
+        account_months.month_start_date,
+        account_months.month_end_date,
+        account_months.previous_mrr_reporting,
+        account_months.mrr_reporting,
+        account_months.plan_name,
+        account_months.first_subscription_date,
+        account_months.previous_plan_name,
+        account_months.was_active_customer,
         dimensions.segment_dimension
-    from account_months_with_previous
+    from account_months
     cross join dimensions
 ),
 
@@ -265,10 +301,21 @@ totals as (
     from account_months
 ),
 
-final as (
+memberships as (
     select * from resolved
     union all
     select * from totals
+),
+
+final as (
+    select
+        memberships.*,
+        account_months.inputs_fingerprint,
+        {{ as_of_date() }} as computed_as_of_date
+    from memberships
+    inner join account_months
+        on account_months.account_id = memberships.account_id
+        and account_months.month_start_date = memberships.month_start_date
 )
 
 select * from final

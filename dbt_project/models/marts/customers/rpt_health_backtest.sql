@@ -16,16 +16,16 @@
       of the default-weight score on the same account-days: does the profile rank churners
       better than the default would?
     Only what was known on each day is scored: the health rows are the ones built for that
-    as-of date (doc block health_backtest). -#}
+    as-of date (doc block health_backtest). The points come from
+    int_account_health_backtest_points, which keeps closed months (their points never change)
+    and reads only the month a night closes; the outcomes are joined here, every night, since a
+    restated billing month can change them. -#}
 {%- set horizon = var('backtest_horizon_days') %}
 {%- set scores = ['health_score', 'product_usage_score', 'cs_engagement_score', 'support_score', 'billing_score', 'sentiment_score'] %}
 
-with health as (
-    select * from {{ ref('int_account_health_scored') }}
-),
-
-tiers as (
-    select * from {{ ref('int_account_tiers_assigned') }}
+with points as (
+    {#- the backtest points of the closed months, kept month by month -#}
+    select * from {{ ref('int_account_health_backtest_points') }}
 ),
 
 movements as (
@@ -41,40 +41,20 @@ tier_targets as (
     select * from {{ ref('tier_targets') }}
 ),
 
-scored_dates as (
-    select
-        as_of_date,
-        {%- if var('backtest_points') == 'monthly' %}
-        as_of_date = max(as_of_date) over (partition by {{ dbt.date_trunc('month', 'as_of_date') }}) as is_point
-        {%- elif var('backtest_points') == 'daily' %}
-        true as is_point
-        {%- else %}
-        {{ exceptions.raise_compiler_error("var backtest_points must be 'monthly' or 'daily', got " ~ var('backtest_points')) }}
-        {%- endif %}
-    from (select distinct as_of_date from health) as history_dates
-),
-
 account_days as (
     select
-        health.account_id,
-        health.as_of_date,
-        {{ dbt.dateadd('day', horizon, 'health.as_of_date') }} as horizon_end_date,
-        health.health_status,
-        coalesce(health.health_profile, 'default') as health_profile,
-        cast(health.default_profile_health_score as double) as default_profile_health_score,
-        tiers.assigned_tier_number as tier_number,
+        account_id,
+        as_of_date,
+        {{ dbt.dateadd('day', horizon, 'as_of_date') }} as horizon_end_date,
+        health_status,
+        health_profile,
+        default_profile_health_score,
+        tier_number,
         {%- for score in scores %}
-        cast(health.{{ score }} as double) as {{ score }}{{ ',' if not loop.last }}
+        {{ score }}{{ ',' if not loop.last }}
         {%- endfor %}
-    from health
-    inner join scored_dates
-        on health.as_of_date = scored_dates.as_of_date
-    left join tiers
-        on health.account_id = tiers.account_id
-        and health.as_of_date = tiers.as_of_date
-    where scored_dates.is_point
-      and health.health_score is not null
-      and health.as_of_date <= {{ dbt.dateadd('day', -1 * horizon, as_of_date()) }}
+    from points
+    where as_of_date <= {{ dbt.dateadd('day', -1 * horizon, as_of_date()) }}
 ),
 
 movement_months as (
