@@ -103,3 +103,22 @@ def test_no_yaml_mapping_of_a_node_has_integer_keys() -> None:
     for path in sorted((project / "models").rglob("*.yml")) + sorted((project / "seeds").rglob("*.yml")):
         walk(yaml.safe_load(path.read_text()), str(path.relative_to(project)))
     assert not found, found
+
+
+def test_the_thrift_target_sends_every_sql_setting_of_the_session_target() -> None:
+    """The Thrift server applies a session's SQL conf only under `set:hiveconf:` (docs/spark.md,
+    "Session settings over Thrift"): a setting added to the `spark` target alone, e.g. the
+    broadcast size factor the 10K-account cluster build needed, would silently not reach the
+    cluster."""
+    import yaml
+
+    from pipelines.settings import PROJECT_ROOT
+
+    outputs = yaml.safe_load((PROJECT_ROOT / "dbt_project" / "profiles.yml").read_text())["segment_mart"]["outputs"]
+    session = {key: str(value) for key, value in outputs["spark"]["server_side_parameters"].items()
+               if key.startswith("spark.sql.") and key != "spark.sql.warehouse.dir"}  # the server's, set at start
+    thrift = {key.removeprefix("set:hiveconf:"): str(value)
+              for key, value in outputs["spark_thrift"]["server_side_parameters"].items()}
+    assert "spark.sql.sources.fileCompressionFactor" in session
+    assert {key: thrift.get(key) for key in session} == session
+    assert all(key.startswith("set:hiveconf:") for key in outputs["spark_thrift"]["server_side_parameters"])
