@@ -119,6 +119,6 @@ def test_the_thrift_target_sends_every_sql_setting_of_the_session_target() -> No
                if key.startswith("spark.sql.") and key != "spark.sql.warehouse.dir"}  # the server's, set at start
     thrift = {key.removeprefix("set:hiveconf:"): str(value)
               for key, value in outputs["spark_thrift"]["server_side_parameters"].items()}
-    assert "spark.sql.sources.fileCompressionFactor" in session
+    assert "spark.sql.autoBroadcastJoinThreshold" in session
     assert {key: thrift.get(key) for key in session} == session
     assert all(key.startswith("set:hiveconf:") for key in outputs["spark_thrift"]["server_side_parameters"])
