@@ -130,3 +130,22 @@ def test_a_build_that_meets_the_duckdb_lock_is_transient_by_type(tmp_path: Path)
         holder.wait()
     assert isinstance(info.value, Transient) and not isinstance(info.value, DataProblem)
     assert "Could not set lock on file" in str(info.value)
+
+
+def test_the_thrift_target_sends_every_sql_setting_of_the_session_target() -> None:
+    """The Thrift server applies a session's SQL conf only under `set:hiveconf:` (docs/spark.md,
+    "Session settings over Thrift"): a setting added to the `spark` target alone, e.g. the
+    broadcast size factor the 10K-account cluster build needed, would silently not reach the
+    cluster."""
+    import yaml
+
+    from pipelines.settings import PROJECT_ROOT
+
+    outputs = yaml.safe_load((PROJECT_ROOT / "dbt_project" / "profiles.yml").read_text())["segment_mart"]["outputs"]
+    session = {key: str(value) for key, value in outputs["spark"]["server_side_parameters"].items()
+               if key.startswith("spark.sql.") and key != "spark.sql.warehouse.dir"}  # the server's, set at start
+    thrift = {key.removeprefix("set:hiveconf:"): str(value)
+              for key, value in outputs["spark_thrift"]["server_side_parameters"].items()}
+    assert "spark.sql.autoBroadcastJoinThreshold" in session
+    assert {key: thrift.get(key) for key in session} == session
+    assert all(key.startswith("set:hiveconf:") for key in outputs["spark_thrift"]["server_side_parameters"])
