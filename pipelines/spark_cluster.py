@@ -375,7 +375,6 @@ def _end_group(pid: int, role: str, grace: float) -> None:
             os.killpg(pid, sig)  # the session we started: its id is the JVM's pid
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
-            _reap(pid)
             if not _alive(pid, role):
                 _reap(pid)
                 return
@@ -383,12 +382,24 @@ def _end_group(pid: int, role: str, grace: float) -> None:
     raise ClusterError(f"Spark process {pid} ({role}) did not end")
 
 
-def _reap(pid: int) -> None:
-    """Collect the exit status of ``pid`` when this process started it: an ended JVM counts as
-    not alive (its state is Z), but until its parent waits for it, it stays in the process table
-    (found by the parity test: the four daemons were still in /proc after stop)."""
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)
+def _reap(pid: int, timeout: float = 10.0) -> None:
+    """Collect the exit status of ``pid`` when this process started it, waiting until it has
+    fully exited. An exiting JVM counts as not alive as soon as its command line is gone, which
+    is before it becomes a zombie; a single non-blocking wait then finds nothing to collect and
+    the zombie stays in /proc (found by the parity test twice: first all four daemons, then only
+    the Thrift server on a busy CI machine). A process another process started is its parent's
+    (or init's) to reap."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except OSError:  # ChildProcessError included: not ours, or already collected
+            return
+        if done == pid:
+            return
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(0.1)
 
 
 @contextlib.contextmanager
