@@ -2,7 +2,8 @@
 
 The marts are built and audited in the working warehouse. The quality gate runs once per night
 and records a fingerprint of exactly what it validated; :func:`publish` never re-runs the gate:
-it recomputes the fingerprint, refuses when the warehouse changed after the gate, and only then
+it recomputes the fingerprint (unless the warehouse file provably was not written since the gate
+read it: :func:`pipelines.marts.unchanged_since`), refuses when the warehouse changed after the gate, and only then
 writes a NEW release directory and makes it current with ONE atomic rename. Layout of
 ``settings.published``::
 
@@ -20,9 +21,12 @@ writes a NEW release directory and makes it current with ONE atomic rename. Layo
 
 A release costs the night's delta: partitions whose fingerprint equals the previous release's are
 hard-linked from it (same bytes, same checksums, no rewrite); only new or changed partitions and
-changed whole marts are written. The DuckDB file is a copy of the previous release's file (an
-in-kernel copy, O(file size), no decoding) with the changed partitions deleted and re-inserted
-and changed whole marts replaced; without a usable previous release it is built from nothing.
+changed whole marts are written. The DuckDB file is a clone of the previous release's file
+(copy-on-write where the file system can, else an in-kernel copy: no decoding) with the changed
+partitions deleted and re-inserted and changed whole marts replaced; without a usable previous
+release it is built from nothing. Its digest is one sha256 per chunk (manifest ``chunked``): the
+chunks whose bytes equal the previous file's keep the previous manifest's digests, only the
+others are hashed.
 It is created in DuckDB storage version ``settings.published_storage_version`` (readable by
 DuckDB 1.x BI drivers) and carries every dbt model and column description as a comment.
 
