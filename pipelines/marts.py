@@ -17,12 +17,19 @@ release's DuckDB file read-write next to the read-only marts.
 suite). It reads each row once inside DuckDB (no rows leave the engine) and costs a fraction of
 a content checksum; the gate records it, the publish recomputes it and refuses when anything
 differs, and both compare it with the previous release to find the partitions that changed.
+
+:func:`warehouse_witness` is what the file system says about the warehouse file (and its WAL)
+when the gate starts: the publish trusts the gate's fingerprint without recomputing it only when
+:func:`unchanged_since` proves the file was not written since (same inode, size, modification and
+status-change times; ``ctime`` cannot be set back by any program), and recomputes it otherwise.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -77,6 +84,44 @@ def _open_spark_marts(settings: Settings) -> duckdb.DuckDBPyConnection:
             f"Spark wrote no marts under {spark_warehouse(settings) / (MARTS_SCHEMA + '.db')}: run dbt for "
             "this date first (`segment-mart build --run-date D` with SEGMENT_MART_ENGINE=spark)")
     return con
+
+
+#: A witness taken less than this long after the file's last change is not trusted: a write in
+#: the same tick of the file system's clock (ext4: a few milliseconds) could leave the times equal.
+WITNESS_SETTLE_SECONDS = 1.0
+
+
+def warehouse_witness(settings: Settings) -> dict[str, Any] | None:
+    """The working warehouse file's and its WAL's ``[device, inode, size, mtime_ns, ctime_ns]``
+    (None for a missing WAL) and when they were read; None on Spark (its marts are folders of
+    Parquet files: the publish always recomputes their fingerprint). Take it BEFORE reading the
+    marts, so a write while they are read shows as a change."""
+    if settings.engine == "spark":
+        return None
+    path = Path(settings.warehouse)
+    out: dict[str, Any] = {"taken_ns": time.time_ns()}
+    for name, file in (("file", path), ("wal", path.with_name(path.name + ".wal"))):
+        try:
+            st = os.stat(file)
+        except FileNotFoundError:
+            out[name] = None
+            continue
+        out[name] = [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+    return out
+
+
+def unchanged_since(witness: dict[str, Any] | None, settings: Settings) -> bool:
+    """Whether the warehouse provably was not written since ``witness``
+    (:func:`warehouse_witness`) was taken: file and WAL the same inodes, sizes and times, and the
+    witness taken :data:`WITNESS_SETTLE_SECONDS` after their last change. False whenever that
+    cannot be shown (then the caller compares the contents)."""
+    now = warehouse_witness(settings)
+    if not witness or now is None or not witness.get("file"):
+        return False
+    changed_ns = max(entry[4] for entry in (witness["file"], witness.get("wal")) if entry)
+    if witness["taken_ns"] - changed_ns < WITNESS_SETTLE_SECONDS * 1e9:
+        return False
+    return now["file"] == witness["file"] and now["wal"] == witness.get("wal")
 
 
 def list_marts(con: duckdb.DuckDBPyConnection) -> list[str]:

@@ -21,6 +21,7 @@ pinned to one release.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -43,6 +44,10 @@ CURRENT = "current"
 #: Top-level names that always point into the current release.
 STABLE_LINKS = (DB_NAME, MANIFEST_NAME, REPORT_NAME, PARQUET_DIR)
 MANIFEST_VERSION = 2
+#: The published DuckDB file's digest is a list of sha256 digests, one per chunk of this many
+#: bytes (manifest ``chunked``): a publish re-hashes only the chunks that differ from the previous
+#: release's file, never the whole file. Other files get one sha256 of their bytes (``files``).
+CHUNK_BYTES = 1 << 20
 
 
 @dataclass
@@ -71,6 +76,9 @@ class Manifest:
     versions: dict[str, str]
     quality: dict[str, Any]
     files: dict[str, str] = field(default_factory=dict)  # relative path -> sha256 of the bytes
+    #: files digested by chunk (the DuckDB file): relative path -> {"size", "chunk_bytes",
+    #: "sha256": [one per chunk, in order]} (:func:`chunk_digests`, :func:`verify_release`)
+    chunked: dict[str, dict[str, Any]] = field(default_factory=dict)
     paths: dict[str, Any] = field(default_factory=dict)
     report: dict[str, Any] = field(default_factory=dict)
     storage_version: str | None = None  # DuckDB storage version of segment_mart.duckdb
@@ -104,6 +112,55 @@ class Manifest:
         d["marts"] = {k: MartManifest(**v) for k, v in d["marts"].items()}
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in d.items() if k in known})
+
+
+# --------------------------------------------------------------------------- digests
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        for chunk in iter(lambda: f.read(CHUNK_BYTES), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def chunk_digests(path: Path, chunk_bytes: int = CHUNK_BYTES) -> list[str]:
+    """sha256 of each ``chunk_bytes`` chunk of a file, in order (the last one may be shorter)."""
+    out = []
+    with Path(path).open("rb") as f:
+        for chunk in iter(lambda: f.read(chunk_bytes), b""):
+            out.append(hashlib.sha256(chunk).hexdigest())
+    return out
+
+
+def verify_release(release_dir: Path, manifest: Manifest | None = None) -> list[str]:
+    """What differs between a release's files and its manifest's digests (empty: every file
+    listed has the bytes the manifest says). Reads every byte: for audits and tests, not for
+    every night."""
+    release_dir = Path(release_dir)
+    if manifest is None:
+        manifest = Manifest.from_dict(json.loads((release_dir / MANIFEST_NAME).read_text()))
+    problems = []
+    for rel, digest in sorted(manifest.files.items()):
+        path = release_dir / rel
+        if not path.is_file():
+            problems.append(f"{rel}: missing")
+        elif file_sha256(path) != digest:
+            problems.append(f"{rel}: sha256 differs from the manifest")
+    for rel, entry in sorted(manifest.chunked.items()):
+        path = release_dir / rel
+        if not path.is_file():
+            problems.append(f"{rel}: missing")
+        elif path.stat().st_size != entry["size"]:
+            problems.append(f"{rel}: {path.stat().st_size} bytes, the manifest says {entry['size']}")
+        else:
+            bad = [i for i, (a, b) in enumerate(zip(chunk_digests(path, entry["chunk_bytes"]), entry["sha256"],
+                                                   strict=True)) if a != b]
+            if bad:
+                problems.append(f"{rel}: chunk(s) {bad[:5]} differ from the manifest")
+    return problems
 
 
 # --------------------------------------------------------------------------- reading

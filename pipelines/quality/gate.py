@@ -598,7 +598,7 @@ def run_quality_gate(
     Does not raise on failed checks: call ``.raise_if_failed()`` on the result (raises
     :class:`~pipelines.quality.QualityGateFailed`). Raises only on bugs.
     """
-    from pipelines.marts import open_marts
+    from pipelines.marts import open_marts, warehouse_witness
 
     started = _now()
     previous = _previous_manifest(settings)
@@ -621,6 +621,7 @@ def run_quality_gate(
 
     if models is None:  # without dbt's declarations the marts cannot be checked
         return _finish(settings, run_date, checks + dbt_checks(), "gate", started, write_report=write_report)
+    witness = warehouse_witness(settings)  # before the marts are read: a write meanwhile shows
     try:
         con = open_marts(settings)
     except WarehouseUnavailable as exc:
@@ -642,7 +643,7 @@ def run_quality_gate(
             checks.append(health_distribution_check(con, settings, run_date))
     finally:
         con.close()
-    fingerprint = {"marts": fingerprint, "dbt_run_results": _file_digest(dbt_run_results)}
+    fingerprint = {"marts": fingerprint, "dbt_run_results": _file_digest(dbt_run_results), "warehouse": witness}
     return _finish(settings, run_date, checks, "gate", started, counts, write_report, fingerprint, validated)
 
 

@@ -739,11 +739,16 @@ def actions(m: Marts) -> str:
              "closed": [sum(r["closed_count"] for r in weekly if r["week_start_date"] == w) for w in weeks]},
             "Actions opened and closed per week (rpt_actions_weekly)", fmt=svg.count))
     out += _grid(charts)
-    owners = sorted({_owner(r["csm_owner_id"]) for r in open_rows}, key=lambda o: (o == "unassigned", o))
+    # grouped in one pass: a scan of the open actions per owner was owners x actions, both growing
+    # with the accounts (5.6 s of a 20K-account publish's 17.5 s)
+    by_owner: dict[str, list[dict[str, Any]]] = {}
+    for r in open_rows:
+        by_owner.setdefault(_owner(r["csm_owner_id"]), []).append(r)
+    owners = sorted(by_owner, key=lambda o: (o == "unassigned", o))
     top = priorities[0][1] if priorities else None
     owner_rows = []
     for owner in owners:
-        mine = [r for r in open_rows if _owner(r["csm_owner_id"]) == owner]
+        mine = by_owner[owner]
         owner_rows.append({"owner": owner, **{t: sum(1 for r in mine if r["tier_name"] == t) for t in tiers},
                            "open": len(mine), "top": sum(1 for r in mine if r["priority"] == top),
                            "overdue": sum(1 for r in mine if r["is_overdue"])})

@@ -18,13 +18,22 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
+import pipelines.marts as marts_module
 import pipelines.publish as publish_module
 from pipelines import nightly
 from pipelines.dbt import run_results_path
-from pipelines.publish import PublishRefused, publish
+from pipelines.publish import PublishRefused, content_checksum, publish
 from pipelines.quality import check_quarantine
 from pipelines.quality.gate import read_gate_result
-from pipelines.release import asset_uris, open_published, published_marts, read_manifest
+from pipelines.release import (
+    asset_uris,
+    chunk_digests,
+    open_published,
+    published_marts,
+    read_manifest,
+    verify_release,
+)
+from pipelines.settings import get_settings
 from tests.warehouse import gate, sql
 
 
@@ -98,6 +107,9 @@ def test_publish_swaps_in_a_complete_commented_release(real_nights):
     assert manifest.build["comments"]["columns_with_comment"] == manifest.build["comments"]["columns"] > 300
     for rel, digest in manifest.files.items():
         assert hashlib.sha256((pub / "current" / rel).read_bytes()).hexdigest() == digest
+    assert "segment_mart.duckdb" not in manifest.files  # digested by chunk instead
+    assert manifest.chunked["segment_mart.duckdb"]["sha256"] == chunk_digests(pub / "current" / "segment_mart.duckdb")
+    assert verify_release(pub / "current") == []
     assert not list((pub / "releases").glob(".tmp-*"))
 
 
@@ -121,6 +133,53 @@ def test_the_second_night_wrote_only_its_delta(real_nights):
         assert (second / old).stat().st_nlink >= 2
         assert not (first / new).exists() and (second / new).stat().st_nlink == 1
     assert (first / "segment_mart.duckdb").stat().st_ino != (second / "segment_mart.duckdb").stat().st_ino
+    # the DuckDB file's digest: only the chunks that differ from night 1's file were hashed, the
+    # others' digests are night 1's, and every one matches the bytes
+    chunks = manifest.build["duckdb_chunks"]
+    old_chunks = read_manifest_at(first).chunked["segment_mart.duckdb"]["sha256"]
+    new_chunks = manifest.chunked["segment_mart.duckdb"]["sha256"]
+    kept = sum(1 for a, b in zip(old_chunks, new_chunks, strict=False) if a == b)
+    assert chunks["total"] == len(new_chunks) and chunks["hashed"] == len(new_chunks) - kept
+    assert verify_release(first) == [] and verify_release(second) == []
+
+
+def read_manifest_at(release: Path):
+    from pipelines.release import Manifest
+
+    return Manifest.from_dict(json.loads((release / "manifest.json").read_text()))
+
+
+def test_a_delta_publish_equals_a_publish_from_nothing(real_home, tmp_path):
+    """The release built from the previous one plus the night's delta has the content of a release
+    built from nothing out of the same audited warehouse: the same checksums in the manifests and
+    the same rows in every table of the two DuckDB files."""
+    settings, last = real_home.settings, real_home.last
+    delta = read_manifest(settings)
+    assert delta.build["duckdb"] == "previous release + delta" and delta.build["partitions_linked"] > 0
+    fresh_settings = get_settings(home=settings.home, published_dir=tmp_path / "fresh")
+    fresh = publish(fresh_settings, last, read_gate_result(settings, last), build_html_report=False)
+    assert fresh.build["duckdb"] == "new file" and fresh.build["partitions_linked"] == 0
+    assert fresh.checksums == delta.checksums and fresh.dataset_checksum == delta.dataset_checksum
+    for mart, entry in fresh.marts.items():
+        assert {k: v["checksum"] for k, v in entry.partitions.items()} == \
+            {k: v["checksum"] for k, v in delta.marts[mart].partitions.items()}
+    files = {}
+    for name, s in (("delta", settings), ("fresh", fresh_settings)):
+        con = open_published(s)
+        try:
+            files[name] = {mart: content_checksum(con, f"marts.{mart}", [(c["name"], c["type"]) for c in e.columns])
+                           for mart, e in delta.marts.items()}
+            files[name]["metric views"] = con.execute(
+                "select list(view_name || sql order by view_name) from duckdb_views() where schema_name = 'metrics'"
+            ).fetchone()[0]
+            files[name]["comments"] = con.execute(
+                "select list(table_name || column_name || coalesce(comment, '') order by all) from duckdb_columns() "
+                "where schema_name = 'marts'").fetchone()[0]
+        finally:
+            con.close()
+    assert files["delta"] == files["fresh"]
+    assert {m: files["delta"][m][1] for m in delta.marts if not delta.marts[m].partition_by} == \
+        {m: e.checksum for m, e in delta.marts.items() if not e.partition_by}
 
 
 def test_publish_needs_the_nights_gate_result(real_home):
@@ -173,6 +232,29 @@ def test_publish_refuses_a_warehouse_changed_after_the_gate(real_home, change):
         nightly.publish(settings, last)
     assert snapshot(settings.published) == before
     assert not list((settings.published / "releases").glob(".tmp-*"))
+
+
+def test_publish_trusts_the_gate_only_for_a_warehouse_file_untouched_since(real_home, monkeypatch):
+    """The gate records what the file system says about the warehouse file before it reads the
+    marts; the publish skips recomputing the fingerprint only when the file provably was not
+    written since (ctime: no program can set it back), and otherwise compares contents."""
+    settings, last = real_home.settings, real_home.last
+    monkeypatch.setattr(marts_module, "WITNESS_SETTLE_SECONDS", 0.0)  # the copy of the home is fresh
+    result = gate(real_home)
+    assert result.passed and result.fingerprint["warehouse"]["file"][1] == settings.warehouse.stat().st_ino
+    manifest = publish(settings, last, result, build_html_report=False)
+    assert manifest.build["verify"] == "warehouse file untouched since the gate"
+    before = snapshot(settings.published)
+    sql(settings, "update marts.dim_accounts set account_name = account_name || ' (renamed)'")
+    witnessed = result.fingerprint["warehouse"]["file"]
+    os.utime(settings.warehouse, ns=(witnessed[3], witnessed[3]))  # the old modification time put back
+    with pytest.raises(PublishRefused, match=r"dim_accounts: content changed"):
+        publish(settings, last, result, build_html_report=False)
+    assert snapshot(settings.published) == before
+    # a witness taken right after the file changed is not trusted (same clock tick): contents compared
+    monkeypatch.setattr(marts_module, "WITNESS_SETTLE_SECONDS", 3600.0)
+    result = gate(real_home)
+    assert publish(settings, last, result, build_html_report=False).build["verify"] == "fingerprints recomputed"
 
 
 def test_crash_mid_publish_leaves_the_publish_byte_identical(real_home, monkeypatch):
@@ -259,11 +341,14 @@ def test_a_mart_changed_with_the_same_row_count_is_rewritten_never_linked(real_h
 def test_old_releases_are_pruned_and_shared_files_survive(real_home):
     settings, last = real_home.settings, real_home.last
     passed = read_gate_result(settings, last)
+    first = read_manifest(settings)
     for _ in range(2):
         manifest = publish(settings, last, passed, keep_releases=2, build_html_report=False)
     releases = sorted(p.name for p in (settings.published / "releases").iterdir())
     assert len(releases) == 2 and manifest.release_id in releases
     assert manifest.build["partitions_written"] == 0  # nothing changed: every partition linked
+    assert manifest.build["marts_written"] == [] and manifest.build["comments"]["written"] == 0
+    assert manifest.checksums == first.checksums and manifest.dataset_checksum == first.dataset_checksum
     current = release_dir(settings, manifest)
     for mart in daily_marts(manifest):
         for part in manifest.marts[mart].partitions.values():
