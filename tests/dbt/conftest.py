@@ -26,7 +26,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.dbt import run_dbt
+from pipelines.dbt import DbtSession, run_dbt
 from pipelines.generate import generate
 from pipelines.ingest import ingest
 from pipelines.settings import Settings
@@ -135,8 +135,8 @@ class MartNights:
     run_dates: list[dt.date]
     tables: dict[dt.date, Tables] = field(default_factory=dict)
 
-    def build(self, run_date: dt.date) -> Tables:
-        run_dbt(self.settings, run_date, "build", *SELECT)
+    def build(self, run_date: dt.date, session: DbtSession | None = None) -> Tables:
+        run_dbt(self.settings, run_date, "build", *SELECT, session=session)
         return Tables.read(self.settings.warehouse, run_date)
 
     def copy(self, home: Path) -> MartNights:
@@ -162,9 +162,10 @@ def mart_nights(tmp_path_factory: pytest.TempPathFactory) -> MartNights:
         events_per_account_day=2.0,
     )
     nights = MartNights(settings, [dt.date.fromisoformat(str(d)) for d in summary.run_dates])
-    for run_date in nights.run_dates:
-        ingest(settings, run_date)
-        nights.tables[run_date] = nights.build(run_date)
+    with DbtSession(settings) as dbt:  # one dbt process loads the project once for every night
+        for run_date in nights.run_dates:
+            ingest(settings, run_date)
+            nights.tables[run_date] = nights.build(run_date, dbt)
     return nights
 
 
@@ -173,4 +174,5 @@ def restated_nights(mart_nights: MartNights, tmp_path_factory: pytest.TempPathFa
     """The tables after restating the first night, then after each later night replayed in order
     (in a copy of the home); every build runs the data tests, so each must pass."""
     copy = mart_nights.copy(tmp_path_factory.mktemp("mart_nights_restated") / "home")
-    return {run_date: copy.build(run_date) for run_date in copy.run_dates}
+    with DbtSession(copy.settings) as dbt:
+        return {run_date: copy.build(run_date, dbt) for run_date in copy.run_dates}

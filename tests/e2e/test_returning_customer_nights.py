@@ -70,10 +70,11 @@ def _drop(landing, night: dt.date) -> None:
 
 def test_a_customer_who_leaves_and_returns_publishes_every_night_with_a_reactivated_tier(tmp_path) -> None:
     settings = get_settings(home=tmp_path / "home")
-    for night in NIGHTS:
-        _drop(settings.landing, night)
-        manifest = nightly.run_night(settings, night)
-        assert manifest.run_date == night  # published, not only built
+    with nightly.dbt_session(settings) as dbt:  # one dbt process for the three nights
+        for night in NIGHTS:
+            _drop(settings.landing, night)
+            manifest = nightly.run_night(settings, night, dbt=dbt)
+            assert manifest.run_date == night  # published, not only built
     assert read_manifest(settings).run_date == NIGHTS[2]
     con = open_published(settings)
     try:

@@ -297,9 +297,10 @@ def default_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]
     _write_spend(project)
     settings = _home(root, project)
     business = default_business()
-    for run_date in (N1, N2, N3):
-        business.drop(settings.landing, run_date)
-        nightly.run_night(settings, run_date)
+    with nightly.dbt_session(settings) as dbt:  # one dbt process for the three nights
+        for run_date in (N1, N2, N3):
+            business.drop(settings.landing, run_date)
+            nightly.run_night(settings, run_date, dbt=dbt)
     yield settings
 
 

@@ -35,27 +35,34 @@ change_dates as (
         on pivot_rates.currency_code in (currencies.currency_code, '{{ var("reporting_currency") }}')
 ),
 
+{#- each pivot rate's validity range [valid_from, valid_to): the rate on a day is the one
+    whose range holds it. A range join, not a correlated "latest rate on or before the day"
+    subquery: Spark plans that subquery as a nested loop per row (55-77 s on Spark for 15
+    rates, docs/spark.md); two rates of a currency on the same day leave one empty range. -#}
+pivot_rate_ranges as (
+    select
+        currency_code,
+        valid_from,
+        lead(valid_from) over (partition by currency_code order by valid_from) as valid_to,
+        rate_to_pivot
+    from pivot_rates
+),
+
 rates_on_change_dates as (
     select
         change_dates.currency_code,
         change_dates.valid_from,
-        (
-            select own.rate_to_pivot
-            from pivot_rates as own
-            where own.currency_code = change_dates.currency_code
-              and own.valid_from <= change_dates.valid_from
-            order by own.valid_from desc
-            limit 1
-        ) as currency_rate_to_pivot,
-        (
-            select reporting.rate_to_pivot
-            from pivot_rates as reporting
-            where reporting.currency_code = '{{ var("reporting_currency") }}'
-              and reporting.valid_from <= change_dates.valid_from
-            order by reporting.valid_from desc
-            limit 1
-        ) as reporting_rate_to_pivot
+        own.rate_to_pivot as currency_rate_to_pivot,
+        reporting.rate_to_pivot as reporting_rate_to_pivot
     from change_dates
+    left join pivot_rate_ranges as own
+        on own.currency_code = change_dates.currency_code
+        and own.valid_from <= change_dates.valid_from
+        and (own.valid_to is null or change_dates.valid_from < own.valid_to)
+    left join pivot_rate_ranges as reporting
+        on reporting.currency_code = '{{ var("reporting_currency") }}'
+        and reporting.valid_from <= change_dates.valid_from
+        and (reporting.valid_to is null or change_dates.valid_from < reporting.valid_to)
 ),
 
 final as (
