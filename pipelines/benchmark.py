@@ -156,11 +156,10 @@ def measure(label: str, args: list[str], env: dict[str, str], rows: int | None =
 
 
 def _rows_read(home: Path, run_date: dt.date) -> int:
-    import duckdb
-
     from pipelines import lake
+    from pipelines.warehouse import in_memory
 
-    con = duckdb.connect()
+    con = in_memory()
     try:
         return int(con.execute(f"select coalesce(sum(rows_read), 0) from {lake.audit_relation_sql(home / 'lake')} "
                                "where run_date = ?", [run_date]).fetchall()[0][0])
@@ -236,16 +235,16 @@ group by all;
 
 def run_floor(home: Path, as_of: dt.date) -> None:
     """The floor query over ``home``'s lake, written to a scratch DuckDB file (as dbt would)."""
-    from pipelines import duck, lake
+    from pipelines import lake
     from pipelines.contract import get_entity
     from pipelines.settings import Settings
 
     settings = Settings(home=home)
     target = settings.temp / "floor.duckdb"
     target.unlink(missing_ok=True)
-    import duckdb
+    from pipelines.warehouse import open_connection
 
-    con = duckdb.connect(str(target), config=duck.config(settings))
+    con = open_connection(target, read_only=False, settings=settings)
     try:
         sql = FLOOR_SQL.format(events=lake.relation_sql(settings.lake, get_entity("usage", "events")),
                                subscriptions=lake.relation_sql(settings.lake, get_entity("billing", "subscriptions")))
@@ -283,14 +282,12 @@ def build_daily_history(home: Path, as_of: dt.date, nights: int) -> None:
     (segment run bounds, tier changes) get a first build from that history, as an upgrade would.
     A night after this reads as many nights of history as a real year would hold.
     """
-    import duckdb
-
-    from pipelines import duck
     from pipelines.dbt import run_dbt
     from pipelines.settings import Settings
+    from pipelines.warehouse import connect
 
     settings = Settings(home=home)
-    with duckdb.connect(str(settings.warehouse), config=duck.config(settings)) as con:
+    with connect(settings.warehouse, settings=settings) as con:
         for schema, table in DAILY_SLICED:
             columns = [r[0] for r in con.execute(
                 "select column_name from information_schema.columns where table_schema = ? and table_name = ? "

@@ -144,24 +144,33 @@ def _waiting_for_lock(path: Path, attempt: Callable[[], T], wait_seconds: float 
             delay = min(delay * 2, 5.0)
 
 
-def open_connection(path: Path, read_only: bool, wait_seconds: float | None = None) -> duckdb.DuckDBPyConnection:
-    """Open the file, waiting up to ``wait_seconds`` while another process holds its lock."""
+def open_connection(path: Path, read_only: bool, wait_seconds: float | None = None,
+                    settings: Settings | None = None) -> duckdb.DuckDBPyConnection:
+    """Open the file, waiting up to ``wait_seconds`` while another process holds its lock; with
+    ``settings``, under the pipeline's memory, thread and spill limits (:func:`pipelines.duck.config`)."""
     import duckdb
 
+    config: dict = {}
+    if settings is not None:
+        from pipelines import duck
+
+        duck.spill_dir(settings).mkdir(parents=True, exist_ok=True)
+        config = duck.config(settings)
     return _waiting_for_lock(
-        path, lambda: _session(duckdb.connect(str(path), read_only=read_only)), wait_seconds)
+        path, lambda: _session(duckdb.connect(str(path), read_only=read_only, config=config)), wait_seconds)
 
 
 @contextmanager
 def connect(
-    path: Path, *, read_only: bool = False, wait_seconds: float | None = None
+    path: Path, *, read_only: bool = False, wait_seconds: float | None = None, settings: Settings | None = None
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the warehouse (creating its folder for writers) and always close it."""
+    """Open the warehouse (creating its folder for writers) and always close it; ``settings``
+    applies the pipeline's limits (:func:`open_connection`)."""
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     elif not path.exists():
         raise FileNotFoundError(f"The warehouse {path} does not exist yet: run `segment-mart ingest` first.")
-    con = open_connection(path, read_only, wait_seconds)
+    con = open_connection(path, read_only, wait_seconds, settings)
     try:
         yield con
     finally:
