@@ -9,9 +9,9 @@ import datetime as dt
 import pytest
 from pydantic import ValidationError
 
-from pipelines import nightly
 from pipelines.contract import ENTITIES, default_in_use, is_other_shape
-from pipelines.ingest import ingest
+from pipelines.intake.ingest import ingest
+from pipelines.ops import nightly
 from pipelines.quality import QualityGateFailed, check_quarantine
 from pipelines.quality.intake import run_intake_checks
 from pipelines.settings import Settings
@@ -109,7 +109,7 @@ def test_an_entity_in_use_still_fails_the_night_when_it_arrives_empty(settings: 
 
 
 def test_an_entity_in_use_still_fails_the_night_when_its_file_is_missing(settings: Settings) -> None:
-    from pipelines.landing import SourceRejected
+    from pipelines.intake.landing import SourceRejected
 
     settings = _settings(settings, NO_NPS_ACTIVITIES_INVOICES)
     drop = make_drop(settings.landing, D1)

@@ -144,8 +144,8 @@ def test_the_graph_sees_module_and_function_level_imports():
     """The walker itself: a module-level and a function-level import both make edges, and a
     TYPE_CHECKING import does not (so a cycle cannot hide inside a function)."""
     graph = import_graph()
-    assert "pipelines.settings" in graph["pipelines.nightly"]  # module level
-    assert "pipelines.quality.gate" in graph["pipelines.nightly"]  # inside publish()
+    assert "pipelines.settings" in graph["pipelines.ops.nightly"]  # module level
+    assert "pipelines.quality.gate" in graph["pipelines.ops.nightly"]  # inside publish()
     assert "pipelines.settings" not in graph["pipelines.duck"]  # only under TYPE_CHECKING
 
 

@@ -18,13 +18,13 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-import pipelines.publish as publish_module
-from pipelines import nightly
-from pipelines.dbt import run_results_path
-from pipelines.publish import PublishRefused, publish
+import pipelines.release.publish as publish_module
+from pipelines.build.dbt import run_results_path
+from pipelines.ops import nightly
 from pipelines.quality import check_quarantine
 from pipelines.quality.gate import read_gate_result
 from pipelines.release import asset_uris, open_published, published_marts, read_manifest
+from pipelines.release.publish import PublishRefused, publish
 from tests.warehouse import gate, sql
 
 
