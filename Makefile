@@ -30,7 +30,7 @@ install: $(STAMP)
 
 ## make demo: generate demo extracts and run the nightly DAG for several consecutive days
 demo: install
-	$(BIN)/python -m pipelines.demo
+	$(BIN)/python -m pipelines.lab.demo
 
 $(CHROMIUM):
 	@if [ "$$(id -u)" = 0 ]; then \
@@ -77,17 +77,17 @@ java:
 ## for the pipeline home (SEGMENT_MART_HOME); nights then run on it with
 ## SEGMENT_MART_ENGINE=spark SEGMENT_MART_DBT_TARGET=spark_thrift (docs/spark.md, "The cluster")
 spark-cluster: install java
-	$(BIN)/python -m pipelines.spark_cluster start
+	$(BIN)/python -m pipelines.build.spark_cluster start
 
 spark-cluster-status: install
-	$(BIN)/python -m pipelines.spark_cluster status
+	$(BIN)/python -m pipelines.build.spark_cluster status
 
 spark-cluster-stop: install
-	$(BIN)/python -m pipelines.spark_cluster stop
+	$(BIN)/python -m pipelines.build.spark_cluster stop
 
 ## Airflow on PostgreSQL with the CeleryExecutor needs Debian's postgresql and redis-server:
 ## installed here when missing (as root; `make test` runs its e2e test). Nothing is started here:
-## pipelines/airflow_services.py starts its own PostgreSQL and Redis, on 127.0.0.1 only.
+## pipelines/ops/airflow_services.py starts its own PostgreSQL and Redis, on 127.0.0.1 only.
 airflow-packages:
 	@if command -v redis-server >/dev/null 2>&1 && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
 	elif [ "$$(id -u)" = 0 ]; then \
@@ -101,17 +101,17 @@ airflow-packages:
 ## workers; UI on http://127.0.0.1:8080); Ctrl-C stops everything. `make airflow-ui` stays the
 ## embedded one (SQLite, airflow standalone).
 airflow-celery: install airflow-packages
-	$(BIN)/python -m pipelines.airflow_services start
+	$(BIN)/python -m pipelines.ops.airflow_services start
 
 lint: install
 	$(BIN)/ruff check pipelines dags tests
 
 benchmark: install
-	$(BIN)/python -m pipelines.benchmark
+	$(BIN)/python -m pipelines.lab.benchmark
 
 ## make airflow-ui: start Airflow locally (UI on http://localhost:8080) to watch the DAG
 airflow-ui: install
-	$(BIN)/python -m pipelines.airflow_home standalone
+	$(BIN)/python -m pipelines.ops.airflow_home standalone
 
 lock:
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock

@@ -4,7 +4,7 @@ check_extracts -> ingest_<source> (one per source) -> check_quarantine -> dbt_bu
 -> quality_gate -> publish -> crm_writeback -> notify (the morning digest), plus the ``dbt`` task group (one task per dbt
 model, seed and snapshot, with the dbt lineage) that shows each node's status.
 
-The DAG only orchestrates: every task calls a function of ``pipelines.nightly`` (the
+The DAG only orchestrates: every task calls a function of ``pipelines.ops.nightly`` (the
 same functions behind the ``segment-mart`` CLI), imported inside the task so that
 parsing this file stays fast (no pandas, DuckDB, Great Expectations or dbt here).
 
@@ -28,7 +28,7 @@ Failures
     task at once, without retries; a ``Transient`` (the run lock or DuckDB's file lock held) and
     anything unexpected are retried. A failed night publishes nothing; the previous release
     stays byte-identical. The first failure of a run alerts with the cause and the command that
-    fixes it, and the run summary (``<home>/runs/<date>.json``, ``pipelines/run_summary.py``)
+    fixes it, and the run summary (``<home>/runs/<date>.json``, ``pipelines/ops/run_summary.py``)
     records it, as the CLI's `run` does.
 
 Configuration (environment, read when the file is parsed)
@@ -49,13 +49,13 @@ from typing import Any
 
 from airflow.sdk import TaskGroup, chain, dag, task
 
-from pipelines import airflow_tasks
 from pipelines.contract import SOURCES
+from pipelines.ops import airflow_tasks
 
 DAG_ID = "segment_mart_nightly"
 WAREHOUSE_POOL = "segment_mart_warehouse"
 #: dbt's node list and lineage, cached from the dbt manifest (refresh:
-#: ``python -m pipelines.airflow_home dbt-nodes``; a DAG test fails when it is stale).
+#: ``python -m pipelines.ops.airflow_home dbt-nodes``; a DAG test fails when it is stale).
 DBT_NODES_FILE = Path(__file__).with_name("dbt_nodes.json")
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ def on_task_failure(context: dict[str, Any]) -> None:
     log.error("segment_mart_nightly FAILED for run date %s at task %s (try %s): %s",
               run_date, ti.task_id, ti.try_number, message)
     try:
-        from pipelines import nightly
+        from pipelines.ops import nightly
 
         cause = exc.__cause__ if exc is not None and exc.__cause__ is not None else exc  # unwrap _call's
         path = nightly.night_failed(
@@ -140,8 +140,8 @@ def segment_mart_nightly():
     def check_extracts(**context) -> str:
         """Fail (naming every file and what to do) unless the night's drop is complete and the
         night is not older than the warehouse's latest (unless later nights are queued: a replay)."""
-        from pipelines import nightly
-        from pipelines.preflight import check_night_order
+        from pipelines.ops import nightly
+        from pipelines.ops.preflight import check_night_order
 
         settings, run_date = _settings(), _run_date(context)
         replaying = airflow_tasks.later_runs_queued(context, DAG_ID, settings, run_date)
@@ -154,7 +154,7 @@ def segment_mart_nightly():
         """Load one source of the night's drop into the raw lake (replaces the date's partitions)."""
         from dataclasses import asdict
 
-        from pipelines import nightly
+        from pipelines.ops import nightly
 
         loads = _call(nightly.ingest, _settings(), _run_date(context), source)
         return [asdict(load) for load in loads]
@@ -162,14 +162,14 @@ def segment_mart_nightly():
     @task
     def check_quarantine(**context) -> dict[str, Any]:
         """Fail before dbt when an entity's quarantined share exceeds the threshold (or a snapshot is empty)."""
-        from pipelines import nightly
+        from pipelines.ops import nightly
 
         return _call(nightly.check_quarantine, _settings(), _run_date(context)).summary()
 
     @task(pool=WAREHOUSE_POOL)
     def dbt_build(**context) -> str:
         """ONE `dbt build` (seeds, snapshots, models, tests) as a subprocess; fails on any failure."""
-        from pipelines import nightly
+        from pipelines.ops import nightly
 
         # run_dbt removes the night's previous run_results first: node tasks never see stale ones.
         return _call(nightly.build, _settings(), _run_date(context))
@@ -182,21 +182,21 @@ def segment_mart_nightly():
     @task(pool=WAREHOUSE_POOL)
     def quality_gate(**context) -> dict[str, Any]:
         """Great Expectations suites, dbt results, freshness, quarantine; writes the quality report."""
-        from pipelines import nightly
+        from pipelines.ops import nightly
 
         return _call(nightly.quality_gate, _settings(), _run_date(context)).summary()
 
     @task(pool=WAREHOUSE_POOL, outlets=airflow_tasks.published_assets(_settings(), dbt_nodes()))
     def publish(**context) -> dict[str, Any]:
         """Check the gate's fingerprint against the warehouse, then atomically publish the night's delta."""
-        from pipelines import nightly, run_summary
+        from pipelines.ops import nightly, run_summary
 
         return run_summary.release_summary(_call(nightly.publish, _settings(), _run_date(context)))
 
     @task
     def crm_writeback(published: dict[str, Any], **context) -> list[dict[str, Any]]:
         """Write the night's changed accounts to the configured CRMs (files; push when configured)."""
-        from pipelines import nightly
+        from pipelines.ops import nightly
 
         return [r.summary() for r in _call(nightly.crm_writeback, _settings(), _run_date(context))]
 
@@ -204,7 +204,7 @@ def segment_mart_nightly():
     def notify(drop: str, loads: list[list[dict[str, Any]]], quarantine: dict[str, Any],
                gate: dict[str, Any], published: dict[str, Any], crm: list[dict[str, Any]], **context) -> str:
         """Log the night's summary, write it as JSON under the pipeline home and send the morning digest."""
-        from pipelines import nightly, run_summary
+        from pipelines.ops import nightly, run_summary
 
         settings, run_date = _settings(), _run_date(context)
         record = {"run_id": context["run_id"], "dag_id": DAG_ID, "drop": drop, "quarantine": quarantine, "gate": gate,

@@ -27,7 +27,7 @@ DUCKDB_TYPES: dict[str, str] = {
 
 #: SQL type of each contract type in the dbt sources' ``data_type`` (one name DuckDB and Spark
 #: both read; dbt_project/models/staging/_staging__sources.yml is generated from this module:
-#: pipelines/dbt_sources.py).
+#: pipelines/build/dbt_sources.py).
 SQL_TYPES: dict[str, str] = {
     "string": "string",
     "integer": "bigint",
@@ -38,7 +38,7 @@ SQL_TYPES: dict[str, str] = {
 }
 
 #: The text spellings of a boolean the loader accepts, in any letter case (the contract, not
-#: DuckDB's cast rules, decides: pipelines/row_checks.py). Exports write true/false (HubSpot,
+#: DuckDB's cast rules, decides: pipelines/intake/row_checks.py). Exports write true/false (HubSpot,
 #: Stripe), TRUE/FALSE (Excel), 1/0 (Salesforce reports) or yes/no; anything else is quarantined.
 BOOLEAN_TRUE = ("true", "t", "yes", "y", "1")
 BOOLEAN_FALSE = ("false", "f", "no", "n", "0")
@@ -384,7 +384,7 @@ LOAD_METADATA_COLUMNS: dict[str, str] = {
 CARRIED_FORWARD_COLUMN = "_carried_forward_from"
 SNAPSHOT_METADATA_COLUMNS: dict[str, str] = {CARRIED_FORWARD_COLUMN: "DATE"}
 
-#: What each metadata column holds (the dbt sources' column descriptions, pipelines/dbt_sources.py).
+#: What each metadata column holds (the dbt sources' column descriptions, pipelines/build/dbt_sources.py).
 METADATA_DESCRIPTIONS: dict[str, str] = {
     "_run_date": "Run date of the drop the row was loaded from.",
     "_source_file": "Landing file the row came from.",
@@ -547,7 +547,7 @@ def as_markdown() -> str:
         "",
         "Accepted rows land in the raw lake as Parquet, one partition per source, entity and run",
         "date: `<lake>/raw/<source>/<entity>/_run_date=YYYY-MM-DD/` (layout and types:",
-        "`pipelines/lake.py`, docs/operations.md).",
+        "`pipelines/intake/lake.py`, docs/operations.md).",
         "",
     ]
     for e in ENTITIES:
@@ -586,7 +586,7 @@ def as_markdown() -> str:
         "`_source_line` and `_loaded_at` (UTC); a row of a snapshot also `_carried_forward_from` (null",
         "for a row the night delivered; a carried-forward row keeps the file, line and load time of the",
         "drop that delivered it). The load audit (`<lake>/raw/_load_audit/`, the view `raw._load_audit`",
-        "of `pipelines.lake.create_views`) holds, per run date, source and file: rows read, loaded,",
+        "of `pipelines.intake.lake.create_views`) holds, per run date, source and file: rows read, loaded,",
         "quarantined, deduplicated and carried forward, the optional columns the file left out, the",
         "duration, the status (`loaded`, `failed`, or `off` for an entity not in use) or error and the",
         "load id.",

@@ -2,7 +2,7 @@
 (the connections themselves are opened by :mod:`pipelines.warehouse`).
 
 Ingestion, the intake checks and dbt (through ``dbt_project/profiles.yml``, which
-``pipelines/dbt.py`` feeds from :func:`dbt_env`) run DuckDB with the same knobs:
+``pipelines/build/dbt.py`` feeds from :func:`dbt_env`) run DuckDB with the same knobs:
 
 * ``memory_limit`` (``SEGMENT_MART_DUCKDB_MEMORY_LIMIT``): DuckDB's buffer manager stays under
   it and spills sorts, joins and aggregates to ``temp_directory`` beyond it. Without it DuckDB

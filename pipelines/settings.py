@@ -38,7 +38,7 @@ class Settings(BaseSettings):
     lake_dir: Path | None = Field(
         default=None,
         description="The raw lake: the night's accepted rows as Parquet, plus the load audit and "
-        "quarantine (<lake>/raw/..., layout in pipelines/lake.py). Read by dbt on any engine.",
+        "quarantine (<lake>/raw/..., layout in pipelines/intake/lake.py). Read by dbt on any engine.",
     )
     warehouse_path: Path | None = Field(
         default=None, description="The working DuckDB warehouse (dbt models; the raw layer is the lake)."

@@ -11,7 +11,7 @@ The kinds of connection, and who uses them:
 * :func:`connect_read_only`: the working warehouse read-only, with an error that says what to run
   when it is missing (the gate's suites scaffold, ad-hoc reads).
 * :func:`attach_read_only`: an in-memory connection with the warehouse file attached read-only
-  (:func:`pipelines.marts.open_marts`, which also builds the Spark-attached variant: views over
+  (:func:`pipelines.build.marts.open_marts`, which also builds the Spark-attached variant: views over
   Spark's Parquet files in an :func:`in_memory` connection).
 * :func:`open_published_file`: a published release's file, read-only with external access off
   (:func:`pipelines.release.open_published`).

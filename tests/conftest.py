@@ -1,7 +1,7 @@
 """Shared fixtures: real marts built by the real pipeline from generated extracts.
 
 ``real_nights`` runs two whole nights once per test session (generate -> check -> ingest ->
-quarantine check -> dbt build -> quality gate -> publish, through ``pipelines.nightly``, the
+quarantine check -> dbt build -> quality gate -> publish, through ``pipelines.ops.nightly``, the
 functions the CLI and the DAG call), so the gate, publish and report tests work on the marts
 dbt actually builds, never on a hand-made look-alike. Tests that change anything take
 ``real_home``: a private copy of that pipeline home.
@@ -67,8 +67,8 @@ def _settings_for(home: Path) -> Settings:
 
 @pytest.fixture(scope="session")
 def real_nights(tmp_path_factory: pytest.TempPathFactory) -> RealNights:
-    from pipelines import nightly
-    from pipelines.generate import generate
+    from pipelines.lab.generate import generate
+    from pipelines.ops import nightly
 
     home = tmp_path_factory.mktemp("real_nights") / "home"
     settings = _settings_for(home)

@@ -1,10 +1,10 @@
-"""Reading the raw lake in tests: SQL over its tables as views ``raw.<table>`` (pipelines.lake)."""
+"""Reading the raw lake in tests: SQL over its tables as views ``raw.<table>`` (pipelines.intake.lake)."""
 
 from __future__ import annotations
 
 import duckdb
 
-from pipelines import lake
+from pipelines.intake import lake
 from pipelines.settings import Settings
 
 

@@ -6,7 +6,7 @@ import datetime as dt
 
 import duckdb
 
-from pipelines.dbt import run_results_path
+from pipelines.build.dbt import run_results_path
 from pipelines.quality import run_quality_gate
 from pipelines.settings import Settings
 from tests.conftest import RealNights

@@ -6,14 +6,14 @@
 
 {#- The run's as-of date, 'YYYY-MM-DD'. Read it through this macro, never as
     var('as_of_date'): the pipeline passes the night's date in the environment variable
-    DBT_ENV_CUSTOM_ENV_SEGMENT_MART_AS_OF_DATE (pipelines/dbt.py), not in --vars, so that
+    DBT_ENV_CUSTOM_ENV_SEGMENT_MART_AS_OF_DATE (pipelines/build/dbt.py), not in --vars, so that
     dbt re-uses its saved parse night after night. dbt re-parses everything when --vars
     change (dbt/parser/manifest.py, is_partial_parsable: "config vars ... have changed"),
     and re-parses every file whose parse read an env_var when its value changes
     (dbt/parser/partial.py, build_env_vars_to_files). So the variable is read only when
     dbt executes (`execute`), never while it parses: the parse does not depend on the
     night at all. (The DBT_ENV_CUSTOM_ENV_ prefix also records the date in the metadata
-    of dbt's artifacts: pipelines/dbt_results.py reads it from run_results.json.)
+    of dbt's artifacts: pipelines/build/dbt_results.py reads it from run_results.json.)
     An as_of_date var still wins (`dbt build --vars '{as_of_date: 2026-03-06}'` by hand,
     the policy lab, unit tests' overrides). Nothing may capture the date at parse time:
     a test's `where:` config is rendered while parsing, so a night's slice is chosen in

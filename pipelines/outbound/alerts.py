@@ -62,7 +62,7 @@ def _section(text: str) -> dict[str, Any]:
 
 def digest(settings: Settings, run_date: dt.date, *, config: Outbound | None = None) -> Message:
     """The morning digest of ``run_date`` from the published release (which must be that night's)."""
-    from pipelines.policy_lab import dbt_var
+    from pipelines.lab.policy_lab import dbt_var
     from pipelines.release import open_published, read_manifest
 
     config = config or load_config(settings.outbound_config)

@@ -37,7 +37,7 @@ from pipelines.warehouse import WarehouseUnavailable, quote_ident
 if TYPE_CHECKING:
     import duckdb
 
-    from pipelines.dbt_results import RunResults
+    from pipelines.build.dbt_results import RunResults
     from pipelines.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None, limit: i
 
 
 def _load_run_results(run_results: Path | None) -> tuple[RunResults | None, list[Check]]:
-    from pipelines.dbt_results import RunResults, RunResultsError
+    from pipelines.build.dbt_results import RunResults, RunResultsError
 
     if run_results is None:
         return None, [Check("dbt run results", "dbt_test", "skipped",
@@ -82,7 +82,7 @@ def _dbt_checks(results: RunResults, run_date: dt.date, models: dict[str, MartMo
     """The night's dbt results: every failed or warning test and every node error (named, with
     the mart it tests), the test counts, and per mart whether each of its dbt tests ran.
     ``explain(node)``: (what a failed or warned data test found and what to do, its rows)
-    (pipelines/dbt_failures.py), appended to the check's message."""
+    (pipelines/build/dbt_failures.py), appended to the check's message."""
     path = results.path
     mart_of = {t.unique_id: m.name for m in models.values() for t in m.tests}
     checks: list[Check] = []
@@ -293,7 +293,7 @@ def _validate_mart(
 def _failing_partitions(failing: list[tuple[Any, Any, list[str] | None]], column: str) -> list[str]:
     """Partitions of the failing batches that hold an example of the failure (all of a batch's
     partitions when Great Expectations gave no row indexes, e.g. for table-level expectations)."""
-    from pipelines.marts import partition_key
+    from pipelines.build.marts import partition_key
 
     found: set[str] = set()
     for result, df, part in failing:
@@ -463,7 +463,7 @@ def _mart_checks(
     what dbt declares about each, :func:`pipelines.quality.declared.load_mart_models`); also
     returns the row counts, the fingerprint of every mart and the partitions validated per
     partitioned mart."""
-    from pipelines.marts import changed_partitions, list_marts, mart_columns, mart_fingerprint
+    from pipelines.build.marts import changed_partitions, list_marts, mart_columns, mart_fingerprint
 
     marts = list_marts(con)
     suites = load_suites(expectations_dir)
@@ -590,7 +590,7 @@ def run_quality_gate(
     write_report: bool = True,
 ) -> GateResult:
     """Run every check for ``run_date`` on the marts (read-only, through
-    :func:`pipelines.marts.open_marts`) and write the quality report. Daily marts (dbt's
+    :func:`pipelines.build.marts.open_marts`) and write the quality report. Daily marts (dbt's
     ``meta.partition_date_column``) are validated on the night's partition plus any partition that changed since
     the last publish; the others whole. The result carries the marts' fingerprint, which the
     publish checks against the warehouse it publishes.
@@ -598,7 +598,7 @@ def run_quality_gate(
     Does not raise on failed checks: call ``.raise_if_failed()`` on the result (raises
     :class:`~pipelines.quality.QualityGateFailed`). Raises only on bugs.
     """
-    from pipelines.marts import open_marts, warehouse_witness
+    from pipelines.build.marts import open_marts, warehouse_witness
 
     started = _now()
     previous = _previous_manifest(settings)
@@ -607,7 +607,7 @@ def run_quality_gate(
     from pipelines.quality import intake
 
     checks += intake.run_intake_checks(settings, run_date, quarantine_thresholds)
-    from pipelines.dbt import target_dir
+    from pipelines.build.dbt import target_dir
 
     results, problems = _load_run_results(dbt_run_results)
     try:
@@ -630,7 +630,7 @@ def run_quality_gate(
     try:
         from functools import partial
 
-        from pipelines import dbt_failures
+        from pipelines.build import dbt_failures
 
         actions = dbt_failures.test_actions(target_dir(settings) / "manifest.json")
         checks += dbt_checks(partial(dbt_failures.explain, settings, actions=actions, con=con))
@@ -638,7 +638,7 @@ def run_quality_gate(
             con, Path(settings.expectations_dir), run_date, previous, settings.quality_batch_rows, models)
         checks += mart_checks
         if "fct_account_health_daily" in counts:
-            from pipelines.calibration import health_distribution_check
+            from pipelines.lab.calibration import health_distribution_check
 
             checks.append(health_distribution_check(con, settings, run_date))
     finally:

@@ -11,7 +11,7 @@ can run right after the parallel ingest tasks, before dbt. The full quality gate
 * a snapshot entity that delivered no rows fails the night: dbt would otherwise build the
   night on zero accounts (or, before the lake, silently on the previous day's snapshot);
 * rows carried forward (a snapshot row quarantined tonight whose key keeps its earlier row,
-  pipelines/ingest.py) are a warning naming the keys;
+  pipelines/intake/ingest.py) are a warning naming the keys;
 * the entities that are off and the optional columns a file left out are listed (passed checks
   with their details: the manifest and the published report show them);
 * a volume spike (rows read above ``settings.volume_spike_factor`` times the median of the
@@ -28,8 +28,8 @@ import datetime as dt
 import statistics
 from typing import TYPE_CHECKING, Any
 
-from pipelines import lake
 from pipelines.contract import CARRIED_FORWARD_COLUMN, ENTITIES, SOURCES, get_entity, is_other_shape
+from pipelines.intake import lake
 from pipelines.quality.model import EXAMPLE_ROWS, Check, jsonable
 
 if TYPE_CHECKING:
@@ -87,7 +87,7 @@ def entities_in_use_check(audit: list[dict[str, Any]], run_date: dt.date) -> Che
 def _carried_check(con: duckdb.DuckDBPyConnection, settings: Settings, row: dict[str, Any],
                    run_date: dt.date) -> list[Check]:
     """The keys whose row was quarantined tonight and that keep their row of an earlier drop
-    (pipelines/ingest.py, carry forward): a warning naming them and what to do."""
+    (pipelines/intake/ingest.py, carry forward): a warning naming them and what to do."""
     carried = int(row.get("rows_carried_forward") or 0)
     if not carried:
         return []

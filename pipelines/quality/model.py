@@ -26,7 +26,7 @@ Kind = Literal[
     "freshness",  # each source has a drop for the run date; usage events are recent
     "quarantine",  # share of quarantined rows per source
     "warehouse",  # the working warehouse could not be read
-    "health",  # the night's health distribution is not degenerate (pipelines/calibration.py)
+    "health",  # the night's health distribution is not degenerate (pipelines/lab/calibration.py)
 ]
 
 #: How many example rows a failed check carries into the report.
@@ -76,7 +76,7 @@ class GateResult:
     started_at: str = ""
     finished_at: str = ""
     #: What the gate validated, cheaply re-checkable: per mart the row count and row-hash sum
-    #: (per partition for partitioned marts, :func:`pipelines.marts.mart_fingerprint`) and the
+    #: (per partition for partitioned marts, :func:`pipelines.build.marts.mart_fingerprint`) and the
     #: sha256 of the dbt run results. The publish refuses when the warehouse no longer matches.
     fingerprint: dict[str, Any] = field(default_factory=dict)
     #: Partitions validated per partitioned mart (the night's, plus any changed since the last publish).

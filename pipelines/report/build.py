@@ -93,7 +93,7 @@ def data_notes(intake: dict | None) -> str:
 
 
 def health_notes(warning: str | None) -> str:
-    """The quality gate's warning of a degenerate health distribution (pipelines/calibration.py):
+    """The quality gate's warning of a degenerate health distribution (pipelines/lab/calibration.py):
     the night published, but its health bands say more about the thresholds than the accounts."""
     if not warning:
         return ""

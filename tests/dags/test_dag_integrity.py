@@ -130,7 +130,7 @@ def test_run_date_is_the_logical_dates_utc_calendar_date():
 def test_data_errors_fail_without_retry_other_errors_retry():
     from airflow.sdk.exceptions import AirflowFailException
 
-    from pipelines.landing import SourceRejected
+    from pipelines.intake.landing import SourceRejected
     from pipelines.warehouse import WarehouseLocked
 
     module = _load_dag_module()
@@ -189,7 +189,7 @@ print("PARSE", elapsed, "HEAVY", ",".join(heavy) or "-")
 
 def test_cached_dbt_node_list_matches_the_dbt_project():
     """dags/dbt_nodes.json drives the per-model tasks; it must match the dbt project."""
-    from pipelines.airflow_home import parse_dbt_nodes
+    from pipelines.ops.airflow_home import parse_dbt_nodes
 
     def shape(listing: dict) -> list[dict]:  # descriptions may lag; names, lineage and tests may not
         return [{k: v for k, v in n.items() if k != "description"} for n in listing["nodes"]]
@@ -197,7 +197,7 @@ def test_cached_dbt_node_list_matches_the_dbt_project():
     cached = json.loads((DAGS / "dbt_nodes.json").read_text())
     current = parse_dbt_nodes()
     assert shape(cached) == shape(current), (
-        "dags/dbt_nodes.json is stale: run `python -m pipelines.airflow_home dbt-nodes` and commit it"
+        "dags/dbt_nodes.json is stale: run `python -m pipelines.ops.airflow_home dbt-nodes` and commit it"
     )
 
 
@@ -212,7 +212,7 @@ def _load_dag_module():
 
 
 def test_airflow_home_env(tmp_path):
-    from pipelines.airflow_home import DAGS_FOLDER, WAREHOUSE_POOL, airflow_home
+    from pipelines.ops.airflow_home import DAGS_FOLDER, WAREHOUSE_POOL, airflow_home
     from pipelines.settings import get_settings
 
     home = airflow_home(tmp_path / "airflow", settings=get_settings(home=tmp_path / "sm"))

@@ -26,9 +26,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.dbt import DbtSession, run_dbt
-from pipelines.generate import generate
-from pipelines.ingest import ingest
+from pipelines.build.dbt import DbtSession, run_dbt
+from pipelines.intake.ingest import ingest
+from pipelines.lab.generate import generate
 from pipelines.settings import Settings
 
 CUSTOMER_MARTS = (
@@ -81,11 +81,11 @@ SELECT = (
     "path:data-tests/assert_revenue_*",
     "--indirect-selection",
     "cautious",
-    # as in a production night (pipelines.nightly.build); tests/dbt/test_unit_tests.py runs them
+    # as in a production night (pipelines.ops.nightly.build); tests/dbt/test_unit_tests.py runs them
     "--exclude-resource-type",
     "unit_test",
 )
-#: The generator scripts tier moves over the last three nights (pipelines.generate.billing.TIER_MOVES);
+#: The generator scripts tier moves over the last three nights (pipelines.lab.generate.billing.TIER_MOVES);
 #: the night before them shows the tiers they move from.
 DROP_DAYS = 4
 

@@ -24,7 +24,7 @@ import datetime as dt
 
 import duckdb
 
-from pipelines.dbt import run_dbt, target_dir
+from pipelines.build.dbt import run_dbt, target_dir
 from pipelines.settings import Settings
 from tests.conftest import RealNights
 

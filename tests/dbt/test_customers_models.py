@@ -18,8 +18,8 @@ from collections.abc import Iterator
 import duckdb
 import pytest
 
-from pipelines import lake
 from pipelines.contract import get_entity
+from pipelines.intake import lake
 from tests.dbt.conftest import MartNights
 
 
@@ -92,7 +92,7 @@ def test_tier_history_reconciles_with_daily_tiers(con: duckdb.DuckDBPyConnection
 
 
 def test_generated_nights_move_tiers(mart_nights: MartNights, con: duckdb.DuckDBPyConnection) -> None:
-    """The generator scripts tier moves on the last nights (pipelines.generate.billing.TIER_MOVES),
+    """The generator scripts tier moves on the last nights (pipelines.lab.generate.billing.TIER_MOVES),
     so the migration and SCD2 tests above see real changes: an upgrade at once, a downgrade held
     until the renewal, and a downgrade once the renewal has passed."""
     last = mart_nights.run_dates[-1]

@@ -1,7 +1,7 @@
 """dbt's unit tests: every business rule of the dbt project on fixed inputs (the ``unit_tests:``
 of the models' YAML, dbt_project/models/**/_*__models.yml), run here, in ``make test``.
 
-A production night leaves them out (``pipelines.nightly.build``: they give the same answer every
+A production night leaves them out (``pipelines.ops.nightly.build``: they give the same answer every
 night and cost seconds a night). Here they run once, as one ``dbt test --select test_type:unit``
 against a copy of the shared ``real_nights`` warehouse (dbt reads the column types of a unit
 test's inputs from the built models), and each dbt unit test is a pytest test of its own name:
@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import pytest
 import yaml
 
-from pipelines.dbt import DbtFailed, run_dbt, run_results_path
-from pipelines.dbt_results import RunResults
+from pipelines.build.dbt import DbtFailed, run_dbt, run_results_path
+from pipelines.build.dbt_results import RunResults
 from pipelines.settings import PROJECT_ROOT, get_settings
 from tests.conftest import RealNights
 

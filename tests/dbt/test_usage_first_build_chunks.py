@@ -13,7 +13,7 @@ import json
 
 import duckdb
 
-from pipelines.dbt import run_dbt
+from pipelines.build.dbt import run_dbt
 from tests.conftest import RealNights
 
 MODEL = "int_usage_account_days_aggregated"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.airflow_home import AirflowHome, DagTestResult, airflow_home, dags_test, prepare
+from pipelines.ops.airflow_home import AirflowHome, DagTestResult, airflow_home, dags_test, prepare
 from pipelines.settings import Settings, get_settings
 
 #: A tiny business: small enough for a fast test suite, big enough for every mart.
@@ -66,7 +66,7 @@ class Night:
 
 
 def make_night(root: Path, drop_days: int = DROP_DAYS, api_port: int = 8080, extra_env: dict | None = None) -> Night:
-    from pipelines.generate import generate
+    from pipelines.lab.generate import generate
 
     expectations = root / "expectations"
     shutil.copytree(PROJECT_EXPECTATIONS, expectations)

@@ -1,5 +1,5 @@
 """The action feed, the CRM write-back and the alerts over real nights (issue 21), on a copy of the
-shared ``real_nights`` home (two nights built, gated and published by ``pipelines.nightly``; the
+shared ``real_nights`` home (two nights built, gated and published by ``pipelines.ops.nightly``; the
 generator moves tiers on the last night: an upgrade at once and a downgrade held until renewal).
 
 1. The feed opens actions on the first night, keeps those whose condition still holds on the second
@@ -26,7 +26,7 @@ import duckdb
 import pytest
 import yaml
 
-from pipelines import nightly
+from pipelines.ops import nightly
 from pipelines.outbound.crm import account_values
 from pipelines.release import open_published
 from pipelines.settings import PROJECT_ROOT, get_settings

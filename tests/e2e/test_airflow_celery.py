@@ -1,6 +1,6 @@
 """The nightly DAG on Airflow as teams deploy it: a PostgreSQL metadata database, the
 CeleryExecutor with a Redis broker and two Celery workers, each component a process of its own
-(``pipelines.airflow_services``), from Debian's postgresql and redis-server.
+(``pipelines.ops.airflow_services``), from Debian's postgresql and redis-server.
 
 The DAG is unpaused with start = the first drop and end = the second: the scheduler creates
 both runs by itself and runs them in order (``max_active_runs=1``). While night 1 starts, the
@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import run_lock
-from pipelines.airflow_services import CeleryAirflow, celery_airflow
+from pipelines.ops import run_lock
+from pipelines.ops.airflow_services import CeleryAirflow, celery_airflow
 from pipelines.settings import Settings, get_settings
 from tests.e2e.conftest import ACCOUNTS, DAYS, PROJECT_EXPECTATIONS, SEED, START
 from tests.listening import descendants, listening_addresses
@@ -60,7 +60,7 @@ class CeleryNights:
 
 @pytest.fixture(scope="module")
 def celery_nights(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CeleryNights]:
-    from pipelines.generate import generate
+    from pipelines.lab.generate import generate
 
     root = tmp_path_factory.mktemp("e2e_celery")
     expectations = root / "expectations"

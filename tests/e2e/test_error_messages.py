@@ -9,8 +9,8 @@ import io
 
 import pytest
 
-from pipelines import nightly
-from pipelines.dbt import DbtFailed
+from pipelines.build.dbt import DbtFailed
+from pipelines.ops import nightly
 from pipelines.quality import QualityGateFailed
 
 

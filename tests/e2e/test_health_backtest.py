@@ -10,9 +10,9 @@ import datetime as dt
 import hashlib
 from pathlib import Path
 
-from pipelines import nightly
-from pipelines.backtest import backtest, backtest_points
-from pipelines.generate import generate
+from pipelines.lab.backtest import backtest, backtest_points
+from pipelines.lab.generate import generate
+from pipelines.ops import nightly
 from pipelines.settings import get_settings
 
 

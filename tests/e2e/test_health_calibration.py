@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipelines import nightly
-from pipelines.calibration import BANDS, apply_vars, band_shares, calibrate
-from pipelines.generate import generate
-from pipelines.generate.daily_counts import roll_up_events
+from pipelines.lab.calibration import BANDS, apply_vars, band_shares, calibrate
+from pipelines.lab.generate import generate
+from pipelines.lab.generate.daily_counts import roll_up_events
+from pipelines.ops import nightly
 from pipelines.quality.gate import read_gate_result
 from pipelines.release import open_published
 from pipelines.settings import PROJECT_ROOT, get_settings

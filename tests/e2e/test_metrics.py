@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.metric_views import VIEWS, load_semantic_manifest, view_sql
-from pipelines.metrics import run_mf
 from pipelines.release import open_published, read_manifest
+from pipelines.release.metric_views import VIEWS, load_semantic_manifest, view_sql
+from pipelines.release.metrics import run_mf
 from pipelines.settings import get_settings
 
 RATIOS = {  # metric stem -> column of rpt_segment_retention_<period>
@@ -137,7 +137,7 @@ def test_metricflow_equals_the_marts_every_period_and_segment(real_nights, publi
 def test_a_drifted_definition_is_caught(real_nights, tmp_path):
     """NRR defined without contraction (a plausible slip): MetricFlow and the generated view
     then disagree with the mart, and the comparison says where."""
-    from pipelines.dbt import target_dir
+    from pipelines.build.dbt import target_dir
 
     home = tmp_path / "home"
     home.mkdir()

@@ -1,13 +1,13 @@
-"""The published MRR equals an independent recomputation from the extract (pipelines/oracle.py:
+"""The published MRR equals an independent recomputation from the extract (pipelines/lab/oracle.py:
 the night's ``billing/subscriptions.csv`` as delivered and the FX table, no dbt code). The soak
-runs the same oracle after every night (pipelines/soak.py)."""
+runs the same oracle after every night (pipelines/lab/soak.py)."""
 
 from __future__ import annotations
 
 import csv
 from decimal import Decimal
 
-from pipelines.oracle import CENT, MrrConfig, reconcile_published_mrr
+from pipelines.lab.oracle import CENT, MrrConfig, reconcile_published_mrr
 from pipelines.release import open_published
 
 

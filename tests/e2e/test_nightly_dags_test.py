@@ -55,7 +55,7 @@ def test_first_night_publishes_the_marts(night: Night):
 
 
 def test_the_ui_has_every_task_log_and_the_real_run_duration(night: Night):
-    """`dags test` runs tasks in-process: pipelines.dag_test_runs writes each task's log where the
+    """`dags test` runs tasks in-process: pipelines.ops.dag_test_runs writes each task's log where the
     API server reads it and replaces the start date DAG.test() records (the logical date)."""
     import sqlite3
 
@@ -78,7 +78,7 @@ def test_the_ui_has_every_task_log_and_the_real_run_duration(night: Night):
 
 def _defective_drop(night: Night, defect: str):
     """The second drop as the generator writes it with `defect` injected (into its last drop)."""
-    from pipelines.generate import generate
+    from pipelines.lab.generate import generate
 
     scratch = night.root / f"defect_{defect}"
     if not scratch.exists():

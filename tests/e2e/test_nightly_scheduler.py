@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from pipelines.airflow_home import stop_session
+from pipelines.ops.airflow_home import stop_session
 from tests.e2e.conftest import Night, make_night
 
 pytestmark = pytest.mark.e2e
@@ -48,7 +48,7 @@ def scheduled(tmp_path_factory):
         "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "600",
     }
     log = (root / "standalone.log").open("w")
-    # SIGINT back to the default in the child, as pipelines.airflow_home.standalone does: when
+    # SIGINT back to the default in the child, as pipelines.ops.airflow_home.standalone does: when
     # pytest runs as a background job (make test's other processes, CI scripts) SIGINT arrives
     # ignored, standalone inherits that, and the stop below waited out its whole timeout (60 s)
     # before ending the session with SIGTERM.

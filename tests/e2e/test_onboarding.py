@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.generate import generate
+from pipelines.lab.generate import generate
 from pipelines.release import open_published
 from pipelines.settings import get_settings
 from tests.vendor_drops import vendor_drops

@@ -12,7 +12,7 @@ import duckdb
 import pytest
 import yaml
 
-from pipelines.policy_lab import PolicyError, load_policies, simulate
+from pipelines.lab.policy_lab import PolicyError, load_policies, simulate
 from tests.conftest import RealNights
 
 
@@ -102,7 +102,7 @@ def test_policy_file_errors_name_the_file_and_the_key(tmp_path: Path) -> None:
 def test_the_policy_lab_refuses_the_spark_engine_with_a_clear_error(tmp_path: Path) -> None:
     import datetime as dt
 
-    from pipelines.policy_lab import SimulationRefused, check_latest_night
+    from pipelines.lab.policy_lab import SimulationRefused, check_latest_night
     from pipelines.settings import Settings
 
     with pytest.raises(SimulationRefused, match="embedded DuckDB engine only"):

@@ -39,8 +39,8 @@ def test_a_later_night_reuses_dbt_parse(real_nights):
 def test_a_night_runs_its_data_tests_and_no_unit_test(real_nights):
     """A production night's dbt build leaves the unit tests to `make test`
     (tests/dbt/test_unit_tests.py) and runs every data test."""
-    from pipelines.dbt import run_results_path
-    from pipelines.dbt_results import RunResults
+    from pipelines.build.dbt import run_results_path
+    from pipelines.build.dbt_results import RunResults
 
     results = RunResults.load(run_results_path(real_nights.settings, real_nights.last))
     kinds = {r.resource_type for r in results.results}

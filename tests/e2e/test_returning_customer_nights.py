@@ -14,7 +14,7 @@ import datetime as dt
 
 import pytest
 
-from pipelines import nightly
+from pipelines.ops import nightly
 from pipelines.release import open_published, read_manifest
 from pipelines.settings import get_settings
 from tests.drops import make_drop

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import nightly
-from pipelines.dbt import run_results_path
-from pipelines.dbt_results import RunResults
+from pipelines.build.dbt import run_results_path
+from pipelines.build.dbt_results import RunResults
+from pipelines.ops import nightly
 from pipelines.release import open_published, read_manifest
 from pipelines.settings import get_settings
 

@@ -1,5 +1,5 @@
 """The CI soak: every scripted lifecycle happens on the run's own nights, every night publishes,
-and every invariant holds after every night (pipelines/soak.py, the functions the DAG calls).
+and every invariant holds after every night (pipelines/lab/soak.py, the functions the DAG calls).
 
 The compact schedule (``soak.COMPACT_NIGHTS``: 2026-01-20, -21, 02-10, 03-03) shows all 18
 scripted lifecycles in four nights; the second night is first delivered corrupt and must fail
@@ -15,9 +15,9 @@ import json
 
 import pytest
 
-from pipelines.generate.lifecycles import LIFECYCLES, SCRIPT_FILE
+from pipelines.lab.generate.lifecycles import LIFECYCLES, SCRIPT_FILE
+from pipelines.lab.soak import COMPACT_NIGHTS, NightResult, SoakReport, check_night, soak
 from pipelines.settings import get_settings
-from pipelines.soak import COMPACT_NIGHTS, NightResult, SoakReport, check_night, soak
 
 pytestmark = pytest.mark.e2e
 
@@ -117,7 +117,7 @@ def test_closed_months_kept_by_the_nights_equal_a_full_refresh(soaked: SoakRepor
 
     import duckdb
 
-    from pipelines.dbt import run_dbt
+    from pipelines.build.dbt import run_dbt
 
     settings = get_settings(home=soaked.home)
     last = COMPACT_NIGHTS[-1]

@@ -1,7 +1,7 @@
 """The domain brief's worked examples, end to end: from extracts delivered through the public
 extract contract (docs/extract-contract.md) to the published marts.
 
-Each night runs every real step (``pipelines.nightly.run_night``: check_extracts, ingest,
+Each night runs every real step (``pipelines.ops.nightly.run_night``: check_extracts, ingest,
 check_quarantine, dbt build, quality gate, publish) and the assertions read the PUBLISHED
 DuckDB file (``pipelines.release.open_published``). The dbt unit tests prove the formulas on
 made-up inputs of the last model; these prove that the inputs are derived right from what a
@@ -47,8 +47,8 @@ import duckdb
 import pytest
 import yaml
 
-from pipelines import nightly
-from pipelines.dbt import DbtFailed
+from pipelines.build.dbt import DbtFailed
+from pipelines.ops import nightly
 from pipelines.release import open_published, read_manifest
 from pipelines.settings import Settings, get_settings
 from tests.drops import DEFAULT_ENTITIES, write_csv

@@ -4,7 +4,7 @@ increment overwriting whole activity dates) and the usage measures built from th
 marts on both engines, night after night.
 
 A small generated business whose usage is rolled up into daily counts per subscription with
-active users (``pipelines.generate.daily_counts.roll_up_events``), events off. Both nights run
+active users (``pipelines.lab.generate.daily_counts.roll_up_events``), events off. Both nights run
 check, ingest, the models and the publish on both engines (the data and unit tests run on DuckDB
 in the nights and in tests/e2e; here what differs between the engines is the SQL), and every mart
 and history is compared after each (``compare_engines`` of test_engine_parity).
@@ -16,10 +16,10 @@ import datetime as dt
 
 import pytest
 
-from pipelines import nightly
-from pipelines.dbt import run_dbt
-from pipelines.generate import generate
-from pipelines.generate.daily_counts import roll_up_events
+from pipelines.build.dbt import run_dbt
+from pipelines.lab.generate import generate
+from pipelines.lab.generate.daily_counts import roll_up_events
+from pipelines.ops import nightly
 from pipelines.settings import Settings
 from tests.spark.test_engine_parity import MODELS_ONLY, compare_engines
 

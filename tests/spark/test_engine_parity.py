@@ -1,7 +1,7 @@
 """DuckDB vs a Spark cluster: the same nights built, gated and published by the same code on
 both engines give the same marts and the same published files.
 
-The cluster is the project's own (``pipelines.spark_cluster``): a standalone master, two
+The cluster is the project's own (``pipelines.build.spark_cluster``): a standalone master, two
 workers and a Thrift server, each a JVM of its own on 127.0.0.1 with a bounded heap; dbt builds
 over Thrift (target ``spark_thrift``), and the gate and the publish read the marts' Parquet from
 the warehouse location the Thrift server writes to (setting ``spark_warehouse``).
@@ -42,14 +42,15 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines import nightly, spark_cluster
-from pipelines.dbt import DbtFailed, run_dbt, run_results_path
-from pipelines.dbt_results import RunResults
-from pipelines.generate import generate
-from pipelines.marts import open_marts
+from pipelines.build import spark_cluster
+from pipelines.build.dbt import DbtFailed, run_dbt, run_results_path
+from pipelines.build.dbt_results import RunResults
+from pipelines.build.marts import open_marts
+from pipelines.build.spark_marts import attach_spark_relations
+from pipelines.lab.generate import generate
+from pipelines.ops import nightly
 from pipelines.release import Manifest, open_published, read_manifest
 from pipelines.settings import Settings
-from pipelines.spark_marts import attach_spark_relations
 from tests.listening import listening_addresses
 
 #: the module builds three nights on both engines and starts and stops a cluster (docs/spark.md
@@ -241,7 +242,7 @@ def nights(cluster: Settings) -> Iterator[dict]:
             published[run_date] = {"duckdb": read_manifest(duck), "spark": read_manifest(spark)}
     night_results = RunResults.load(run_results_path(spark, run_dates[-1]))
     duck_results = RunResults.load(run_results_path(duck, run_dates[-1]))
-    # a night leaves the unit tests out (pipelines.nightly.build): run them all on the cluster here
+    # a night leaves the unit tests out (pipelines.ops.nightly.build): run them all on the cluster here
     try:
         unit_results = run_dbt(spark, run_dates[-1], "test", "--select", "test_type:unit")
     except DbtFailed:

@@ -7,8 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from pipelines import benchmark
-from pipelines.ingest import ingest
+from pipelines.intake.ingest import ingest
+from pipelines.lab import benchmark
 from pipelines.settings import Settings
 from tests.drops import make_drop
 

@@ -1,5 +1,5 @@
 """Health calibration: proposals from a company's own distribution, band cut points, the
-degenerate-night warning and --apply (pipelines/calibration.py)."""
+degenerate-night warning and --apply (pipelines/lab/calibration.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.calibration import (
+from pipelines.lab.calibration import (
     _percentile,
     advise_measures,
     apply_vars,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from pipelines.cli import app
+from pipelines.ops.cli import app
 from tests.drops import make_drop
 
 runner = CliRunner()
@@ -76,7 +76,7 @@ def test_help_shows_dates_as_iso_and_never_imports_the_pipeline() -> None:
     import sys
 
     code = ("import sys; sys.argv = ['segment-mart', 'generate', '--help']\n"
-            "from pipelines.cli import app\n"
+            "from pipelines.ops.cli import app\n"
             "try:\n    app()\nexcept SystemExit:\n    pass\n"
             "print('LOADED', sorted(m for m in ('rich', 'pydantic_settings', 'duckdb', 'pandas', 'pipelines.settings') "
             "if m in sys.modules))")
@@ -165,7 +165,7 @@ def test_audit_prints_no_stray_lines(real_home, monkeypatch) -> None:
     import sys
 
     env = {**__import__("os").environ, "SEGMENT_MART_HOME": str(real_home.settings.home)}
-    proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "audit", "--run-date", real_home.last.isoformat()],
+    proc = subprocess.run([sys.executable, "-m", "pipelines.ops.cli", "audit", "--run-date", real_home.last.isoformat()],
                           capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = (proc.stdout + proc.stderr).splitlines()

@@ -30,7 +30,7 @@ def test_documentation_page_is_generated_from_the_contract() -> None:
 def test_dbt_sources_are_generated_from_the_contract() -> None:
     """The committed sources file is what the contract generates (every entity, column, type,
     description, lake path and grain test), never a hand edit."""
-    from pipelines.dbt_sources import COMMAND, as_yaml
+    from pipelines.build.dbt_sources import COMMAND, as_yaml
 
     committed = (ROOT / "dbt_project/models/staging/_staging__sources.yml").read_text()
     assert committed == as_yaml(), f"the dbt sources are stale: run `{COMMAND}`"

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import sqlite3
 
-from pipelines.dag_test_runs import DagTestOutput, fix_run_start, task_log_path, write_task_logs
+from pipelines.ops.dag_test_runs import DagTestOutput, fix_run_start, task_log_path, write_task_logs
 
 RUN = "manual__2026-11-30T07:59:33.781128+00:00"
 OUTPUT = f"""\
 2026-11-30T07:59:33.7Z [info     ] Filling up the DagBag [airflow.models.dagbag] loc=dagbag.py:1
 2026-11-30T07:59:33.9Z [info     ] [DAG TEST] starting task_id=check_extracts map_index=-1 [airflow.sdk.definitions.dag] loc=dag.py:1501
 2026-11-30T07:59:33.9Z [info     ] [DAG TEST] running task <TaskInstance: segment_mart_nightly.check_extracts {RUN} [TaskInstanceState.SCHEDULED] ti_id=1> [airflow.sdk.definitions.dag] loc=dag.py:1504
-2026-11-30T07:59:40.0Z [info     ] drop is complete: crm, billing, usage [pipelines.nightly] loc=nightly.py:29
-2026-11-30T07:59:40.1Z [warning  ] drop has an extra file x.csv [pipelines.landing] loc=landing.py:9
+2026-11-30T07:59:40.0Z [info     ] drop is complete: crm, billing, usage [pipelines.ops.nightly] loc=nightly.py:29
+2026-11-30T07:59:40.1Z [warning  ] drop has an extra file x.csv [pipelines.intake.landing] loc=landing.py:9
 2026-11-30T07:59:40.2Z [warning  ] section/key [openlineage/namespace] not found in config [airflow.sdk._shared.configuration.parser] loc=parser.py:1455
 2026-11-30T07:59:40.3Z [info     ] Task instance state updated [airflow.api_fastapi] new_state=success rows_affected=1
 2026-11-30T07:59:40.4Z [info     ] [DAG TEST] end task task_id=check_extracts map_index=-1 [airflow.sdk.definitions.dag] loc=dag.py:1563

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.dbt import DbtFailed, run_dbt, run_results_path
+from pipelines.build.dbt import DbtFailed, run_dbt, run_results_path
 from pipelines.settings import Settings
 
 
@@ -55,8 +55,8 @@ def _tiny_project(tmp_path: Path) -> Settings:
 def test_a_session_runs_many_nights_in_one_dbt_process_and_frees_the_warehouse_between(tmp_path: Path) -> None:
     import duckdb
 
-    from pipelines.dbt import DbtSession
-    from pipelines.dbt_results import RunResults
+    from pipelines.build.dbt import DbtSession
+    from pipelines.build.dbt_results import RunResults
 
     settings = _tiny_project(tmp_path)
     nights = [dt.date(2026, 1, 5), dt.date(2026, 1, 6), dt.date(2026, 1, 7)]
@@ -111,7 +111,7 @@ def test_a_build_that_meets_the_duckdb_lock_is_transient_by_type(tmp_path: Path)
     import subprocess
     import sys
 
-    from pipelines.dbt import DbtWarehouseLocked
+    from pipelines.build.dbt import DbtWarehouseLocked
     from pipelines.errors import DataProblem, Transient
 
     settings = _tiny_project(tmp_path)

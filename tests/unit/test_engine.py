@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import nightly
-from pipelines.engine import EngineUnavailable, check_engine, dbt_target, java_major_version
+from pipelines.build.engine import EngineUnavailable, check_engine, dbt_target, java_major_version
+from pipelines.ops import nightly
 from pipelines.settings import Settings
 
 

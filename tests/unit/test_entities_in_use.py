@@ -9,9 +9,9 @@ import datetime as dt
 import pytest
 from pydantic import ValidationError
 
-from pipelines import nightly
-from pipelines.contract import default_in_use
-from pipelines.ingest import ingest
+from pipelines.contract import ENTITIES, default_in_use, is_other_shape
+from pipelines.intake.ingest import ingest
+from pipelines.ops import nightly
 from pipelines.quality import QualityGateFailed, check_quarantine
 from pipelines.quality.intake import run_intake_checks
 from pipelines.settings import Settings
@@ -19,7 +19,14 @@ from tests.drops import VALID_ROWS, make_drop, write_csv
 from tests.raw_lake import rows
 
 D1 = dt.date(2026, 1, 5)
-NO_NPS_ACTIVITIES_INVOICES = ("crm/accounts", "crm/support_cases", "billing/subscriptions", "usage/events")
+ALWAYS = tuple(e.qualified for e in ENTITIES if e.always_in_use)  # the contract says which the mart needs
+NO_NPS_ACTIVITIES_INVOICES = (*ALWAYS, "crm/support_cases", "usage/events")
+
+
+def _off(in_use: tuple[str, ...]) -> list[str]:
+    """The contract's entities outside ``in_use``, in the contract's order: an entity added to the
+    contract (off by default or not) joins this list without a test edit."""
+    return [e.qualified for e in ENTITIES if e.qualified not in in_use]
 
 
 def _settings(settings: Settings, in_use: tuple[str, ...] | None) -> Settings:
@@ -33,11 +40,15 @@ def _header_only(drop, qualified: str) -> None:
 def test_the_setting_reads_a_comma_separated_list_and_refuses_what_the_mart_cannot_do_without(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("SEGMENT_MART_ENTITIES_IN_USE", "crm/accounts, billing/subscriptions,USAGE/events")
+    assert {"crm/accounts", "billing/subscriptions"} <= set(ALWAYS)
+    monkeypatch.setenv("SEGMENT_MART_ENTITIES_IN_USE", "USAGE/events, " + ",".join(ALWAYS))
     settings = Settings()
-    assert settings.entities_in_use == ("crm/accounts", "billing/subscriptions", "usage/events")
-    assert [e.qualified for e in settings.entities_off] == [
-        "crm/activities", "crm/support_cases", "crm/nps_responses", "billing/invoices", "usage/daily_counts"]
+    assert settings.entities_in_use == tuple(e.qualified for e in ENTITIES
+                                             if e.qualified in {*ALWAYS, "usage/events"})  # contract order
+    off = [e.qualified for e in settings.entities_off]
+    assert off == _off(settings.entities_in_use)
+    assert {"crm/activities", "crm/support_cases", "crm/nps_responses", "billing/invoices",
+            "usage/daily_counts"} <= set(off)  # the entities the contract has today
     with pytest.raises(ValidationError, match="crm/accounts cannot be switched off"):
         Settings(entities_in_use=("billing/subscriptions",))
     with pytest.raises(ValidationError, match="unknown entity crm/nps: the contract knows"):
@@ -65,19 +76,23 @@ def test_entities_off_may_be_absent_or_header_only_and_are_not_loaded(settings: 
     nightly.check_extracts(settings, D1)
     ingest(settings, D1)
     result = check_quarantine(settings, D1).raise_if_failed()
-    audit = rows(settings, "select source || '/' || entity, status, file, error from raw._load_audit "
-                           "where status = 'off' order by 1")
-    assert [(a[0], a[1]) for a in audit] == [
-        ("billing/invoices", "off"), ("crm/activities", "off"), ("crm/nps_responses", "off"),
-        ("usage/daily_counts", "off")]  # off by default: usage as events
-    assert audit[0][2] == str(drop / "billing" / "invoices.csv") and "not read" in audit[0][3]
-    assert audit[2][2] is None
+    audit = {r[0]: r[1:] for r in rows(settings, "select source || '/' || entity, status, file, error "
+                                                   "from raw._load_audit where status = 'off'")}
+    off = _off(NO_NPS_ACTIVITIES_INVOICES)
+    assert sorted(audit) == sorted(off) and "usage/daily_counts" in off  # off by default: usage as events
+    _, file, error = audit["billing/invoices"]
+    assert file == str(drop / "billing" / "invoices.csv") and "not read" in error
+    assert audit["crm/nps_responses"][1] is None
     assert rows(settings, "select count(*) from raw._quarantine") == [(0,)]
     assert not (settings.lake / "raw" / "billing" / "invoices").exists()
     (entities,) = [c for c in result.checks if c.name == "entities in use"]
     assert "crm/nps_responses: health component `sentiment` is missing for every account" in entities.message
     assert str(drop / "billing" / "invoices.csv") in entities.message  # delivered anyway, named
-    assert result.summary()["intake"]["entities_off"] == ["billing/invoices", "crm/activities", "crm/nps_responses"]
+    lacking = sorted(q for q in off if not is_other_shape(next(e for e in ENTITIES if e.qualified == q),
+                                                           NO_NPS_ACTIVITIES_INVOICES))
+    assert {"billing/invoices", "crm/activities", "crm/nps_responses"} <= set(lacking)
+    assert "usage/daily_counts" not in lacking  # another shape of usage/events, which is in use
+    assert result.summary()["intake"]["entities_off"] == lacking
     # the full gate's intake checks agree: freshness does not ask for the entities off
     freshness = [c for c in run_intake_checks(settings, D1) if c.kind == "freshness"]
     assert all(c.status == "passed" for c in freshness), [c.one_line() for c in freshness]
@@ -94,7 +109,7 @@ def test_an_entity_in_use_still_fails_the_night_when_it_arrives_empty(settings: 
 
 
 def test_an_entity_in_use_still_fails_the_night_when_its_file_is_missing(settings: Settings) -> None:
-    from pipelines.landing import SourceRejected
+    from pipelines.intake.landing import SourceRejected
 
     settings = _settings(settings, NO_NPS_ACTIVITIES_INVOICES)
     drop = make_drop(settings.landing, D1)

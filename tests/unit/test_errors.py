@@ -43,12 +43,12 @@ def test_every_exception_is_a_data_problem_or_transient_never_both():
 
 
 def test_the_classification_of_the_nights_failures():
-    from pipelines.dbt import DbtFailed, DbtWarehouseLocked
-    from pipelines.landing import SourceRejected
-    from pipelines.preflight import NightOutOfOrder
-    from pipelines.publish import PublishBusy, PublishRefused
+    from pipelines.build.dbt import DbtFailed, DbtWarehouseLocked
+    from pipelines.intake.landing import SourceRejected
+    from pipelines.ops.preflight import NightOutOfOrder
+    from pipelines.ops.run_lock import RunInProgress
     from pipelines.quality import QualityGateFailed
-    from pipelines.run_lock import RunInProgress
+    from pipelines.release.publish import PublishBusy, PublishRefused
     from pipelines.warehouse import WarehouseLocked
 
     for cls in (SourceRejected, QualityGateFailed, DbtFailed, PublishRefused, NightOutOfOrder):

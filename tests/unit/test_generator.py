@@ -1,4 +1,4 @@
-"""Tests of the synthetic landing-drop generator (pipelines.generate)."""
+"""Tests of the synthetic landing-drop generator (pipelines.lab.generate)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.contract import DUCKDB_TYPES, ENTITIES, Entity, get_entity
-from pipelines.generate import DEFECTS, GenerateSummary, generate
-from pipelines.generate.catalog import FX_TO_USD
+from pipelines.lab.generate import DEFECTS, GenerateSummary, generate
+from pipelines.lab.generate.catalog import FX_TO_USD
 from tests.drops import DEFAULT_ENTITIES
 
 START = dt.date(2025, 1, 1)
@@ -647,10 +647,10 @@ def test_scripted_tier_moves_cross_the_tier_thresholds(tmp_path: Path) -> None:
 
 
 def test_every_contract_entity_has_a_simulator_and_every_simulator_an_entity() -> None:
-    """The generator's registry (pipelines/generate/simulators.py) and the contract name the same
+    """The generator's registry (pipelines/lab/generate/simulators.py) and the contract name the same
     entities: a new contract entity without a simulator, or a simulator left behind, fails here."""
     from pipelines.contract import ENTITIES
-    from pipelines.generate.simulators import SNAPSHOTS, STREAMS
+    from pipelines.lab.generate.simulators import SNAPSHOTS, STREAMS
 
     contract = {e.qualified for e in ENTITIES}
     assert not set(SNAPSHOTS) & set(STREAMS), "an entity is registered twice"

@@ -140,12 +140,44 @@ def _one_cycle(graph: dict[str, set[str]], component: set[str]) -> list[str]:
     return sorted(component)  # unreachable for a strongly connected component
 
 
+#: ``{package under pipelines/: floor}``: the night's path, intake first; lab and ops share the top
+#: floor (the CLI runs the lab's commands, the soak and the demo run nights). A module at the top of
+#: ``pipelines/`` (not in a package) is on floor 0, the ground floor.
+FLOORS = {"intake": 1, "build": 2, "quality": 3, "release": 4, "report": 5, "outbound": 6, "lab": 7, "ops": 7}
+
+#: The imports that go up a floor, each with why it is there. A new one fails
+#: :func:`test_each_floor_imports_only_the_floors_below`: move the shared piece down a floor, or
+#: name it here with its reason.
+READS_UP = {
+    ("pipelines.build.dbt_failures", "pipelines.quality.model"):
+        "the rows a failed dbt test stored are made JSON-safe by the gate's own jsonable()",
+    ("pipelines.quality.gate", "pipelines.release"):
+        "the gate compares the night with the last published release (its manifest, read only)",
+    ("pipelines.quality.gate", "pipelines.lab.calibration"):
+        "the health-distribution check of the gate is defined beside the calibration it checks",
+    ("pipelines.release.publish", "pipelines.report"):
+        "the publish writes the night's report into the release it builds",
+    ("pipelines.outbound.alerts", "pipelines.lab.policy_lab"):
+        "the digest reads the tier policy's dbt vars through the policy lab's dbt_var()",
+}
+
+
+def floor(module: str) -> int:
+    """The floor of a module of ``pipelines`` (0: the ground floor, a module at its top)."""
+    parts = module.split(".")
+    return FLOORS.get(parts[1], 0) if len(parts) > 1 else 0
+
+
+def upward_edges(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
+    return sorted((a, b) for a, targets in graph.items() for b in targets if floor(b) > floor(a))
+
+
 def test_the_graph_sees_module_and_function_level_imports():
     """The walker itself: a module-level and a function-level import both make edges, and a
     TYPE_CHECKING import does not (so a cycle cannot hide inside a function)."""
     graph = import_graph()
-    assert "pipelines.settings" in graph["pipelines.nightly"]  # module level
-    assert "pipelines.quality.gate" in graph["pipelines.nightly"]  # inside publish()
+    assert "pipelines.settings" in graph["pipelines.ops.nightly"]  # module level
+    assert "pipelines.quality.gate" in graph["pipelines.ops.nightly"]  # inside publish()
     assert "pipelines.settings" not in graph["pipelines.duck"]  # only under TYPE_CHECKING
 
 
@@ -159,3 +191,21 @@ def test_no_import_cycle_in_pipelines():
     cycles = find_cycles(import_graph())
     assert not cycles, "import cycles in pipelines/ (break each by moving the shared piece down a floor):\n" + \
         "\n".join("  " + " -> ".join(c) for c in cycles)
+
+
+def test_every_package_of_pipelines_has_a_floor():
+    packages = {p.parent.name for p in (ROOT / PACKAGE).glob("*/__init__.py")}
+    assert packages == set(FLOORS), "a package of pipelines/ without a floor (FLOORS), or a floor without a package"
+
+
+def test_a_planted_import_up_a_floor_is_found():
+    graph = {"pipelines.settings": {"pipelines.ops.nightly"}, "pipelines.intake.ingest": {"pipelines.build.dbt"},
+             "pipelines.ops.nightly": {"pipelines.intake.ingest", "pipelines.lab.soak"}}
+    assert upward_edges(graph) == [("pipelines.intake.ingest", "pipelines.build.dbt"),
+                                   ("pipelines.settings", "pipelines.ops.nightly")]
+
+
+def test_each_floor_imports_only_the_floors_below():
+    unnamed = [(a, b) for a, b in upward_edges(import_graph()) if (a, b) not in READS_UP]
+    assert not unnamed, "imports up a floor (FLOORS; move the shared piece down, or name it in READS_UP):\n" + \
+        "\n".join(f"  {a} (floor {floor(a)}) -> {b} (floor {floor(b)})" for a, b in unnamed)

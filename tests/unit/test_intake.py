@@ -1,5 +1,5 @@
 """Inputs real exports carry (issue 12, items 5 and 6), through the real loader and the intake
-checks; driven by the generator's named defects (pipelines/generate/defects.py) where one exists.
+checks; driven by the generator's named defects (pipelines/lab/generate/defects.py) where one exists.
 Each of these failed (or passed silently) on the loader that wrote DuckDB tables."""
 
 from __future__ import annotations
@@ -14,14 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import lake, nightly
 from pipelines.contract import get_entity
-from pipelines.generate import generate
-from pipelines.ingest import ingest, ingest_source
-from pipelines.landing import SourceRejected
+from pipelines.intake import lake
+from pipelines.intake.ingest import ingest, ingest_source
+from pipelines.intake.landing import SourceRejected
+from pipelines.lab.generate import generate
+from pipelines.ops import nightly
+from pipelines.ops.run_lock import RunInProgress
 from pipelines.quality import QualityGateFailed, check_quarantine
 from pipelines.quality.intake import run_intake_checks
-from pipelines.run_lock import RunInProgress
 from pipelines.settings import Settings
 from tests.drops import VALID_ROWS, make_drop, write_csv
 from tests.raw_lake import rows
@@ -213,7 +214,7 @@ def test_a_volume_spike_is_a_warning_in_the_quarantine_report(settings: Settings
 def _hold_lock(settings: Settings, how: str) -> subprocess.Popen:
     code = textwrap.dedent(f"""
         import datetime as dt, sys, time
-        from pipelines import run_lock
+        from pipelines.ops import run_lock
         with {how}:
             print("held", flush=True)
             time.sleep(60)

@@ -13,9 +13,9 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from pipelines import lake, readers
 from pipelines.contract import ENTITIES, get_entity
-from pipelines.ingest import ingest, ingest_source
+from pipelines.intake import lake, readers
+from pipelines.intake.ingest import ingest, ingest_source
 from pipelines.settings import Settings
 from tests.drops import DEFAULT_ENTITIES, VALID_ROWS, make_drop, write_csv
 

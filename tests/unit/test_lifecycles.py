@@ -1,4 +1,4 @@
-"""The scripted lifecycles (pipelines/generate/lifecycles.py) and drops on jumping nights."""
+"""The scripted lifecycles (pipelines/lab/generate/lifecycles.py) and drops on jumping nights."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.generate import generate
-from pipelines.generate.lifecycles import LIFECYCLES, SCRIPT_FILE, Config, plan
+from pipelines.lab.generate import generate
+from pipelines.lab.generate.lifecycles import LIFECYCLES, SCRIPT_FILE, Config, plan
+from pipelines.lab.soak import COMPACT_NIGHTS
 from pipelines.settings import Settings
-from pipelines.soak import COMPACT_NIGHTS
 
 CONFIG = Config.of_project(Settings().dbt_project_dir)
 

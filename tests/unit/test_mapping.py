@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from pipelines.contract import default_in_use
-from pipelines.ingest import ingest_source
-from pipelines.landing import SourceRejected
-from pipelines.map_preview import preview
-from pipelines.mapping import (
+from pipelines.intake.ingest import ingest_source
+from pipelines.intake.landing import SourceRejected
+from pipelines.intake.map_preview import preview
+from pipelines.intake.mapping import (
     MappingError,
     library_path,
     load_mapping,

@@ -187,7 +187,7 @@ def test_cli_sends_a_failure_alert_and_refuses_a_write_back_before_any_publish(t
                                                                                monkeypatch) -> None:
     from typer.testing import CliRunner
 
-    from pipelines.cli import app
+    from pipelines.ops.cli import app
 
     home = tmp_path / "home"
     monkeypatch.setenv("SEGMENT_MART_HOME", str(home))

@@ -18,11 +18,10 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-import pipelines.marts as marts_module
-import pipelines.publish as publish_module
-from pipelines import nightly
-from pipelines.dbt import run_results_path
-from pipelines.publish import PublishRefused, content_checksum, publish
+import pipelines.build.marts as marts_module
+import pipelines.release.publish as publish_module
+from pipelines.build.dbt import run_results_path
+from pipelines.ops import nightly
 from pipelines.quality import check_quarantine
 from pipelines.quality.gate import read_gate_result
 from pipelines.release import (
@@ -33,6 +32,7 @@ from pipelines.release import (
     read_manifest,
     verify_release,
 )
+from pipelines.release.publish import PublishRefused, content_checksum, publish
 from pipelines.settings import get_settings
 from tests.warehouse import gate, sql
 

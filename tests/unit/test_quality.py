@@ -16,11 +16,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.dbt import run_results_path, target_dir
-from pipelines.publish import publish
+from pipelines.build.dbt import run_results_path, target_dir
 from pipelines.quality import QualityGateFailed, load_suites, run_quality_gate, scaffold_suite
 from pipelines.quality.declared import load_mart_models
 from pipelines.quality.gate import read_gate_result
+from pipelines.release.publish import publish
 from pipelines.settings import get_settings
 from tests.warehouse import gate, sql
 
@@ -186,7 +186,7 @@ def test_suites_missing_invalid_or_without_a_mart_are_reported(real_home, tmp_pa
 
 def rewrite_audit(settings, run_date, source: str, select: str) -> None:
     """Rewrite the lake's load-audit file(s) of one source and night with ``select ... from audit``."""
-    from pipelines import lake
+    from pipelines.intake import lake
 
     for path in sorted(lake.audit_dir(settings.lake, run_date, source).glob("*.parquet")):
         con = duckdb.connect()
@@ -233,7 +233,7 @@ def test_locked_warehouse_is_waited_for_then_raised_as_transient(real_home, monk
 
 
 def test_scaffold_suite_round_trips(real_nights, tmp_path):
-    from pipelines.marts import open_marts
+    from pipelines.build.marts import open_marts
     from pipelines.quality.suites import parse_suite
 
     con = open_marts(real_nights.settings)
@@ -279,8 +279,8 @@ def test_project_suites_are_valid_and_cover_every_dbt_mart_and_the_daily_partiti
 
 def test_importing_the_package_stays_light():
     """The DAG file imports these modules while it is parsed: no GE, pandas or DuckDB then."""
-    code = ("import sys; import pipelines.quality, pipelines.publish, pipelines.release, pipelines.report, pipelines.marts, "
-            "pipelines.dbt_results; "
+    code = ("import sys; import pipelines.quality, pipelines.release.publish, pipelines.release, pipelines.report, pipelines.build.marts, "
+            "pipelines.build.dbt_results; "
             "print(sorted(m for m in ('great_expectations', 'pandas', 'duckdb', 'pyarrow') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr

@@ -1,4 +1,4 @@
-"""The soak's invariants (pipelines/soak.py) catch what they are for, on hand-made marts."""
+"""The soak's invariants (pipelines/lab/soak.py) catch what they are for, on hand-made marts."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines import soak
+from pipelines.lab import soak
 from pipelines.settings import get_settings
 
 D1, D2, D3 = dt.date(2026, 1, 20), dt.date(2026, 1, 21), dt.date(2026, 2, 10)

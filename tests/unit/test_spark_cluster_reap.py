@@ -7,7 +7,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-from pipelines import spark_cluster
+from pipelines.build import spark_cluster
 
 
 def test_a_killed_child_is_collected_not_left_a_zombie() -> None:

@@ -1,4 +1,4 @@
-"""Reading Spark-built marts without Spark (pipelines/spark_marts.py, pipelines/marts.py).
+"""Reading Spark-built marts without Spark (pipelines/build/spark_marts.py, pipelines/build/marts.py).
 
 The files here are written by DuckDB in the layout Spark writes (``<home>/spark/warehouse/
 marts.db/<mart>/as_of_date=.../part-*.parquet``, the partition column only in the folder
@@ -15,11 +15,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.dbt import target_dir
-from pipelines.marts import list_marts, mart_columns, mart_fingerprint, open_marts
-from pipelines.preflight import latest_night
+from pipelines.build.dbt import target_dir
+from pipelines.build.marts import list_marts, mart_columns, mart_fingerprint, open_marts
+from pipelines.build.spark_marts import contract_columns, relation_dir
+from pipelines.ops.preflight import latest_night
 from pipelines.settings import Settings
-from pipelines.spark_marts import contract_columns, relation_dir
 from pipelines.warehouse import WarehouseUnavailable
 
 DAILY = [("as_of_date", "date"), ("account_id", "string"), ("tier_number", "integer"),
@@ -128,8 +128,8 @@ def test_open_marts_on_spark_says_what_to_run_when_nothing_was_built(tmp_path: P
 def test_the_warehouse_location_is_a_setting(tmp_path: Path) -> None:
     """The gate and the publish read where the Thrift server writes: setting spark_warehouse, a
     path or file:// URI (default <home>/spark/warehouse); other schemes are refused by name."""
-    from pipelines.dbt import dbt_environment
-    from pipelines.spark_marts import WarehouseLocationError, spark_warehouse
+    from pipelines.build.dbt import dbt_environment
+    from pipelines.build.spark_marts import WarehouseLocationError, spark_warehouse
 
     home = tmp_path / "home"
     assert spark_warehouse(Settings(home=home)) == home / "spark" / "warehouse"
