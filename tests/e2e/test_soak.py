@@ -80,7 +80,8 @@ def test_the_soak_notices_an_outcome_that_does_not_hold(soaked: SoakReport) -> N
 
 
 #: The monthly billing-history models and what reads them: a night keeps closed months of the
-#: incremental ones (int_account_segments_monthly, int_account_health_backtest_points), and
+#: incremental ones (int_account_mrr_monthly, int_account_mrr_periods, int_account_segments_monthly,
+#: int_account_health_backtest_points), and
 #: every one must equal a rebuild from the last night's snapshot.
 MONTHLY = (
     "intermediate.int_account_mrr_monthly", "intermediate.int_account_mrr_periods",
@@ -89,8 +90,10 @@ MONTHLY = (
     "marts.fct_mrr_account_monthly", "marts.fct_mrr_movements", "marts.rpt_segment_retention_monthly",
     "marts.rpt_segment_retention_quarterly", "marts.rpt_cohort_retention", "marts.rpt_health_backtest",
 )
-#: Bookkeeping columns: the night that computed a kept row (a full refresh computes all on its night).
+#: Bookkeeping columns: the night that computed a kept row (a full refresh computes all on its night);
+#: a kept MRR month's fingerprint is of its inputs before the as-of month of the night that computed it.
 BOOKKEEPING = ("computed_as_of_date",)
+BOOKKEEPING_OF = {"intermediate.int_account_mrr_monthly": ("inputs_fingerprint", "inputs_boundary_month")}
 
 
 def _monthly_tables(warehouse) -> dict[str, list[tuple]]:
@@ -104,15 +107,17 @@ def _monthly_tables(warehouse) -> dict[str, list[tuple]]:
                 "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
                 "order by ordinal_position", [schema, table]).fetchall()]
             assert columns, f"{relation} is not in the warehouse"
-            kept = ", ".join(f'"{c}"' for c in columns if c not in BOOKKEEPING)
+            bookkeeping = BOOKKEEPING + BOOKKEEPING_OF.get(relation, ())
+            kept = ", ".join(f'"{c}"' for c in columns if c not in bookkeeping)
             out[relation] = con.execute(f"select {kept} from {relation} order by all").fetchall()
         return out
 
 
 def test_closed_months_kept_by_the_nights_equal_a_full_refresh(soaked: SoakReport, tmp_path) -> None:
-    """The nights kept closed months (January's rows of an account nothing happened to were computed
-    on 2026-01-21), recomputed a closed month whose billing was restated (the restated lifecycle's
-    January, on 2026-02-10), and every monthly mart equals a ``--full-refresh`` build of the last night."""
+    """The nights kept closed months (January's memberships of an account nothing happened to were
+    computed on 2026-01-21; November's MRR months and periods on the first night, 2026-01-20),
+    recomputed a closed month whose billing was restated (the restated lifecycle's January, on
+    2026-02-10), and every monthly mart equals a ``--full-refresh`` build of the last night."""
     import shutil
 
     import duckdb
@@ -130,9 +135,18 @@ def test_closed_months_kept_by_the_nights_equal_a_full_refresh(soaked: SoakRepor
             "where month_start_date = '2026-01-01' group by account_id").fetchall())
         points = con.execute(
             "select count(*) from intermediate.int_account_health_backtest_points").fetchone()[0]
+        mrr_computed = dict(con.execute(
+            "select account_id, max(computed_as_of_date) from intermediate.int_account_mrr_monthly "
+            "where month_start_date = '2025-11-01' group by account_id").fetchall())
+        periods_computed = dict(con.execute(
+            "select account_id, max(computed_as_of_date) from intermediate.int_account_mrr_periods "
+            "where period_start_date = '2025-11-01' and period_type = 'month' group by account_id").fetchall())
     assert restated_on == dt.date(2026, 2, 10)
     assert computed[restated["account_id"]] == restated_on
     assert dt.date(2026, 1, 21) in computed.values()
+    # November's MRR month and period are kept from the first night (the restated January lies in
+    # the months every night recomputes; the next test restates months long closed)
+    assert dt.date(2026, 1, 20) in mrr_computed.values() and dt.date(2026, 1, 20) in periods_computed.values()
     assert points > 0
     nightly = _monthly_tables(settings.warehouse)
 
@@ -143,5 +157,65 @@ def test_closed_months_kept_by_the_nights_equal_a_full_refresh(soaked: SoakRepor
     full = _monthly_tables(rebuilt.warehouse)
 
     assert all(nightly[relation] for relation in MONTHLY if "backtest" not in relation)
+    for relation in MONTHLY:
+        assert nightly[relation] == full[relation], relation
+
+
+def test_a_restated_old_month_recomputes_its_account_and_equals_a_full_refresh(
+    soaked: SoakReport, tmp_path
+) -> None:
+    """A restatement of months long closed (the amount of a subscription that started before November,
+    the earliest to end, rewritten in the last night's billing snapshot): the last night run again
+    recomputes every MRR month and period of that account and keeps the other accounts' closed months
+    (November still from the first night), and every monthly mart equals a ``--full-refresh`` build."""
+    import shutil
+
+    import duckdb
+
+    from pipelines.dbt import run_dbt
+
+    last = COMPACT_NIGHTS[-1]
+    home = tmp_path / "home"
+    shutil.copytree(soaked.home, home, symlinks=True)
+    settings = get_settings(home=home)
+    drop = settings.lake / "raw" / "billing" / "subscriptions" / f"_run_date={last.isoformat()}"
+    files = sorted(drop.glob("*.parquet"))
+    assert files, f"no billing snapshot in {drop}"
+    with duckdb.connect() as con:
+        source = ", ".join(f"'{f}'" for f in files)
+        restated_id, account = con.execute(
+            f"select subscription_id, account_id from read_parquet([{source}]) "
+            "where start_date < '2025-11-01' and not coalesce(plan ilike '%trial%', false) "
+            "order by end_date is null, end_date, subscription_id limit 1"
+        ).fetchone()
+        restated = home / "restated.parquet"
+        con.execute(
+            f"copy (select * replace (case when subscription_id = '{restated_id}' then amount + 100 else amount end "
+            f"as amount) from read_parquet([{source}])) to '{restated}' (format parquet)"
+        )
+    for f in files:
+        f.unlink()
+    shutil.move(restated, drop / files[0].name)
+
+    run_dbt(settings, last, "run")
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        nights = dict(
+            con.execute(
+                "select account_id = ?, list(distinct computed_as_of_date order by computed_as_of_date) "
+                "from intermediate.int_account_mrr_monthly where month_start_date = '2025-11-01' group by 1",
+                [account],
+            ).fetchall()
+        )
+        restated_periods = con.execute(
+            "select distinct computed_as_of_date from intermediate.int_account_mrr_periods where account_id = ?",
+            [account],
+        ).fetchall()
+    assert nights[True] == [last]
+    assert nights[False][0] == COMPACT_NIGHTS[0]
+    assert restated_periods == [(last,)]
+    nightly = _monthly_tables(settings.warehouse)
+
+    run_dbt(settings, last, "run", "--full-refresh", "--select", *(r.split(".")[1] for r in MONTHLY))
+    full = _monthly_tables(settings.warehouse)
     for relation in MONTHLY:
         assert nightly[relation] == full[relation], relation

@@ -4,12 +4,28 @@
     period's movement classified point to point with the same rule as the monthly one
     (macro revenue_movement_type). For months this equals int_account_mrr_monthly
     (checked by data-tests/assert_revenue_month_periods_match_monthly.sql). An account
-    that starts and leaves inside one quarter shows no quarterly movement. -#}
+    that starts and leaves inside one quarter shows no quarterly movement.
+    Periods whose months did not change are kept, not rebuilt (config
+    mrr_periods_incremental): a night deletes (pre-hook mrr_periods_invalidate) an
+    account's periods from the first month int_account_mrr_monthly computed again (the
+    months a night can change, every month of a restated account), and those of an
+    account gone, then computes, per account and period type, the periods after its last
+    kept one. The result equals a rebuild (tests/e2e/test_soak.py). -#}
+{{ config(mrr_periods_incremental()) }}
 with monthly as (
     select * from {{ ref('int_account_mrr_monthly') }}
 ),
 
-period_months as (
+{%- if is_incremental() %}
+
+kept_periods as (
+    select account_id, period_type, max(period_start_date) as last_kept_period
+    from {{ this }}
+    group by account_id, period_type
+),
+{%- endif %}
+
+all_period_months as (
     select
         'month' as period_type,
         month_start_date as period_start_date,
@@ -23,6 +39,20 @@ period_months as (
         cast({{ dbt.date_trunc('quarter', 'month_start_date') }} as date) as period_start_date,
         monthly.*
     from monthly
+),
+
+period_months as (
+    {#- the periods to compute: every one on a first build; on a night, those after the
+        account's last kept period of the type -#}
+    select all_period_months.*
+    from all_period_months
+    {%- if is_incremental() %}
+    left join kept_periods
+        on kept_periods.account_id = all_period_months.account_id
+        and kept_periods.period_type = all_period_months.period_type
+    where kept_periods.last_kept_period is null
+       or all_period_months.period_start_date > kept_periods.last_kept_period
+    {%- endif %}
 ),
 
 account_periods as (
@@ -99,7 +129,8 @@ final as (
         starting_mrr_reporting,
         {{ revenue_movement_amounts('movement_type', 'starting_mrr_reporting', 'ending_mrr_reporting') }},
         ending_mrr_reporting,
-        ending_arr_reporting
+        ending_arr_reporting,
+        {{ as_of_date() }} as computed_as_of_date
     from classified
 )
 

@@ -41,7 +41,16 @@
     computed (meta partition_date_column: computed_as_of_date). -#}
 {{ config(segments_monthly_incremental()) }}
 with all_account_months as (
-    select * from {{ ref('int_account_mrr_monthly') }}
+    select
+        account_id,
+        month_start_date,
+        month_end_date,
+        previous_mrr_reporting,
+        mrr_reporting,
+        plan_name,
+        first_subscription_date,
+        was_active_customer
+    from {{ ref('int_account_mrr_monthly') }}
 ),
 
 all_account_months_with_previous as (

@@ -79,7 +79,7 @@ periods as (
     group by period_type, period_start_date
 ),
 
-trailing_cohort as (
+trailing_cohort as {{ materialized_cte() }} (
     select
         periods.period_type,
         periods.period_start_date,
