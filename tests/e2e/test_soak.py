@@ -172,7 +172,7 @@ def test_a_restated_old_month_recomputes_its_account_and_equals_a_full_refresh(
 
     import duckdb
 
-    from pipelines.dbt import run_dbt
+    from pipelines.build.dbt import run_dbt
 
     last = COMPACT_NIGHTS[-1]
     home = tmp_path / "home"
