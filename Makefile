@@ -51,14 +51,17 @@ browser: $(CHROMIUM)
 ## (dbt, airflow, Spark's fixed cost per statement), so on two cores they finish far sooner side
 ## by side than one after another. The output of the first and the third is printed when all
 ## are done (and kept in var/test-real-nights.log and var/test-spark.log); any failing fails.
+#: each process prints its slowest tests (setup included): where make test's time goes
+DURATIONS := --durations=15 --durations-min=20
+
 test: install browser java airflow-packages
 	$(BIN)/ruff check pipelines dags tests
 	@mkdir -p var
-	@$(BIN)/python -m pytest -q -m spark -p no:cacheprovider --basetemp=var/pytest-spark \
+	@$(BIN)/python -m pytest -q $(DURATIONS) -m spark -p no:cacheprovider --basetemp=var/pytest-spark \
 		> var/test-spark.log 2>&1 & spark=$$!; \
-	$(BIN)/python -m pytest -q -m "(real_nights or beside_real_nights) and not spark" -p no:cacheprovider \
+	$(BIN)/python -m pytest -q $(DURATIONS) -m "(real_nights or beside_real_nights) and not spark" -p no:cacheprovider \
 		--basetemp=var/pytest-real-nights > var/test-real-nights.log 2>&1 & shared=$$!; \
-	$(BIN)/python -m pytest -q -m "not real_nights and not beside_real_nights and not spark"; rest=$$?; \
+	$(BIN)/python -m pytest -q $(DURATIONS) -m "not real_nights and not beside_real_nights and not spark"; rest=$$?; \
 	wait $$shared; real_nights=$$?; wait $$spark; parity=$$?; \
 	echo "---- tests on the real_nights warehouse (var/test-real-nights.log) ----"; cat var/test-real-nights.log; \
 	echo "---- tests/spark: DuckDB vs Spark parity (var/test-spark.log) ----"; cat var/test-spark.log; \
