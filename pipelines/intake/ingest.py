@@ -30,7 +30,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -665,14 +665,18 @@ def ingest_source(settings: Settings, run_date: dt.date, source: str) -> list[En
     return results
 
 
-def ingest(settings: Settings, run_date: dt.date, sources: tuple[str, ...] = SOURCES) -> list[EntityLoad]:
-    """Ingest several sources; every source is tried, then all rejections are raised together."""
+def ingest(settings: Settings, run_date: dt.date, sources: Iterable[str] = SOURCES,
+           load: Callable[[Settings, dt.date, str], list[EntityLoad]] | None = None) -> list[EntityLoad]:
+    """Ingest several sources; every source is tried, then all rejections are raised together.
+    ``load`` loads one source (default :func:`ingest_source`; the night passes its own, which
+    holds the home's run lock)."""
+    load = load or ingest_source
     results: list[EntityLoad] = []
     rejected: list[SourceRejected] = []
     for source in sources:
         entities_of(source)  # validates the name
         try:
-            results.extend(ingest_source(settings, run_date, source))
+            results.extend(load(settings, run_date, source))
         except SourceRejected as exc:
             log.error("%s", exc)
             rejected.append(exc)

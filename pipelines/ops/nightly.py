@@ -19,6 +19,7 @@ from pipelines.build.dbt import DbtSession, dbt_session, run_dbt, run_results_pa
 from pipelines.build.engine import check_engine
 from pipelines.contract import SOURCES, entities_of
 from pipelines.intake.ingest import EntityLoad, ingest_source
+from pipelines.intake.ingest import ingest as ingest_all
 from pipelines.intake.landing import SourceRejected, check_drop
 from pipelines.ops import run_lock
 from pipelines.ops.run_lock import RunInProgress
@@ -52,20 +53,9 @@ def ingest(settings: Settings, run_date: dt.date, source: str) -> list[EntityLoa
 
 
 def ingest_sources(settings: Settings, run_date: dt.date, sources: Iterable[str] = SOURCES) -> list[EntityLoad]:
-    """Ingest several sources; every source is tried, then all rejections are raised together."""
-    results: list[EntityLoad] = []
-    rejected: list[SourceRejected] = []
-    for source in sources:
-        try:
-            results.extend(ingest(settings, run_date, source))
-        except SourceRejected as exc:
-            log.error("%s", exc)
-            rejected.append(exc)
-    if rejected:
-        raise SourceRejected(
-            ",".join(r.source for r in rejected), run_date, [p for r in rejected for p in r.problems]
-        )
-    return results
+    """Ingest several sources, each under the run lock; every source is tried, then all
+    rejections are raised together (:func:`pipelines.intake.ingest.ingest`)."""
+    return ingest_all(settings, run_date, sources, load=ingest)
 
 
 def check_quarantine(settings: Settings, run_date: dt.date):
