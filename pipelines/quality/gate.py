@@ -426,7 +426,7 @@ def _key_check(
     source = f"(select *{derived} from {table})" if derived else table
     sql = (f"select {cols}, count(*) as rows from {source} as m{' where ' + ' and '.join(filters) if filters else ''} "
            "group by all having count(*) > 1")
-    label = name or f"key ({', '.join(key)}) is unique"
+    label = name or f"key ({', '.join(key)}) is unique" + (f" where {where}" if where else "")
     details = {"key": key, "declared": declared, "scope": scope, "sql": sql}
     try:
         n = con.execute(f"select count(*) from ({sql}) as d", params).fetchone()[0]  # type: ignore[index]
