@@ -13,9 +13,9 @@ The connection's own catalog is in memory and writable, so the publish can ``ATT
 release's DuckDB file read-write next to the read-only marts.
 
 :func:`mart_fingerprint` is a cheap whole-table aggregate per mart: row count and the sum of a
-64-bit hash of every row, per partition for partitioned marts (``partition_by`` in the mart's
-suite). It reads each row once inside DuckDB (no rows leave the engine) and costs a fraction of
-a content checksum; the gate records it, the publish recomputes it and refuses when anything
+64-bit hash of every row, per partition for daily marts and per month for monthly marts (dbt's
+model meta, :mod:`pipelines.quality.declared`). It reads each row once inside DuckDB (no rows
+leave the engine) and costs a fraction of a content checksum; the gate records it, the publish recomputes it and refuses when anything
 differs, and both compare it with the previous release to find the partitions that changed.
 
 :func:`warehouse_witness` is what the file system says about the warehouse file (and its WAL)

@@ -13,7 +13,11 @@
   (``expectations/<mart>.yml``: row counts, distributions, cross-column checks), validated on
   pandas DataFrames read through a read-only DuckDB connection, plus SQL reconciliations. Every
   mart needs a suite; every suite needs its mart; a suite expectation that restates a dbt test
-  fails when the two disagree.
+  fails when the two disagree. A daily mart (dbt's ``meta.partition_date_column``) is validated on
+  the night's partition plus the partitions changed since the last release; a monthly mart
+  (``meta.partition_month_column``) on the months changed since the last release plus the month
+  in progress. What needs the whole of such a mart (row count, key, aggregate expectations) is a
+  DuckDB aggregate over the warehouse, never a DataFrame of the whole mart.
 
 Each run writes ``<settings.quality>/<run_date>/quality_report.json`` and ``.html``.
 Great Expectations, pandas and DuckDB are imported inside the functions.
@@ -789,8 +793,9 @@ def run_quality_gate(
     """Run every check for ``run_date`` on the marts (read-only, through
     :func:`pipelines.build.marts.open_marts`) and write the quality report. Daily marts (dbt's
     ``meta.partition_date_column``) are validated on the night's partition plus any partition that changed since
-    the last publish; the others whole. The result carries the marts' fingerprint, which the
-    publish checks against the warehouse it publishes.
+    the last publish; monthly marts (``meta.partition_month_column``) on the months that changed since
+    the last publish plus the month in progress; the others whole. The result carries the marts'
+    fingerprint, which the publish checks against the warehouse it publishes.
 
     Does not raise on failed checks: call ``.raise_if_failed()`` on the result (raises
     :class:`~pipelines.quality.QualityGateFailed`). Raises only on bugs.
