@@ -434,7 +434,7 @@ def _key_check(
     details = {"key": key, "declared": declared, "scope": scope, "sql": sql}
     try:
         n = con.execute(f"select count(*) from ({sql}) as d", params).fetchone()[0]  # type: ignore[index]
-        examples = _rows(con, f"select * from ({sql}) as d order by rows desc, all", params,
+        examples = _rows(con, f"select * from ({sql}) as d order by rows desc, {cols}", params,
                          limit=EXAMPLE_ROWS) if n else []
     except Exception as exc:
         return Check(label, "key", "failed", f"the key check of {declared} failed in DuckDB: {exc}", mart=mart,

@@ -194,7 +194,7 @@ def test_whole_mart_expectations_of_a_monthly_mart_run_in_duckdb_or_are_refused(
     month), and one the gate cannot reduce is refused with what to do, never validated per batch."""
     settings = with_suites(real_home, tmp_path)
     add_expectations(settings.expectations_dir / "fct_mrr_account_monthly.yml", """
-        - expect_column_min_to_be_between: {column: month_start_date, max_value: "2020-01-01"}
+        - expect_column_min_to_be_between: {column: month_start_date, min_value: {$PARAMETER: run_date}}
         - expect_column_values_to_be_unique: {column: account_id}
         - expect_column_stdev_to_be_between: {column: mrr_reporting, min_value: 0}
         - expect_column_distinct_values_to_be_in_set: {column: reporting_currency, value_set: [USD, EUR]}
