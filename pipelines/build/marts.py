@@ -13,9 +13,9 @@ The connection's own catalog is in memory and writable, so the publish can ``ATT
 release's DuckDB file read-write next to the read-only marts.
 
 :func:`mart_fingerprint` is a cheap whole-table aggregate per mart: row count and the sum of a
-64-bit hash of every row, per partition for partitioned marts (``partition_by`` in the mart's
-suite). It reads each row once inside DuckDB (no rows leave the engine) and costs a fraction of
-a content checksum; the gate records it, the publish recomputes it and refuses when anything
+64-bit hash of every row, per partition for daily marts and per month for monthly marts (dbt's
+model meta, :mod:`pipelines.quality.declared`). It reads each row once inside DuckDB (no rows
+leave the engine) and costs a fraction of a content checksum; the gate records it, the publish recomputes it and refuses when anything
 differs, and both compare it with the previous release to find the partitions that changed.
 
 :func:`warehouse_witness` is what the file system says about the warehouse file (and its WAL)
@@ -143,55 +143,84 @@ def mart_columns(con: duckdb.DuckDBPyConnection, mart: str) -> list[tuple[str, s
         [MARTS_SCHEMA, mart]).fetchall()]
 
 
+#: The partition key of the rows whose partition column is NULL (never a date: it sorts after them).
+NULL_PARTITION = "null"
+
+
 def partition_key(value: Any) -> str:
     """The text form of a partition value used in manifests and file names (ISO for dates)."""
+    if value is None:
+        return NULL_PARTITION
     if isinstance(value, dt.date):
         return value.isoformat()
     return str(value)
 
 
+def partition_filter(column: str, keys: list[str]) -> tuple[str, list[Any]]:
+    """``(sql condition, parameters)`` selecting the rows of the partitions ``keys`` (ISO dates,
+    or :data:`NULL_PARTITION`) of a date column."""
+    col = quote_ident(column)
+    dates = [dt.date.fromisoformat(k) for k in keys if k != NULL_PARTITION]
+    terms = [f"{col} in ({', '.join('?' for _ in dates)})"] if dates else []
+    if NULL_PARTITION in keys:
+        terms.append(f"{col} is null")
+    return ("(" + " or ".join(terms) + ")") if terms else "false", dates
+
+
 def mart_fingerprint(
-    con: duckdb.DuckDBPyConnection, mart: str, columns: list[tuple[str, str]], partition_by: str | None
+    con: duckdb.DuckDBPyConnection, mart: str, columns: list[tuple[str, str]], partition_by: str | None,
+    month_column: str | None = None,
 ) -> dict[str, Any]:
     """Row count and sum of row hashes of ``marts.<mart>``, per partition when ``partition_by``.
 
     ``{"columns": [[name, type], ...], "rows": n, "hash": "..."}`` for a whole mart;
     ``{"columns": ..., "rows": n, "partitions": {"2026-01-05": [rows, "hash"], ...}}`` for a
-    partitioned one. The sum (not xor) of DuckDB's 64-bit ``hash`` of all columns is
-    order-independent and does not cancel out on repeated rows. Floats are hashed bit for bit, so
-    a rebuild whose parallel sums differ in the last bit shows as changed (and is republished,
-    with an unchanged content checksum); a changed value always shows.
+    partitioned (daily) one. A monthly mart (``month_column``, published whole) gets both from one
+    grouped scan: ``"hash"`` of the whole mart (the sum of its months' sums, equal to the whole
+    mart's) and ``"months": {"2026-01-01": [rows, "hash"], ...}``, which the gate compares with
+    the previous release's to find the months that changed. The sum (not xor) of DuckDB's 64-bit
+    ``hash`` of all columns is order-independent and does not cancel out on repeated rows. Floats
+    are hashed bit for bit, so a rebuild whose parallel sums differ in the last bit shows as
+    changed (and is republished, with an unchanged content checksum); a changed value always shows.
     """
     table = f"{MARTS_SCHEMA}.{quote_ident(mart)}"
     row_hash = f"hash({', '.join(quote_ident(c) for c, _ in columns)})" if columns else "0"
     out: dict[str, Any] = {"columns": [[c, t] for c, t in columns], "partition_by": partition_by}
-    if partition_by is None:
+    grouped = partition_by or month_column
+    if grouped is None:
         n, h = con.execute(
             f"select count(*), coalesce(sum({row_hash}::hugeint), 0)::varchar from {table}"
         ).fetchone()  # type: ignore[misc]
         out.update(rows=int(n), hash=str(h))
         return out
     rows = con.execute(
-        f"select {quote_ident(partition_by)} as p, count(*), sum({row_hash}::hugeint)::varchar "
+        f"select {quote_ident(grouped)} as p, count(*), sum({row_hash}::hugeint)::varchar "
         f"from {table} group by all order by p"
     ).fetchall()
-    out["partitions"] = {partition_key(p): [int(n), str(h)] for p, n, h in rows}
+    parts = {partition_key(p): [int(n), str(h)] for p, n, h in rows}
     out["rows"] = sum(int(n) for _, n, _ in rows)
+    if partition_by is not None:
+        out["partitions"] = parts
+        return out
+    out.update(hash=str(sum(int(h) for _, h in parts.values())), month_column=month_column, months=parts)
     return out
 
 
 def changed_partitions(current: dict[str, Any], previous: dict[str, Any] | None) -> list[str]:
     """Partitions of ``current`` (a partitioned fingerprint) that are new or differ from
     ``previous`` (the same mart's entry in the previous release's manifest); every partition
-    when there is no comparable previous entry (first publish, or a changed schema)."""
-    parts = current.get("partitions") or {}
-    prev_parts = (previous or {}).get("partitions")
+    when there is no comparable previous entry (first publish, or a changed schema). For a
+    monthly mart's fingerprint, its months against the previous manifest's ``months``."""
+    key = "months" if current.get("month_column") else "partitions"
+    parts = current.get(key) or {}
+    prev_parts = (previous or {}).get(key)
     prev_columns = [[c["name"], c["type"]] for c in (previous or {}).get("columns") or []]
-    if not prev_parts or prev_columns != current.get("columns"):
+    if (not prev_parts or prev_columns != current.get("columns")
+            or (previous or {}).get("month_column") != current.get("month_column")):
         return sorted(parts)
     changed = []
-    for key, (rows, digest) in parts.items():
-        before = prev_parts.get(key)
+    for k, (rows, digest) in parts.items():
+        before = prev_parts.get(k)
         if before is None or before.get("rows") != rows or before.get("fingerprint") != digest:
-            changed.append(key)
+            changed.append(k)
     return sorted(changed)

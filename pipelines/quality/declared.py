@@ -2,11 +2,16 @@
 
 The dbt model YAML (``dbt_project/models/marts/*/_*__models.yml``) is the one place for a
 mart's columns, types (its enforced contract), nullability, keys and allowed values (its data
-tests), and for which marts are daily (config ``date_partitioned_incremental`` sets
-``meta.partition_date_column``). The quality gate reads them here, never from the suites:
+tests), for which marts are daily (config ``date_partitioned_incremental`` sets
+``meta.partition_date_column``) and which are monthly (the model's ``config: meta:
+partition_month_column:``, the column holding the first day of the row's month, or of its
+quarter). The quality gate reads them here, never from the suites:
 
 * the schema check compares the warehouse's columns with the contract;
-* ``partition_by`` of a daily mart comes from the model's config;
+* ``partition_by`` of a daily mart and ``month_column`` of a monthly mart come from the model's
+  config (the gate validates only the partitions that changed, :mod:`pipelines.quality.gate`);
+* the key (a ``unique`` or ``unique_combination_of_columns`` test) is checked by the gate as a
+  DuckDB aggregate too (:meth:`MartModel.key_tests`);
 * the dbt tests on a mart are matched with the night's ``run_results.json`` (did they run?);
 * :func:`restatements` finds suite expectations that restate one of those tests, so that a
   value set, a range or a not-null rule is never written twice (and never drifts).
@@ -31,6 +36,9 @@ if TYPE_CHECKING:
 
 #: dbt generic tests that declare a column's allowed values.
 ALLOWED_VALUE_TESTS = ("accepted_values", "relationships")
+#: The model meta key of a monthly mart's month column (``partition_date_column`` is the daily
+#: marts': dbt's generic tests of those read only the run's slice, macros/generic_tests/get_where_subquery.sql).
+MONTH_META = "partition_month_column"
 
 
 class ManifestError(DataProblem, ValueError):
@@ -71,9 +79,25 @@ class MartModel:
     #: the as-of-date column of a daily mart (one immutable partition per night), else None
     partition_by: str | None
     tests: tuple[DbtTest, ...] = ()
+    #: the month column of a monthly mart (meta ``partition_month_column``: the first day of the
+    #: row's month or quarter; closed months change only on a restatement), else None
+    month_column: str | None = None
 
     def tests_on(self, column: str) -> list[DbtTest]:
         return [t for t in self.tests if t.column == column]
+
+    def key_tests(self) -> list[tuple[DbtTest, list[str]]]:
+        """The mart's keys as its dbt tests declare them: ``(test, columns)`` per ``unique`` and
+        ``unique_combination_of_columns`` test whose columns are literal (not rendered by Jinja)."""
+        out = []
+        for t in self.tests:
+            if t.kind == "unique" and t.column:
+                out.append((t, [t.column]))
+            elif t.kind == "unique_combination_of_columns":
+                cols = _values(t.arguments.get("columns"))
+                if cols and all(isinstance(c, str) for c in cols):
+                    out.append((t, [str(c) for c in cols]))
+        return out
 
 
 def load_mart_models(manifest: Path, schema: str = "marts") -> dict[str, MartModel]:
@@ -117,6 +141,7 @@ def load_mart_models(manifest: Path, schema: str = "marts") -> dict[str, MartMod
             contract_enforced=bool((config.get("contract") or {}).get("enforced")),
             partition_by=(config.get("meta") or {}).get("partition_date_column"),
             tests=tuple(sorted(tests[uid], key=lambda t: t.name)),
+            month_column=(config.get("meta") or {}).get(MONTH_META),
         )
     return out
 

@@ -13,7 +13,11 @@
   (``expectations/<mart>.yml``: row counts, distributions, cross-column checks), validated on
   pandas DataFrames read through a read-only DuckDB connection, plus SQL reconciliations. Every
   mart needs a suite; every suite needs its mart; a suite expectation that restates a dbt test
-  fails when the two disagree.
+  fails when the two disagree. A daily mart (dbt's ``meta.partition_date_column``) is validated on
+  the night's partition plus the partitions changed since the last release; a monthly mart
+  (``meta.partition_month_column``) on the months changed since the last release plus the month
+  in progress. What needs the whole of such a mart (row count, key, aggregate expectations) is a
+  DuckDB aggregate over the warehouse, never a DataFrame of the whole mart.
 
 Each run writes ``<settings.quality>/<run_date>/quality_report.json`` and ``.html``.
 Great Expectations, pandas and DuckDB are imported inside the functions.
@@ -29,9 +33,25 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipelines.quality.declared import ManifestError, MartModel, load_mart_models, restatements
+from pipelines.quality.declared import (
+    MONTH_META,
+    ManifestError,
+    MartModel,
+    load_mart_models,
+    restatements,
+)
 from pipelines.quality.model import EXAMPLE_ROWS, Check, GateResult, jsonable
-from pipelines.quality.suites import INDEX_META, MartSuite, SuiteError, build_gx_suite, load_suites
+from pipelines.quality.suites import (
+    INDEX_META,
+    KEY_EXPECTATIONS,
+    WHOLE_MART_REDUCTIONS,
+    ExpectationSpec,
+    MartSuite,
+    SuiteError,
+    build_gx_suite,
+    is_whole_mart_expectation,
+    load_suites,
+)
 from pipelines.warehouse import WarehouseUnavailable, quote_ident
 
 if TYPE_CHECKING:
@@ -213,38 +233,20 @@ def _batches(partitions: dict[str, list[Any]], keys: list[str], max_rows: int) -
     return batches
 
 
-def _validate_mart(
-    ctx: Any, con: duckdb.DuckDBPyConnection, suite: MartSuite, run_date: dt.date,
-    previous: dict[str, Any] | None, columns: list[tuple[str, str]], batches: list[list[str]] | None,
-    partition_by: str | None = None,
-) -> list[Check]:
-    """Great Expectations on DataFrames: the whole mart (``batches`` None) or, for a mart
-    partitioned by ``partition_by``, each batch of partitions. One check per expectation, failed
-    when any batch fails."""
+class _ReadFailed(Exception):
+    """A batch of a mart could not be read (the message says why)."""
+
+
+def _run_gx(ctx: Any, name: str, built: Any, frames: Any, run_date: dt.date) -> dict[int, list[tuple[Any, Any, Any]]]:
+    """Validate ``built.suite`` on each ``(DataFrame, partitions)`` of ``frames`` (read one at a
+    time); per expectation index, its results with the DataFrame (kept only when it failed, for
+    example rows) and the partitions."""
     import pandas as pd
 
-    mart = suite.mart
-    table = f"{MARTS_SCHEMA}.{quote_ident(mart)}"
-    derived = "".join(f", ({expr}) as {quote_ident(name)}" for name, expr in suite.derived.items())
-    available = {c for c, _ in columns} | set(suite.derived)
-    built = build_gx_suite(suite, previous_rows=(previous or {}).get("rows"), available_columns=available,
-                           include_row_count=batches is None)
-    checks = [Check(label, kind, "failed", msg, mart=mart)  # type: ignore[arg-type]
-              for label, kind, msg in built.problems]
-    source = ctx.data_sources.add_pandas(f"mart__{mart}")
-    batch_def = source.add_dataframe_asset(mart).add_batch_definition_whole_dataframe("whole")
-    # per expectation index: [results with the batch's DataFrame and partitions]
-    outcomes: dict[int, list[tuple[Any, Any, list[str] | None]]] = {}
-    for part in batches if batches is not None else [None]:
-        where, params = "", None
-        if part is not None:
-            col = quote_ident(partition_by or "")
-            where = f" where {col} in ({', '.join('?' for _ in part)})"
-            params = [dt.date.fromisoformat(k) for k in part]
-        try:
-            df = con.execute(f"select *{derived} from {table}{where}", params).df().reset_index(drop=True)
-        except Exception as exc:
-            return [*checks, Check("read mart", "suite", "failed", f"cannot read {table} with the derived columns of {suite.path.name}: {exc}", mart=mart)]
+    source = ctx.data_sources.add_pandas(name)
+    batch_def = source.add_dataframe_asset(name).add_batch_definition_whole_dataframe("whole")
+    outcomes: dict[int, list[tuple[Any, Any, Any]]] = {}
+    for df, part in frames:
         batch = batch_def.get_batch(batch_parameters={"dataframe": df})
         res = batch.validate(
             built.suite,
@@ -253,14 +255,26 @@ def _validate_mart(
         )
         for r in res.results:
             idx = (r.expectation_config.meta or {}).get(INDEX_META)
-            outcomes.setdefault(idx, []).append((r, df, part))
+            outcomes.setdefault(idx, []).append((r, None if r.success else df, part))
+    return outcomes
+
+
+def _expectation_checks(
+    suite: MartSuite, built: Any, outcomes: dict[int, list[tuple[Any, Any, Any]]], batches: list[list[str]] | None,
+    partition_by: str | None, evaluated: str | None = None,
+) -> list[Check]:
+    """One check per expectation of ``built`` from its results over every batch: failed when any
+    batch fails (totals of unexpected rows over the batches), with example rows and, for a
+    partitioned mart, the partitions validated and those holding the failure."""
+    mart = suite.mart
+    checks = []
     for idx, (label, kind, severity) in built.entries.items():
         results = outcomes.get(idx)
         if not results:
             checks.append(Check(label, kind, "failed", "no validation result from Great Expectations", mart=mart))  # type: ignore[arg-type]
             continue
         failing = [x for x in results if not x[0].success]
-        r, df, part = failing[0] if failing else results[0]
+        r, df, _ = failing[0] if failing else results[0]
         result = dict(r.result or {})
         if len(results) > 1 and "unexpected_count" in result:  # totals over every batch
             result["unexpected_count"] = sum(int((x[0].result or {}).get("unexpected_count") or 0) for x in results)
@@ -273,21 +287,169 @@ def _validate_mart(
         msg = f"error while validating: {error}" if error and failing else _describe(result, kwargs)
         examples: list[dict[str, Any]] = []
         idx_list = result.get("partial_unexpected_index_list") or []
-        if failing and idx_list and all(isinstance(i, int) for i in idx_list):
+        if failing and df is not None and idx_list and all(isinstance(i, int) for i in idx_list):
             examples = jsonable(df.iloc[list(idx_list)[:EXAMPLE_ROWS]].to_dict(orient="records"))
         details: dict[str, Any] = {"expectation": r.expectation_config.type,
                                    "kwargs": jsonable({k: v for k, v in kwargs.items() if k != "batch_id"}),
                                    "suite": str(suite.path)}
+        if evaluated:
+            details["evaluated"] = evaluated
         if batches is not None:
             details["partitions"] = [k for b in batches for k in b]
             if failing:
                 details["failing_partitions"] = _failing_partitions(failing, partition_by or "")
+                msg += f" in {partition_by} {', '.join(details['failing_partitions'][:5])}"
         checks.append(Check(
             label, kind, status, msg, mart=mart, severity=severity,  # type: ignore[arg-type]
             observed=jsonable(result.get("observed_value", result.get("unexpected_count"))),
             example_rows=examples, details=details,
         ))
     return checks
+
+
+def _validate_mart(
+    ctx: Any, con: duckdb.DuckDBPyConnection, suite: MartSuite, run_date: dt.date,
+    previous: dict[str, Any] | None, columns: list[tuple[str, str]], batches: list[list[str]] | None,
+    partition_by: str | None = None, expectations: list[ExpectationSpec] | None = None,
+) -> list[Check]:
+    """Great Expectations on DataFrames: the whole mart (``batches`` None) or, for a mart
+    partitioned by ``partition_by`` (daily or monthly), each batch of partitions, one DataFrame
+    at a time. ``expectations``: the suite's to validate (default: all of them). One check per
+    expectation, failed when any batch fails."""
+    from pipelines.build.marts import partition_filter
+
+    mart = suite.mart
+    table = f"{MARTS_SCHEMA}.{quote_ident(mart)}"
+    derived = "".join(f", ({expr}) as {quote_ident(name)}" for name, expr in suite.derived.items())
+    available = {c for c, _ in columns} | set(suite.derived)
+    built = build_gx_suite(suite, previous_rows=(previous or {}).get("rows"), available_columns=available,
+                           include_row_count=batches is None, expectations=expectations)
+    checks = [Check(label, kind, "failed", msg, mart=mart)  # type: ignore[arg-type]
+              for label, kind, msg in built.problems]
+    if not built.entries or batches == []:
+        return checks
+
+    def frames() -> Any:
+        for part in batches if batches is not None else [None]:
+            where, params = "", None
+            if part is not None:
+                cond, params = partition_filter(partition_by or "", part)
+                where = f" where {cond}"
+            try:
+                df = con.execute(f"select *{derived} from {table}{where}", params).df().reset_index(drop=True)
+            except Exception as exc:
+                raise _ReadFailed(f"cannot read {table} with the derived columns of {suite.path.name}: {exc}") from exc
+            yield df, part
+
+    try:
+        outcomes = _run_gx(ctx, f"mart__{mart}", built, frames(), run_date)
+    except _ReadFailed as exc:
+        return [*checks, Check("read mart", "suite", "failed", str(exc), mart=mart)]
+    return checks + _expectation_checks(suite, built, outcomes, batches, partition_by)
+
+
+def _whole_mart_checks(
+    ctx: Any, con: duckdb.DuckDBPyConnection, suite: MartSuite, run_date: dt.date, columns: list[tuple[str, str]],
+    expectations: list[ExpectationSpec], partition_by: str,
+) -> list[Check]:
+    """The suite's expectations on a partitioned mart that only the whole mart can decide
+    (:func:`pipelines.quality.suites.is_whole_mart_expectation`), as DuckDB aggregates over the
+    warehouse, never a DataFrame of the whole mart: an aggregate of a column is reduced in DuckDB
+    to the rows whose aggregate is the mart's, which Great Expectations validates with the
+    expectation as written; uniqueness is a key check (:func:`_key_check`). A row-count
+    expectation is the suite's ``row_count:`` (checked from the fingerprint); others are refused."""
+    mart = suite.mart
+    table = f"{MARTS_SCHEMA}.{quote_ident(mart)}"
+    derived = "".join(f", ({expr}) as {quote_ident(name)}" for name, expr in suite.derived.items())
+    available = {c for c, _ in columns} | set(suite.derived)
+    checks: list[Check] = []
+    for n, spec in enumerate(expectations):
+        if spec.type in KEY_EXPECTATIONS:
+            value = spec.kwargs.get(KEY_EXPECTATIONS[spec.type])
+            key = [value] if isinstance(value, str) else list(value or [])
+            missing = [c for c in key if c not in available]
+            if missing or not key:
+                checks.append(Check(spec.label, "key", "failed", f"{suite.path.name}: {spec.type} names no column "
+                                    f"of marts.{mart} ({', '.join(missing) or 'none'})", mart=mart))
+                continue
+            checks.append(_key_check(con, mart, key, f"{suite.path.name} ({spec.type})", None, None,
+                                     name=spec.label, severity=spec.severity, derived=derived))
+            continue
+        reduction = WHOLE_MART_REDUCTIONS.get(spec.type)
+        column = spec.kwargs.get("column")
+        if reduction is None or not isinstance(column, str) or "row_condition" in spec.kwargs:
+            what = ("a row count is the suite's `row_count:`" if spec.type.startswith("expect_table_row_count")
+                    else "the gate reduces max, min, sum, mean, median and distinct values of a column in DuckDB; "
+                    "write this one as a reconciliation (SQL returning the violating rows)")
+            checks.append(Check(spec.label, "expectation", "failed",
+                                f"{suite.path.name}: {spec.type} needs the whole of marts.{mart}, which the gate "
+                                f"validates by {partition_by} partitions and never reads whole into a DataFrame: {what}",
+                                mart=mart, details={"suite": str(suite.path), "expectation": spec.type}))
+            continue
+        q = quote_ident(column)
+        source = f"(select *{derived} from {table}) as m"
+        sql = (f"select distinct {q} from {source}" if reduction == "distinct"
+               else f"select {reduction}({q}) as {q} from {source}")
+        built = build_gx_suite(suite, previous_rows=None, available_columns=available, include_row_count=False,
+                               expectations=[spec])
+        checks += [Check(label, kind, "failed", msg, mart=mart)  # type: ignore[arg-type]
+                   for label, kind, msg in built.problems]
+        if not built.entries:
+            continue
+        try:
+            df = con.execute(sql).df()
+        except Exception as exc:
+            checks.append(Check(spec.label, "expectation", "failed", f"cannot evaluate in DuckDB ({sql}): {exc}",
+                                mart=mart))
+            continue
+        outcomes = _run_gx(ctx, f"mart__{mart}__whole{n}", built, [(df, None)], run_date)
+        checks += _expectation_checks(suite, built, outcomes, None, None,
+                                      evaluated=f"whole mart, reduced in DuckDB: {sql}")
+    return checks
+
+
+def _key_check(
+    con: duckdb.DuckDBPyConnection, mart: str, key: list[str], declared: str, partition_by: str | None,
+    validated: list[str] | None, *, name: str | None = None, where: str | None = None,
+    severity: str = "critical", derived: str = "",
+) -> Check:
+    """``key`` is unique in ``marts.<mart>``: a DuckDB group-by counting the duplicated keys, over
+    the whole mart, or over the partitions ``validated`` tonight when the key holds the partition
+    column ``partition_by`` (a duplicate then lies within one partition, and the others are
+    unchanged since they were validated)."""
+    from pipelines.build.marts import partition_filter
+
+    table = f"{MARTS_SCHEMA}.{quote_ident(mart)}"
+    cols = ", ".join(quote_ident(c) for c in key)
+    filters, params = ([f"({where})"] if where else []), []
+    scope = "the whole mart"
+    if partition_by is not None and partition_by in key and validated is not None:
+        cond, params = partition_filter(partition_by, validated)
+        filters.insert(0, cond)
+        scope = f"the {len(validated)} {partition_by} partition(s) validated tonight (the key holds {partition_by})"
+    source = f"(select *{derived} from {table})" if derived else table
+    sql = (f"select {cols}, count(*) as rows from {source} as m{' where ' + ' and '.join(filters) if filters else ''} "
+           "group by all having count(*) > 1")
+    label = name or f"key ({', '.join(key)}) is unique" + (f" where {where}" if where else "")
+    details = {"key": key, "declared": declared, "scope": scope, "sql": sql}
+    try:
+        n = con.execute(f"select count(*) from ({sql}) as d", params).fetchone()[0]  # type: ignore[index]
+        examples = _rows(con, f"select * from ({sql}) as d order by rows desc, {cols}", params,
+                         limit=EXAMPLE_ROWS) if n else []
+    except Exception as exc:
+        return Check(label, "key", "failed", f"the key check of {declared} failed in DuckDB: {exc}", mart=mart,
+                     details=details)
+    if not n:
+        return Check(label, "key", "passed", f"no duplicate ({', '.join(key)}) in {scope}", mart=mart,
+                     observed=0, details=details)
+    where_txt = ""
+    if partition_by is not None and partition_by in key:
+        parts = sorted({str(r.get(partition_by)) for r in examples})
+        where_txt = f" in {partition_by} {', '.join(parts)}"
+    return Check(label, "key", "failed" if severity == "critical" else "warning",
+                 f"{n} duplicated key{'s' if n != 1 else ''} ({', '.join(key)}){where_txt}, declared unique by "
+                 f"{declared}; e.g. {examples[0]}", mart=mart, severity=severity,  # type: ignore[arg-type]
+                 observed=n, example_rows=examples, details=details)
 
 
 def _failing_partitions(failing: list[tuple[Any, Any, list[str] | None]], column: str) -> list[str]:
@@ -333,18 +495,38 @@ def _partition_checks(
         checks.append(Check(f"partition {col} = run date exists", "row_count", "failed",
                             f"marts.{mart} has no rows with {col} = {night}: did dbt build run for this date?",
                             mart=mart, observed=0))
-    # The suite's row-count bounds keep their meaning (the whole mart vs. the previous publish),
-    # counted from the fingerprint instead of a DataFrame of the whole mart.
+    return [*checks, _row_count_check(suite, fingerprint, previous, {"partitions_validated": validate})]
+
+
+def _row_count_check(suite: MartSuite, fingerprint: dict[str, Any], previous: dict[str, Any] | None,
+                     details: dict[str, Any]) -> Check:
+    """The suite's row-count bounds of a partitioned mart (the whole mart vs. the previous publish),
+    counted from the fingerprint (a DuckDB aggregate) instead of a DataFrame of the whole mart."""
     before = (previous or {}).get("rows")
     low, high = suite.row_count_bounds(before)
     rows = int(fingerprint["rows"])
     bound = f"{low}..{high if high is not None else 'unbounded'}"
     ok = rows >= low and (high is None or rows <= high)
-    checks.append(Check(
+    return Check(
         f"row count within {bound} ({f'previous publish: {before}' if before is not None else 'first publish'})",
         "row_count", "passed" if ok else "failed", f"observed {rows} rows" + ("" if ok else f" [expected {bound}]"),
-        mart=mart, observed=rows, details={"partitions_validated": validate}))
-    return checks
+        mart=suite.mart, observed=rows, details=details)
+
+
+def _months_to_validate(fingerprint: dict[str, Any], previous: dict[str, Any] | None,
+                        run_date: dt.date) -> tuple[list[str], list[str], list[str]]:
+    """``(validate, changed, in_progress)`` of a monthly mart: the months whose fingerprint differs
+    from the previous release's (all of them without a comparable one) and the month in progress
+    (the latest month starting on or before the run date, and any after it: the expectations may
+    read the run date, so it is validated every night)."""
+    from pipelines.build.marts import NULL_PARTITION, changed_partitions
+
+    months = sorted(k for k in fingerprint["months"] if k != NULL_PARTITION)
+    night = run_date.isoformat()
+    started = [k for k in months if k <= night]
+    in_progress = [k for k in months if k > night or (started and k == started[-1])]
+    changed = changed_partitions(fingerprint, previous)
+    return sorted(set(changed) | set(in_progress)), changed, in_progress
 
 
 def _canonical_types(con: duckdb.DuckDBPyConnection, declared: set[str], known: dict[str, str]) -> dict[str, str]:
@@ -509,32 +691,51 @@ def _mart_checks(
         checks += [contract, _schema_check(mart, model.yaml_path, columns, previous, not contract.failed)]
         checks += _restatement_checks(suite, model)
         partition_by = model.partition_by
-        if partition_by is not None and partition_by not in dict(columns):
+        month_column = model.month_column if partition_by is None else None
+        grain = partition_by or month_column
+        if grain is not None and grain not in dict(columns):
             checks.append(Check("partition column exists", "schema", "failed",
-                                f"dbt's {model.yaml_path} makes marts.{mart} a daily mart partitioned by "
-                                f"{partition_by}, but it has no such column", mart=mart))
+                                f"dbt's {model.yaml_path} makes marts.{mart} a "
+                                f"{'daily' if partition_by else 'monthly'} mart partitioned by {grain} "
+                                f"({'meta.partition_date_column' if partition_by else 'meta.' + MONTH_META}), "
+                                "but it has no such column", mart=mart))
             continue
         clock = time.perf_counter()
-        fingerprint = mart_fingerprint(con, mart, columns, partition_by)
+        fingerprint = mart_fingerprint(con, mart, columns, partition_by, month_column)
         fingerprint_seconds += time.perf_counter() - clock
         fingerprints[mart] = fingerprint
         counts[mart] = fingerprint["rows"]
         batches = None
+        validate: list[str] | None = None
         if partition_by is not None:
             night = run_date.isoformat()
             parts = fingerprint["partitions"]
             validate = sorted(set(changed_partitions(fingerprint, previous)) | ({night} & set(parts)))
-            validated[mart] = validate
             checks += _partition_checks(suite, partition_by, fingerprint, validate, run_date, previous)
             batches = _batches(parts, validate, batch_rows)
+        elif month_column is not None:
+            parts = fingerprint["months"]
+            validate, changed, in_progress = _months_to_validate(fingerprint, previous, run_date)
+            checks.append(_row_count_check(suite, fingerprint, previous, {
+                "partitions_validated": validate, "partitions_changed": changed, "partition_in_progress": in_progress,
+                "partitions_kept": len(parts) - len(validate), "month_column": month_column}))
+            batches = _batches(parts, validate, batch_rows)
+        if validate is not None:
+            validated[mart] = validate
+        whole = [e for e in suite.expectations if is_whole_mart_expectation(e.type)] if grain else []
+        per_batch = [e for e in suite.expectations if e not in whole]
         clock = time.perf_counter()
-        if batches != []:
-            checks += _validate_mart(ctx, con, suite, run_date, previous, columns, batches, partition_by)
+        checks += _validate_mart(ctx, con, suite, run_date, previous, columns, batches, grain, per_batch)
         ge_seconds += time.perf_counter() - clock
         clock = time.perf_counter()
+        if whole:
+            checks += _whole_mart_checks(ctx, con, suite, run_date, columns, whole, grain or "")
+        for test, key in model.key_tests():
+            checks.append(_key_check(con, mart, key, f"dbt test {test.name} in {model.yaml_path}", grain, validate,
+                                     where=test.where))
         checks += _reconciliation_checks(con, suite, run_date)
         sql_seconds += time.perf_counter() - clock
-    log.info("gate on %d marts (%s rows): fingerprint %.2f s, Great Expectations %.2f s, reconciliations %.2f s",
+    log.info("gate on %d marts (%s rows): fingerprint %.2f s, Great Expectations %.2f s, SQL checks %.2f s",
              len(fingerprints), f"{sum(counts.values()):,}", fingerprint_seconds, ge_seconds, sql_seconds)
     return checks, counts, fingerprints, validated
 
@@ -592,8 +793,9 @@ def run_quality_gate(
     """Run every check for ``run_date`` on the marts (read-only, through
     :func:`pipelines.build.marts.open_marts`) and write the quality report. Daily marts (dbt's
     ``meta.partition_date_column``) are validated on the night's partition plus any partition that changed since
-    the last publish; the others whole. The result carries the marts' fingerprint, which the
-    publish checks against the warehouse it publishes.
+    the last publish; monthly marts (``meta.partition_month_column``) on the months that changed since
+    the last publish plus the month in progress; the others whole. The result carries the marts'
+    fingerprint, which the publish checks against the warehouse it publishes.
 
     Does not raise on failed checks: call ``.raise_if_failed()`` on the result (raises
     :class:`~pipelines.quality.QualityGateFailed`). Raises only on bugs.

@@ -21,6 +21,7 @@ Kind = Literal[
     "expectation",  # one Great Expectations expectation on one mart
     "schema",  # columns and types against the previous publish / the declared columns
     "reconciliation",  # a cross-row / cross-mart SQL reconciliation
+    "key",  # a mart's key is unique (DuckDB group-by; the key of its dbt test or suite)
     "dbt_test",  # dbt test results from run_results.json
     "dbt_build",  # dbt model/seed/snapshot nodes that errored or were skipped
     "freshness",  # each source has a drop for the run date; usage events are recent
@@ -79,7 +80,8 @@ class GateResult:
     #: (per partition for partitioned marts, :func:`pipelines.build.marts.mart_fingerprint`) and the
     #: sha256 of the dbt run results. The publish refuses when the warehouse no longer matches.
     fingerprint: dict[str, Any] = field(default_factory=dict)
-    #: Partitions validated per partitioned mart (the night's, plus any changed since the last publish).
+    #: Partitions validated per partitioned mart: a daily mart's night plus any changed since the
+    #: last publish; a monthly mart's months that changed since the last publish plus the one in progress.
     validated: dict[str, list[str]] = field(default_factory=dict)
 
     @property

@@ -249,6 +249,43 @@ class BuiltSuite:
     problems: list[tuple[str, str, str]]
 
 
+#: Whole-mart expectations the gate evaluates on a partitioned (daily or monthly) mart by reducing
+#: the whole mart in DuckDB to the rows whose aggregate is the mart's (one row holding the mart's
+#: max, min, sum, mean or median; the distinct values), which Great Expectations then validates:
+#: a batch of partitions cannot decide them, and the whole mart is never a DataFrame.
+WHOLE_MART_REDUCTIONS = {
+    "expect_column_max_to_be_between": "max",
+    "expect_column_min_to_be_between": "min",
+    "expect_column_sum_to_be_between": "sum",
+    "expect_column_mean_to_be_between": "avg",
+    "expect_column_median_to_be_between": "median",
+    "expect_column_distinct_values_to_be_in_set": "distinct",
+    "expect_column_distinct_values_to_contain_set": "distinct",
+    "expect_column_distinct_values_to_equal_set": "distinct",
+    "expect_column_unique_value_count_to_be_between": "distinct",
+}
+#: Uniqueness expectations: on a partitioned mart a key, checked as a DuckDB group-by (the kwarg
+#: naming its column(s)); the key of a mart is its dbt test's, these are for anything else.
+KEY_EXPECTATIONS = {"expect_column_values_to_be_unique": "column",
+                    "expect_compound_columns_to_be_unique": "column_list"}
+
+
+def is_whole_mart_expectation(etype: str) -> bool:
+    """Whether ``etype`` states something about a whole mart that a batch of its partitions cannot
+    decide: an aggregate of a column (Great Expectations' ``ColumnAggregateExpectation``), the
+    row count, or uniqueness. Row-level (map) and schema expectations hold on a mart when they
+    hold on every batch of it."""
+    if etype in WHOLE_MART_REDUCTIONS or etype in KEY_EXPECTATIONS or etype.startswith("expect_table_row_count"):
+        return True
+    from great_expectations.expectations.expectation import ColumnAggregateExpectation
+    from great_expectations.expectations.registry import get_expectation_impl
+
+    try:
+        return issubclass(get_expectation_impl(etype), ColumnAggregateExpectation)
+    except Exception:  # unknown type: build_gx_suite reports it
+        return False
+
+
 #: Expectation kwargs that name columns of the batch (checked before validation).
 _COLUMN_KWARGS = ("column", "column_A", "column_B", "column_list")
 #: ``meta`` key carrying an expectation's position (GE does not keep result order).
@@ -257,11 +294,12 @@ INDEX_META = "segment_mart_index"
 
 def build_gx_suite(
     suite: MartSuite, *, previous_rows: int | None, available_columns: set[str] | None = None,
-    include_row_count: bool = True,
+    include_row_count: bool = True, expectations: tuple[ExpectationSpec, ...] | list[ExpectationSpec] | None = None,
 ) -> BuiltSuite:
     """The mart's ``gx.ExpectationSuite``: the row-count bounds vs. the previous publish (unless
-    ``include_row_count`` is false) followed by the suite's expectations. The grain, the columns
-    and the allowed values are dbt's tests and contract, not expectations here.
+    ``include_row_count`` is false) followed by the suite's expectations (or those of
+    ``expectations``, a part of them). The grain, the columns and the allowed values are dbt's
+    tests and contract, not expectations here.
 
     Expectations that reference a column missing from ``available_columns``, or that GE cannot
     build (unknown type, bad kwargs), are left out and returned as ``problems``.
@@ -281,7 +319,7 @@ def build_gx_suite(
         prev = f"previous publish: {previous_rows}" if previous_rows is not None else "first publish"
         add("expect_table_row_count_to_be_between", {"min_value": low, "max_value": high},
             f"row count within {bound} ({prev})", "row_count")
-    for spec in suite.expectations:
+    for spec in suite.expectations if expectations is None else expectations:
         add(spec.type, spec.kwargs, spec.label, "expectation", spec.severity, spec.notes)
 
     expectations = []

@@ -64,6 +64,10 @@ class MartManifest:
     #: partitioned marts: {value: {"rows", "fingerprint", "checksum", "parquet"}}
     partitions: dict[str, dict[str, Any]] = field(default_factory=dict)
     comment: str | None = None  # the dbt model description
+    #: a monthly mart (published whole): its month column and per month {"rows", "fingerprint"},
+    #: which the next night's quality gate compares with its own to find the months that changed
+    month_column: str | None = None
+    months: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass

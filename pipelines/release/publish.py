@@ -529,11 +529,13 @@ class _ReleaseWriter:
     def _write_whole(self, mart: str, fp: dict[str, Any], columns: list[tuple[str, str]],
                      prev: MartManifest | None) -> MartManifest:
         rel = f"{PARQUET_DIR}/{mart}.parquet"
+        months = {"month_column": fp.get("month_column"),  # the gate's change detection of a monthly mart
+                  "months": {k: {"rows": n, "fingerprint": h} for k, (n, h) in (fp.get("months") or {}).items()}}
         if prev is not None and prev.fingerprint == fp["hash"] and prev.rows == fp["rows"]:
             self._link(rel)
             self.stats["marts_linked"].append(mart)
             return MartManifest(rows=prev.rows, checksum=prev.checksum, columns=prev.columns, parquet=rel,
-                                fingerprint=fp["hash"])
+                                fingerprint=fp["hash"], **months)
         table = f"{PUB_CATALOG}.{MARTS_SCHEMA}.{quote_ident(mart)}"
         self.con.execute(f"create or replace table {table} as select * from {MARTS_SCHEMA}.{quote_ident(mart)} "
                          "order by all")
@@ -541,7 +543,7 @@ class _ReleaseWriter:
         self._copy_parquet(f"select * from {table}", rel)
         self.stats["marts_written"].append(mart)
         return MartManifest(rows=rows, checksum=checksum, columns=_columns(columns), parquet=rel,
-                            fingerprint=fp["hash"])
+                            fingerprint=fp["hash"], **months)
 
     def _write_partitioned(self, mart: str, fp: dict[str, Any], columns: list[tuple[str, str]],
                            prev: MartManifest | None) -> MartManifest:

@@ -27,6 +27,9 @@ from tests.warehouse import gate, sql
 ROOT = Path(__file__).resolve().parents[2]
 DAILY = ("fct_account_actions_daily", "fct_account_health_daily", "fct_account_segments_daily", "fct_account_signals",
          "fct_account_tiers_daily")
+#: The marts keyed by a month (or a quarter's first month), validated by month.
+MONTHLY = ("fct_mrr_account_monthly", "fct_mrr_movements", "rpt_cohort_retention", "rpt_segment_retention_monthly",
+           "rpt_segment_retention_quarterly", "rpt_segment_unit_economics")
 
 
 def failed(result):
@@ -51,8 +54,10 @@ def with_suites(home, tmp_path):
 def test_the_nightly_gate_validated_only_the_nights_partition(real_nights):
     result = read_gate_result(real_nights.settings, real_nights.last)
     assert result is not None and result.passed, result and result.summary()["failed"]
-    # the second night: only its own partition of each daily mart was new, so only it was validated
-    assert result.validated == {m: [real_nights.last.isoformat()] for m in DAILY}
+    # the second night: only its own partition of each daily mart was new, so only it was validated,
+    # and of each monthly mart only the month in progress (asserted in the next test)
+    assert {m: v for m, v in result.validated.items() if m in DAILY} == {m: [real_nights.last.isoformat()] for m in DAILY}
+    assert set(result.validated) == set(DAILY) | set(MONTHLY)
     fingerprint = result.fingerprint["marts"]
     assert set(fingerprint) == set(result.marts)
     for mart in DAILY:
@@ -74,6 +79,138 @@ def test_the_nightly_gate_validated_only_the_nights_partition(real_nights):
         assert mine["schema: columns match the dbt contract"].status == "passed", mart
         ran = mine["dbt tests of the mart ran"]
         assert ran.status == "passed" and ran.observed == ran.details["tests"] > 0, (mart, ran.message)
+
+
+def in_progress(fingerprint: dict, run_date) -> str:
+    """The month in progress of a monthly mart's fingerprint: its latest month starting by ``run_date``."""
+    return max(k for k in fingerprint["months"] if k <= run_date.isoformat())
+
+
+def test_a_night_whose_closed_months_did_not_change_validates_only_the_month_in_progress(real_nights):
+    """The second real night rebuilt every monthly mart with dbt; its closed months came out as the
+    first night's release recorded them (per-month fingerprints in its manifest), so the gate read
+    none of them into pandas: only the month (the quarter) in progress. Whole-mart checks ran as
+    DuckDB aggregates over every month."""
+    from pipelines.release import read_manifest
+
+    settings, last = real_nights.settings, real_nights.last
+    result = read_gate_result(settings, last)
+    declared = load_mart_models(target_dir(settings) / "manifest.json")
+    assert {m for m, d in declared.items() if d.month_column} == set(MONTHLY)
+    manifest = read_manifest(settings)
+    for mart in MONTHLY:
+        fp = result.fingerprint["marts"][mart]
+        assert fp["month_column"] == declared[mart].month_column and len(fp["months"]) > 12, mart
+        assert sum(n for n, _ in fp["months"].values()) == fp["rows"] == result.marts[mart]
+        current = in_progress(fp, last)
+        assert result.validated[mart] == [current], mart
+        mine = {c.name: c for c in result.checks if c.mart == mart}
+        count = next(c for c in mine.values() if c.kind == "row_count")
+        assert count.status == "passed" and count.details["partitions_validated"] == [current]
+        assert set(count.details["partitions_changed"]) <= {current}, (mart, count.details)
+        assert count.details["partitions_kept"] == len(fp["months"]) - 1
+        for c in mine.values():  # the row-level expectations read the month in progress only
+            if c.kind == "expectation" and "partitions" in c.details:
+                assert c.details["partitions"] == [current], (mart, c.name)
+        key = next(c for c in mine.values() if c.kind == "key")
+        assert key.status == "passed" and "unique_combination_of_columns" in key.details["declared"]
+        # the release keeps the months' fingerprints for the next night's gate
+        published = manifest.marts[mart]
+        assert published.month_column == fp["month_column"] and published.partition_by is None
+        assert {k: [v["rows"], v["fingerprint"]] for k, v in published.months.items()} == fp["months"]
+    # a whole-mart aggregate is reduced in DuckDB: the latest reference date is the run date,
+    # though no closed month (each ending before it) was read
+    latest = next(c for c in result.checks if c.mart == "fct_mrr_account_monthly"
+                  and c.name == "expect_column_max_to_be_between(mrr_reference_date)")
+    assert latest.status == "passed" and latest.observed == last.isoformat()
+    assert "reduced in DuckDB" in latest.details["evaluated"]
+
+
+def closed_month(settings, mart: str = "fct_mrr_account_monthly") -> tuple[str, str]:
+    """(a closed month, an account with MRR in it) of a monthly mart of the working warehouse."""
+    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    try:
+        month, account = con.execute(
+            f"select month_start_date, min(account_id) from marts.{mart} where mrr_reporting > 0 "
+            "group by all order by month_start_date desc limit 1 offset 2").fetchone()
+    finally:
+        con.close()
+    return month.isoformat(), account
+
+
+def test_a_corrupted_closed_month_of_a_monthly_mart_blocks_the_night(real_home):
+    """A value planted in one closed month changes that month's fingerprint: the gate validates it
+    with the month in progress, the night fails naming the mart, the month and the column, and
+    the published release stays byte-identical."""
+    from pipelines.ops import nightly
+    from pipelines.release.publish import PublishRefused
+    from tests.unit.test_publish import snapshot
+
+    settings, last = real_home.settings, real_home.last
+    before = snapshot(settings.published)
+    month, account = closed_month(settings)
+    sql(settings, "update marts.fct_mrr_account_monthly set arr_reporting = -7 "
+        "where account_id = ? and month_start_date = ?", [account, month])
+    with pytest.raises(QualityGateFailed) as exc:
+        nightly.quality_gate(settings, last)
+    result = exc.value.result
+    current = in_progress(result.fingerprint["marts"]["fct_mrr_account_monthly"], last)
+    assert result.validated["fct_mrr_account_monthly"] == [month, current]
+    assert result.validated["fct_mrr_movements"] == [in_progress(result.fingerprint["marts"]["fct_mrr_movements"], last)]
+    check = failed(result)[("fct_mrr_account_monthly", "expect_column_values_to_be_between(arr_reporting)")]
+    assert check.details["failing_partitions"] == [month] and f"month_start_date {month}" in check.message
+    assert check.message.startswith("1 of ") and "-7" in check.message
+    assert check.example_rows[0]["account_id"] == account and check.example_rows[0]["month_start_date"] == month
+    said = str(exc.value)
+    assert "fct_mrr_account_monthly" in said and "arr_reporting" in said and month in said
+    with pytest.raises(PublishRefused, match="quality gate failed"):
+        nightly.publish(settings, last)
+    assert snapshot(settings.published) == before
+
+
+def test_a_duplicated_key_in_a_closed_month_is_caught_by_the_key_aggregate(real_home):
+    """The key of a monthly mart (its dbt test's columns) is checked by a DuckDB group-by over the
+    months validated tonight, the key holding the month: a row duplicated in a closed month changes
+    that month's fingerprint, and the aggregate names the key, the month and the rows."""
+    settings = real_home.settings
+    month, account = closed_month(settings)
+    sql(settings, "insert into marts.fct_mrr_account_monthly select * from marts.fct_mrr_account_monthly "
+        "where account_id = ? and month_start_date = ?", [account, month])
+    result = gate(real_home)
+    check = failed(result)[("fct_mrr_account_monthly", "key (account_id, month_start_date) is unique")]
+    assert check.kind == "key" and check.observed == 1
+    assert f"month_start_date {month}" in check.message
+    assert check.example_rows == [{"account_id": account, "month_start_date": month, "rows": 2}]
+    assert check.details["declared"].startswith("dbt test unique_combination_of_columns_fct_mrr_account_monthly")
+    assert month in check.details["scope"] or "partition" in check.details["scope"]
+    # nothing else in the row-level expectations fails: the duplicate is a whole-mart fact
+    assert {name for m, name in failed(result) if m == "fct_mrr_account_monthly"} <= {
+        check.name, "movements agree with fct_mrr_movements"}
+
+
+def test_whole_mart_expectations_of_a_monthly_mart_run_in_duckdb_or_are_refused(real_home, tmp_path):
+    """A suite's aggregate expectation on a monthly mart is reduced in DuckDB over every month, a
+    uniqueness expectation is a key aggregate over the whole mart (its columns do not hold the
+    month), and one the gate cannot reduce is refused with what to do, never validated per batch."""
+    settings = with_suites(real_home, tmp_path)
+    add_expectations(settings.expectations_dir / "fct_mrr_account_monthly.yml", """
+        - expect_column_min_to_be_between: {column: month_start_date, min_value: {$PARAMETER: run_date}}
+        - expect_column_values_to_be_unique: {column: account_id}
+        - expect_column_stdev_to_be_between: {column: mrr_reporting, min_value: 0}
+        - expect_column_distinct_values_to_be_in_set: {column: reporting_currency, value_set: [USD, EUR]}
+    """)
+    result = run_quality_gate(settings, real_home.last, dbt_run_results=run_results_path(settings, real_home.last))
+    bad = failed(result)
+    oldest = bad[("fct_mrr_account_monthly", "expect_column_min_to_be_between(month_start_date)")]
+    first = min(result.fingerprint["marts"]["fct_mrr_account_monthly"]["months"])
+    assert oldest.observed == first and "reduced in DuckDB" in oldest.details["evaluated"]
+    unique = bad[("fct_mrr_account_monthly", "expect_column_values_to_be_unique(account_id)")]
+    assert unique.kind == "key" and unique.details["scope"] == "the whole mart" and unique.observed > 1
+    stdev = bad[("fct_mrr_account_monthly", "expect_column_stdev_to_be_between(mrr_reporting)")]
+    assert "never reads whole into a DataFrame" in stdev.message and "reconciliation" in stdev.message
+    currency = next(c for c in result.checks if c.name == "expect_column_distinct_values_to_be_in_set(reporting_currency)")
+    assert currency.status == "passed", currency.message
+    assert {m for m, _ in bad} == {"fct_mrr_account_monthly"} and len(bad) == 3
 
 
 def test_a_corrupted_new_partition_blocks_the_night(real_home):
@@ -377,3 +514,37 @@ def test_a_dbt_test_left_out_of_the_build_is_named_and_a_missing_manifest_stops_
     result = gate(real_home)
     assert "no dbt manifest at" in failed(result)[(None, "dbt manifest")].message
     assert not result.fingerprint.get("marts")
+
+
+def test_a_monthly_fingerprint_is_the_whole_marts_and_finds_the_changed_months():
+    """One grouped scan gives a monthly mart's per-month fingerprints and its whole-mart hash (the
+    one the publish recomputes without the month column); a change shows in its month only, and a
+    previous release without months (or with another schema) makes every month changed."""
+    from pipelines.build.marts import (
+        NULL_PARTITION,
+        changed_partitions,
+        mart_columns,
+        mart_fingerprint,
+        partition_filter,
+    )
+
+    con = duckdb.connect()
+    con.execute("create schema marts")
+    con.execute("create table marts.m as select (date '2026-01-01' + to_months(i % 3))::date as month_start_date, "
+                "i as account, i * 1.5 as mrr from range(30) t(i)")
+    columns = mart_columns(con, "m")
+    fp = mart_fingerprint(con, "m", columns, None, "month_start_date")
+    whole = mart_fingerprint(con, "m", columns, None)
+    assert (fp["rows"], fp["hash"]) == (whole["rows"], whole["hash"]) == (30, fp["hash"])
+    assert sorted(fp["months"]) == ["2026-01-01", "2026-02-01", "2026-03-01"] and fp["partition_by"] is None
+    previous = {"columns": [{"name": c, "type": t} for c, t in columns], "month_column": "month_start_date",
+                "months": {k: {"rows": n, "fingerprint": h} for k, (n, h) in fp["months"].items()}}
+    assert changed_partitions(fp, previous) == []
+    con.execute("update marts.m set mrr = 0 where account = 4")  # a February row
+    con.execute("insert into marts.m values (null, 99, 1)")
+    after = mart_fingerprint(con, "m", columns, None, "month_start_date")
+    assert changed_partitions(after, previous) == ["2026-02-01", NULL_PARTITION]
+    assert changed_partitions(after, {**previous, "months": {}}) == sorted(after["months"])
+    assert changed_partitions(after, {**previous, "month_column": None}) == sorted(after["months"])
+    cond, params = partition_filter("month_start_date", ["2026-02-01", NULL_PARTITION])
+    assert con.execute(f"select count(*) from marts.m where {cond}", params).fetchone()[0] == 11
