@@ -3,8 +3,8 @@
 One Airflow + pipeline home for the module; the tests run in order like consecutive nights:
 a good first night, four failed second nights (three bad deliveries, and a mart that passes dbt
 but breaks an expectation; each must fail at the right task and leave the publish
-byte-identical), the second night's good delivery publishes, the third night publishes, and
-re-running a night gives identical marts.
+byte-identical), the second night's good delivery publishes, and re-running it gives identical
+marts. The nights' dbt builds leave the generic data tests out (conftest.DAG_TEST_DBT_EXCLUDE).
 """
 
 from __future__ import annotations
