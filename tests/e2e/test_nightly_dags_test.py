@@ -82,8 +82,9 @@ def _defective_drop(night: Night, defect: str):
 
     scratch = night.root / f"defect_{defect}"
     if not scratch.exists():
-        # Same business, one day shorter: its last drop is our second night.
-        generate(scratch, accounts=ACCOUNTS, start_date=START, days=DAYS - 1, drop_days=DROP_DAYS - 1,
+        # Same business, ending on our second night: its last drop is that night.
+        later = len(night.drops) - 2  # drops after the second
+        generate(scratch, accounts=ACCOUNTS, start_date=START, days=DAYS - later, drop_days=DROP_DAYS - later,
                  seed=SEED, defects=(defect,))
     return scratch / night.drops[1].isoformat()
 
