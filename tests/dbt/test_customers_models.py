@@ -182,7 +182,8 @@ def test_backfill_of_an_earlier_night_then_replay_changes_nothing(
 ) -> None:
     """Earlier nights rebuilt while later ones are in the warehouse, then every later night
     replayed in order (``restated_nights``: the first night restated, the second backfilled, ...);
-    each build ran the data tests (the history reconciliation among them), so each passed."""
+    each build ran the singular data tests (the history reconciliation among them), so each
+    passed."""
     run_dates = mart_nights.run_dates
     assert restated_nights[run_dates[1]].tiers_on_the_night > 0
     assert restated_nights[run_dates[-1]].customers == mart_nights.tables[run_dates[-1]].customers

@@ -19,7 +19,7 @@ import time
 import pytest
 
 from pipelines.ops.airflow_home import stop_session
-from tests.e2e.conftest import Night, make_night
+from tests.e2e.conftest import DAG_TEST_DBT_EXCLUDE, Night, make_night
 
 pytestmark = pytest.mark.e2e
 
@@ -37,7 +37,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def scheduled(tmp_path_factory):
     root = tmp_path_factory.mktemp("e2e_scheduler")
-    night = make_night(root, drop_days=1, api_port=_free_port())
+    night = make_night(root, drop_days=1, api_port=_free_port(), extra_env=DAG_TEST_DBT_EXCLUDE)
     day = night.drops[-1].isoformat()
     night.airflow.extra_env |= {
         "SEGMENT_MART_START_DATE": day,
