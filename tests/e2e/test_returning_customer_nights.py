@@ -5,8 +5,7 @@ Three accounts over 2026-03-10..12. A2's only subscription ends on the second ni
 quality gate (the Great Expectations suite of the tier history did not allow the
 ``reactivated`` change type the model writes), and so did every night after it: the product
 stopped publishing the first time a customer came back. Real nights (``nightly.run_night``,
-what the CLI's ``run`` and the DAG call), no mocks; the first night, before anything happens,
-without dbt's data tests (the second and third run them all).
+what the CLI's ``run`` and the DAG call), no mocks.
 """
 
 from __future__ import annotations
@@ -71,13 +70,10 @@ def _drop(landing, night: dt.date) -> None:
 
 def test_a_customer_who_leaves_and_returns_publishes_every_night_with_a_reactivated_tier(tmp_path) -> None:
     settings = get_settings(home=tmp_path / "home")
-    # the first night, before anything happens to A2, leaves dbt's data tests out
-    # (SEGMENT_MART_DBT_BUILD_EXCLUDE: the gate warns and passes); the leaving and the return run them all
-    first = settings.model_copy(update={"dbt_build_exclude": "resource_type:test"})
     with nightly.dbt_session(settings) as dbt:  # one dbt process for the three nights
         for night in NIGHTS:
             _drop(settings.landing, night)
-            manifest = nightly.run_night(first if night == NIGHTS[0] else settings, night, dbt=dbt)
+            manifest = nightly.run_night(settings, night, dbt=dbt)
             assert manifest.run_date == night  # published, not only built
     assert read_manifest(settings).run_date == NIGHTS[2]
     con = open_published(settings)
