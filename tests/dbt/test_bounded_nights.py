@@ -24,7 +24,7 @@ import datetime as dt
 
 import duckdb
 
-from pipelines.build.dbt import run_dbt, target_dir
+from pipelines.build.dbt import DbtSession, dbt_session, run_dbt, target_dir
 from pipelines.settings import Settings
 from tests.conftest import RealNights
 
@@ -89,10 +89,11 @@ def test_a_night_does_not_read_old_partitions(real_home: RealNights) -> None:
     assert seen == dict.fromkeys(seen, 0)
 
 
-def _references(settings: Settings, run_date: dt.date, *analyses: str) -> dict[str, list[tuple]]:
+def _references(settings: Settings, run_date: dt.date, *analyses: str,
+                dbt: DbtSession | None = None) -> dict[str, list[tuple]]:
     """What each reference analysis (the model as it was, over every daily row) gives; one dbt
     compile for all of them."""
-    run_dbt(settings, run_date, "compile", "--select", *analyses)
+    run_dbt(settings, run_date, "compile", "--select", *analyses, session=dbt)
     out = {}
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         for analysis in analyses:
@@ -152,22 +153,26 @@ def test_compact_history_gives_what_every_daily_row_gives(real_home: RealNights)
                               "else assigned_tier end as assigned_tier"),
         })
 
-    # Night by night: the compact history of the night before the last (a first build
-    # from the whole history), then the last night's (incremental).
-    run_dbt(settings, last - dt.timedelta(days=1), "run", "--select", *CHANGES, "--full-refresh")
-    run_dbt(settings, last, "run", "--select", *COMPACT_MODELS)
-    nightly = {model: _table(settings, f"intermediate.{model}") for model in CHANGES}
-    # The planted history lies in months the nights closed, which the monthly membership keeps
-    # (no night rewrites the past of the daily marts): rebuild it whole from the compact runs.
-    run_dbt(settings, last, "run", "--select", "int_account_segments_monthly", "--full-refresh")
+    # one dbt process for the five commands below (it loads the project once; between two
+    # commands it holds no handle on the warehouse, which the test reads)
+    with dbt_session(settings) as dbt:
+        # Night by night: the compact history of the night before the last (a first build
+        # from the whole history), then the last night's (incremental).
+        run_dbt(settings, last - dt.timedelta(days=1), "run", "--select", *CHANGES, "--full-refresh", session=dbt)
+        run_dbt(settings, last, "run", "--select", *COMPACT_MODELS, session=dbt)
+        nightly = {model: _table(settings, f"intermediate.{model}") for model in CHANGES}
+        # The planted history lies in months the nights closed, which the monthly membership keeps
+        # (no night rewrites the past of the daily marts): rebuild it whole from the compact runs.
+        run_dbt(settings, last, "run", "--select", "int_account_segments_monthly", "--full-refresh", session=dbt)
 
-    reference = _references(settings, last, "segments_monthly_from_daily_rows", "tier_periods_from_daily_rows")
-    assert _table(settings, "intermediate.int_account_segments_monthly", MONTHLY_BOOKKEEPING) == reference[
-        "segments_monthly_from_daily_rows"]
-    assert _table(settings, "intermediate.int_account_tier_periods_derived") == reference[
-        "tier_periods_from_daily_rows"]
-    assert any(row[2] == "end" for row in nightly["int_account_segment_run_bounds"])
+        reference = _references(settings, last, "segments_monthly_from_daily_rows", "tier_periods_from_daily_rows",
+                                dbt=dbt)
+        assert _table(settings, "intermediate.int_account_segments_monthly", MONTHLY_BOOKKEEPING) == reference[
+            "segments_monthly_from_daily_rows"]
+        assert _table(settings, "intermediate.int_account_tier_periods_derived") == reference[
+            "tier_periods_from_daily_rows"]
+        assert any(row[2] == "end" for row in nightly["int_account_segment_run_bounds"])
 
-    # A first build derives the same compact history from the whole history.
-    run_dbt(settings, last, "run", "--select", *CHANGES, "--full-refresh")
+        # A first build derives the same compact history from the whole history.
+        run_dbt(settings, last, "run", "--select", *CHANGES, "--full-refresh", session=dbt)
     assert {model: _table(settings, f"intermediate.{model}") for model in CHANGES} == nightly

@@ -9,6 +9,13 @@ the tasks that meet it fail with ``RunInProgress``, which the DAG retries (here 
 retry: ``SEGMENT_MART_RETRIES`` / ``SEGMENT_MART_RETRY_DELAY_SECONDS``); the lock is released once
 a task waits for its retry, and both nights must then succeed. Task logs must be readable through
 the API server, as the UI reads them, for both tries of a retried task.
+
+What this test proves is the deployment (scheduling, Celery, the retry, the logs), not the dbt
+project, so its nights are cheap: the DAG file is the shipped one, in a dags folder of the test's
+own whose dbt_nodes.json lists two of the dbt nodes (each node's status task is a Celery task
+process of its own: 72 a night otherwise; every node's task runs in tests/e2e/
+test_nightly_dags_test.py), and the nights' dbt build leaves the data tests out
+(``SEGMENT_MART_DBT_BUILD_EXCLUDE``, docs/configuration.md; the gate warns and passes).
 """
 
 from __future__ import annotations
@@ -36,6 +43,20 @@ pytestmark = pytest.mark.e2e
 DAG_ID = "segment_mart_nightly"
 RUN_TIMEOUT_SECONDS = 1500
 INGEST_TASKS = ("ingest_crm", "ingest_billing", "ingest_usage")
+DAGS = Path(__file__).resolve().parents[2] / "dags"
+#: The dbt nodes whose status tasks the test's DAG shows (a parent and its child).
+NODES = ("model.segment_mart.stg_crm__accounts", "model.segment_mart.dim_accounts")
+
+
+def _dags_folder(folder: Path) -> Path:
+    """The shipped DAG file with a dbt node list of :data:`NODES` only."""
+    folder.mkdir()
+    shutil.copyfile(DAGS / f"{DAG_ID}.py", folder / f"{DAG_ID}.py")
+    listing = json.loads((DAGS / "dbt_nodes.json").read_text())
+    listing["nodes"] = [n for n in listing["nodes"] if n["unique_id"] in NODES]
+    assert len(listing["nodes"]) == len(NODES), "a node of NODES is not in dags/dbt_nodes.json"
+    (folder / "dbt_nodes.json").write_text(json.dumps(listing))
+    return folder
 
 
 @dataclass
@@ -74,6 +95,8 @@ def celery_nights(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CeleryNi
         "SEGMENT_MART_RETRIES": "1", "SEGMENT_MART_RETRY_DELAY_SECONDS": "5",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
         "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "600",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(_dags_folder(root / "dags")),
+        "SEGMENT_MART_DBT_BUILD_EXCLUDE": "resource_type:test",
     }
     # PostgreSQL runs as user `postgres` when the tests run as root: its folder must be
     # reachable by that user, which pytest's private temporary folders are not
@@ -151,6 +174,11 @@ def test_the_scheduler_ran_both_nights_on_celery(celery_nights: CeleryNights) ->
                               DAG_ID)[0][0]
     results = celery_nights.query("select count(*) from celery_taskmeta")[0][0]
     assert results >= ran > 0
+    # the dbt task group's status tasks ran too, each night
+    nodes = celery_nights.query(
+        "select task_id, count(*) from task_instance where dag_id = %s and task_id like 'dbt.%%' "
+        "and state = 'success' group by task_id", DAG_ID)
+    assert sorted(nodes) == [("dbt.marts.dim_accounts", 2), ("dbt.staging.stg_crm__accounts", 2)], nodes
     assert not (celery_nights.airflow.home.path / "airflow.db").exists()
 
 

@@ -26,7 +26,10 @@ def _edit_csv(path, edit) -> None:
 
 
 def test_a_missing_fx_rate_and_orphan_usage_are_named_with_what_to_do(real_home) -> None:
-    settings, night = real_home.settings, real_home.last
+    # the two checks asserted here are singular data tests: the build leaves dbt's ~650 generic
+    # tests out (SEGMENT_MART_DBT_BUILD_EXCLUDE; the gate reports them as not run, a warning)
+    settings = real_home.settings.model_copy(update={"dbt_build_exclude": "test_type:generic"})
+    night = real_home.last
     drop = settings.drop_dir(night)
 
     def unknown_currency(records: list[dict]) -> None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterator
+from contextlib import ExitStack
 
 import pytest
 
@@ -36,6 +38,13 @@ NIGHT_OF = {
 def soaked(tmp_path_factory: pytest.TempPathFactory) -> SoakReport:
     settings = get_settings(home=tmp_path_factory.mktemp("soak") / "home")
     return soak(settings, COMPACT_NIGHTS, accounts=12, seed=7, progress=lambda _line: None)
+
+
+@pytest.fixture
+def stack() -> Iterator[ExitStack]:
+    """Closes what a test opened (a dbt session) however the test ends."""
+    with ExitStack() as stack:
+        yield stack
 
 
 def test_every_night_publishes_and_every_invariant_holds(soaked: SoakReport) -> None:
@@ -162,7 +171,7 @@ def test_closed_months_kept_by_the_nights_equal_a_full_refresh(soaked: SoakRepor
 
 
 def test_a_restated_old_month_recomputes_its_account_and_equals_a_full_refresh(
-    soaked: SoakReport, tmp_path
+    soaked: SoakReport, tmp_path, stack: ExitStack
 ) -> None:
     """A restatement of months long closed (the amount of a subscription that started before November,
     the earliest to end, rewritten in the last night's billing snapshot): the last night run again
@@ -172,7 +181,7 @@ def test_a_restated_old_month_recomputes_its_account_and_equals_a_full_refresh(
 
     import duckdb
 
-    from pipelines.build.dbt import run_dbt
+    from pipelines.build.dbt import dbt_session, run_dbt
 
     last = COMPACT_NIGHTS[-1]
     home = tmp_path / "home"
@@ -197,7 +206,8 @@ def test_a_restated_old_month_recomputes_its_account_and_equals_a_full_refresh(
         f.unlink()
     shutil.move(restated, drop / files[0].name)
 
-    run_dbt(settings, last, "run")
+    dbt = stack.enter_context(dbt_session(settings))  # one dbt process for the two commands
+    run_dbt(settings, last, "run", session=dbt)
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         nights = dict(
             con.execute(
@@ -215,7 +225,7 @@ def test_a_restated_old_month_recomputes_its_account_and_equals_a_full_refresh(
     assert restated_periods == [(last,)]
     nightly = _monthly_tables(settings.warehouse)
 
-    run_dbt(settings, last, "run", "--full-refresh", "--select", *(r.split(".")[1] for r in MONTHLY))
+    run_dbt(settings, last, "run", "--full-refresh", "--select", *(r.split(".")[1] for r in MONTHLY), session=dbt)
     full = _monthly_tables(settings.warehouse)
     for relation in MONTHLY:
         assert nightly[relation] == full[relation], relation

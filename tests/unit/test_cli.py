@@ -133,6 +133,9 @@ def test_replay_restates_a_night_and_republishes_identical_content_checksums(rea
 
     settings, first, last = real_home.settings, real_home.run_dates[0], real_home.last
     monkeypatch.setenv("SEGMENT_MART_HOME", str(settings.home))
+    # the nights' dbt data tests ran when they were first built: the replay leaves them out
+    # (documented setting; the gate warns and passes), what is asserted here is what it publishes
+    monkeypatch.setenv("SEGMENT_MART_DBT_BUILD_EXCLUDE", "resource_type:test")
     before = read_manifest(settings)
     # the replay's dbt log alone: dbt rotates dbt.log at 10 MB (dbt.log.1, ...), so the earlier
     # nights' logs go aside and every file dbt writes now is read
