@@ -9,8 +9,11 @@ the warehouse location the Thrift server writes to (setting ``spark_warehouse``)
 A small generated business (accounts, a year and a bit of billing, usage) lands once, three
 nights, plus two accounts written into the drops by hand (:func:`add_lifecycle_accounts`): one
 that churns on night 2 and returns on night 3, one whose new subscription on night 3 crosses
-the Tier 2 ARR threshold (an upgrade). Each engine has its own pipeline home and ingests the
-drops night by night into its own raw lake. DuckDB runs every night whole
+the Tier 2 ARR threshold (an upgrade). Usage comes in both shapes (issue 18): every other
+account with usage delivers it as daily counts per subscription with active users
+(:func:`deliver_usage_as_counts`), the others as events, so the counts' own models and the Spark
+increment are built and compared on the cluster every night too. Each engine has its own
+pipeline home and ingests the drops night by night into its own raw lake. DuckDB runs every night whole
 (``nightly.run_night``, what ``segment-mart run`` does). On the cluster, nights 1 and 2 run check,
 ingest, the models, gate and publish; night 3 runs whole with ``run_night``: seeds, models,
 contracts, every unit test and every data test (nothing excluded: dbt's ``not_null``,
