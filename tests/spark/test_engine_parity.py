@@ -9,8 +9,11 @@ the warehouse location the Thrift server writes to (setting ``spark_warehouse``)
 A small generated business (accounts, a year and a bit of billing, usage) lands once, three
 nights, plus two accounts written into the drops by hand (:func:`add_lifecycle_accounts`): one
 that churns on night 2 and returns on night 3, one whose new subscription on night 3 crosses
-the Tier 2 ARR threshold (an upgrade). Each engine has its own pipeline home and ingests the
-drops night by night into its own raw lake. DuckDB runs every night whole
+the Tier 2 ARR threshold (an upgrade). Usage comes in both shapes (issue 18): every other
+account with usage delivers it as daily counts per subscription with active users
+(:func:`deliver_usage_as_counts`), the others as events, so the counts' own models and the Spark
+increment are built and compared on the cluster every night too. Each engine has its own
+pipeline home and ingests the drops night by night into its own raw lake. DuckDB runs every night whole
 (``nightly.run_night``, what ``segment-mart run`` does). On the cluster, nights 1 and 2 run check,
 ingest, the models, gate and publish; night 3 runs whole with ``run_night``: seeds, models,
 contracts, every unit test and every data test (nothing excluded: dbt's ``not_null``,
@@ -34,6 +37,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import math
+import shutil
 import socket
 from collections.abc import Iterator
 from decimal import Decimal
@@ -47,7 +51,9 @@ from pipelines.build.dbt import DbtFailed, run_dbt, run_results_path
 from pipelines.build.dbt_results import RunResults
 from pipelines.build.marts import open_marts
 from pipelines.build.spark_marts import attach_spark_relations
+from pipelines.contract import default_in_use
 from pipelines.lab.generate import generate
+from pipelines.lab.generate.daily_counts import roll_up_events
 from pipelines.ops import nightly
 from pipelines.release import Manifest, open_published, read_manifest
 from pipelines.settings import Settings
@@ -70,6 +76,11 @@ MODELS_ONLY = ("--exclude", "resource_type:test", "resource_type:unit_test")
 #: the accounts written into the drops by hand (add_lifecycle_accounts)
 RETURNING = "acc_returning"
 UPGRADING = "acc_upgrading"
+#: usage comes in both shapes (docs/extract-contract.md): events, and daily counts per subscription
+#: with active users for every other generated account (deliver_usage_as_counts)
+IN_USE = (*default_in_use(), "usage/daily_counts")
+#: compared besides SCHEMAS: the counts' own model (issue 18), not published
+COUNTS_RESOLVED = "intermediate.int_usage_daily_counts_resolved"
 
 
 def _duckdb_relations(con: duckdb.DuckDBPyConnection, schema: str) -> dict[str, list[tuple[str, str]]]:
@@ -111,12 +122,13 @@ def _naive_utc(value: dt.datetime) -> dt.datetime:
     return value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo else value
 
 
-def compare_engines(duck_settings: Settings, spark_settings: Settings) -> dict[str, int]:
-    """Assert every relation of SCHEMAS is the same on both engines; returns rows per relation.
+def compare_engines(duck_settings: Settings, spark_settings: Settings, also: tuple[str, ...] = ()) -> dict[str, int]:
+    """Assert every relation of SCHEMAS, and each ``schema.name`` of ``also``, is the same on both
+    engines; returns rows per relation.
 
     Spark's marts are read the way the gate and the publish read them (``open_marts``: views
-    with the contract's columns and types); its histories through ``attach_spark_relations``
-    in DuckDB's column order."""
+    with the contract's columns and types); its histories and ``also`` through
+    ``attach_spark_relations`` in DuckDB's column order."""
     counts: dict[str, int] = {}
     with duckdb.connect(str(duck_settings.warehouse), read_only=True) as duck:
         expected = {s: _duckdb_relations(duck, s) for s in SCHEMAS}
@@ -138,17 +150,26 @@ def compare_engines(duck_settings: Settings, spark_settings: Settings) -> dict[s
                     want_columns = columns if schema == "marts" else [(c, None) for c, _ in columns]
                     # marts: names and types (the published files' schema); histories: names
                     assert spark_columns == want_columns, f"{relation}: columns differ"
-                    want, got = _rows(duck, relation, columns), _rows(spark, relation, columns)
-                    assert len(got) == len(want), f"{relation}: {len(got)} rows on Spark, {len(want)} on DuckDB"
-                    for i, (w, g) in enumerate(zip(want, got, strict=True)):
-                        bad = [
-                            (c, w[j], g[j]) for j, (c, _) in enumerate(columns) if not _same_value(w[j], g[j])
-                        ]
-                        assert not bad, f"{relation} row {i}: (column, duckdb, spark) {bad[:5]}"
-                    counts[relation] = len(want)
+                    counts[relation] = _assert_same_rows(duck, spark, relation, columns)
+            for relation in also:
+                schema, name = relation.split(".")
+                columns = _duckdb_relations(duck, schema)[name]
+                assert attach_spark_relations(spark, spark_settings, schema, [name],
+                                              column_order={name: [c for c, _ in columns]}) == [name], relation
+                counts[relation] = _assert_same_rows(duck, spark, relation, columns)
         finally:
             spark.close()
     return counts
+
+
+def _assert_same_rows(duck: duckdb.DuckDBPyConnection, spark: duckdb.DuckDBPyConnection, relation: str,
+                      columns: list[tuple[str, str]]) -> int:
+    want, got = _rows(duck, relation, columns), _rows(spark, relation, columns)
+    assert len(got) == len(want), f"{relation}: {len(got)} rows on Spark, {len(want)} on DuckDB"
+    for i, (w, g) in enumerate(zip(want, got, strict=True)):
+        bad = [(c, w[j], g[j]) for j, (c, _) in enumerate(columns) if not _same_value(w[j], g[j])]
+        assert not bad, f"{relation} row {i}: (column, duckdb, spark) {bad[:5]}"
+    return len(want)
 
 
 def _free_port() -> int:
@@ -201,6 +222,40 @@ def add_lifecycle_accounts(landing: Path, run_dates: list[dt.date]) -> None:
     assert first < second < third
 
 
+def deliver_usage_as_counts(landing: Path, run_dates: list[dt.date]) -> set[str]:
+    """Usage in both shapes at once (issue 18): every other account with usage (by id) delivers it
+    as daily counts per subscription with active users instead of events, as a product-analytics
+    export would (``roll_up_events``: a later drop restates the days its late events touched, so
+    the Spark increment has whole activity dates to overwrite); the other accounts keep their
+    events. Returns the accounts whose usage comes as counts."""
+    by_drop: dict[dt.date, tuple[list[str], list[list[str]]]] = {}
+    for run_date in run_dates:
+        with (landing / run_date.isoformat() / "usage" / "events.csv").open(newline="") as f:
+            reader = csv.reader(f)
+            by_drop[run_date] = (next(reader), list(reader))
+    header = by_drop[run_dates[0]][0]
+    key = header.index("account_id")
+    accounts = sorted({row[key] for _, rows in by_drop.values() for row in rows})
+    counted = set(accounts[1::2])
+    rollup = landing.parent / "counts_rollup"
+    for run_date, (header, rows) in by_drop.items():
+        drop, scratch = landing / run_date.isoformat(), rollup / run_date.isoformat()
+        (scratch / "usage").mkdir(parents=True)
+        (scratch / "billing").mkdir()
+        shutil.copyfile(drop / "billing" / "subscriptions.csv", scratch / "billing" / "subscriptions.csv")
+        for path, keep in ((drop / "usage" / "events.csv", False), (scratch / "usage" / "events.csv", True)):
+            with path.open("w", newline="") as f:
+                writer = csv.writer(f)
+                writer.writerow(header)
+                writer.writerows(row for row in rows if (row[key] in counted) == keep)
+    assert roll_up_events(rollup, run_dates, with_users=True, by_subscription=True) > 0
+    for run_date in run_dates:
+        shutil.move(rollup / run_date.isoformat() / "usage" / "daily_counts.csv",
+                    landing / run_date.isoformat() / "usage" / "daily_counts.csv")
+    shutil.rmtree(rollup)
+    return counted
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     """The Spark home's settings, with its cluster running (free ports: other clusters may run
@@ -208,7 +263,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     root = tmp_path_factory.mktemp("parity")
     settings = Settings(
         home=root / "spark", engine="spark", dbt_target="spark_thrift", landing_dir=root / "landing",
-        spark_master_port=_free_port(), spark_thrift_port=_free_port(),
+        spark_master_port=_free_port(), spark_thrift_port=_free_port(), entities_in_use=IN_USE,
     )
     try:
         spark_cluster.start(settings)
@@ -219,12 +274,23 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
 
 @pytest.fixture(scope="module")
 def nights(cluster: Settings) -> Iterator[dict]:
-    """Each night on both engines, from the same landing folder, each in its own pipeline home."""
+    """Each night on both engines, from the same landing folder, each in its own pipeline home.
+
+    Spark runs without generated code (SEGMENT_MART_DBT_SPARK_CODEGEN=false, dbt_project/profiles.yml):
+    on 30 accounts compiling each stage's Java costs more CPU than it saves."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("SEGMENT_MART_DBT_SPARK_CODEGEN", "false")
+        yield from _nights(cluster)
+
+
+def _nights(cluster: Settings) -> Iterator[dict]:
     spark = cluster
     landing = spark.landing
-    duck = Settings(home=spark.home.parent / "duckdb", engine="duckdb", landing_dir=landing)
+    duck = Settings(home=spark.home.parent / "duckdb", engine="duckdb", landing_dir=landing, entities_in_use=IN_USE)
     summary = generate(landing, accounts=ACCOUNTS, start_date=START, days=DAYS, drop_days=DROP_DAYS, seed=SEED)
     run_dates = [dt.date.fromisoformat(str(d)) for d in summary.run_dates]
+    # before the hand-written accounts (no usage), from the generator's clean CSV
+    counted = deliver_usage_as_counts(landing, run_dates)
     add_lifecycle_accounts(landing, run_dates)
     compared: dict[dt.date, dict[str, int]] = {}
     published: dict[dt.date, dict[str, Manifest]] = {}
@@ -238,7 +304,7 @@ def nights(cluster: Settings) -> Iterator[dict]:
                 nightly.ingest_sources(spark, run_date)
                 run_dbt(spark, run_date, "build", *MODELS_ONLY)
                 nightly.publish(spark, run_date, nightly.quality_gate(spark, run_date))
-            compared[run_date] = compare_engines(duck, spark)
+            compared[run_date] = compare_engines(duck, spark, also=(COUNTS_RESOLVED,))
             published[run_date] = {"duckdb": read_manifest(duck), "spark": read_manifest(spark)}
     night_results = RunResults.load(run_results_path(spark, run_dates[-1]))
     duck_results = RunResults.load(run_results_path(duck, run_dates[-1]))
@@ -247,7 +313,8 @@ def nights(cluster: Settings) -> Iterator[dict]:
         unit_results = run_dbt(spark, run_dates[-1], "test", "--select", "test_type:unit")
     except DbtFailed:
         unit_results = run_results_path(spark, run_dates[-1])
-    yield {"duckdb": duck, "spark": spark, "run_dates": run_dates, "compared": compared, "published": published,
+    yield {"duckdb": duck, "spark": spark, "run_dates": run_dates, "counted": counted, "compared": compared,
+           "published": published,
            "night_results": night_results, "duck_results": duck_results, "unit_tests": RunResults.load(unit_results)}
 
 
@@ -261,6 +328,28 @@ def test_every_mart_and_history_is_the_same_on_both_engines(nights: dict) -> Non
         for relation in ("marts.dim_accounts", "marts.fct_account_tiers_daily", "marts.fct_mrr_account_monthly",
                          "marts.rpt_segment_retention_monthly", "snapshots.snap_crm__accounts"):
             assert counts[relation] > 0, (run_date, relation)
+
+
+def test_daily_counts_build_the_same_marts_on_both_engines(nights: dict) -> None:
+    """Usage delivered as daily counts (``usage/daily_counts``, issue 18) beside events: the counts'
+    own model (subscriptions resolved to accounts, the latest drop of a key, the Spark increment
+    overwriting whole activity dates) held the same rows on both engines after every night, and
+    the usage measures built from it reached the health score of the accounts whose usage comes
+    only as counts (every mart equal on both engines: the first test). This replaces the
+    session-mode module test_daily_counts_parity, which built two more nights of a separate
+    business on each engine (a third of this marker's time) to prove the same on Spark."""
+    for run_date, counts in nights["compared"].items():
+        assert counts[COUNTS_RESOLVED] > 0, run_date
+    counted = sorted(nights["counted"])
+    assert counted
+    with duckdb.connect(str(nights["duckdb"].warehouse), read_only=True) as con:
+        live, scored = con.execute(
+            f"""select count(*), count(product_usage_score) from marts.fct_account_health_daily
+            where as_of_date = ? and account_status = 'live' and account_id in ({", ".join("?" * len(counted))})""",
+            [nights["run_dates"][-1], *counted]).fetchone()
+        resolved = con.execute(f"select count(distinct account_id) from {COUNTS_RESOLVED}").fetchone()[0]
+    assert live > 0 and scored > 0, (live, scored)  # the counts reached the health score on both engines
+    assert 0 < resolved <= len(counted)  # only the counted accounts' usage came as counts
 
 
 def test_the_nights_hold_a_return_and_an_upgrade(nights: dict) -> None:
