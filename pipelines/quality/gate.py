@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipelines.errors import DataProblem
 from pipelines.quality.declared import (
     MONTH_META,
     ManifestError,
@@ -233,8 +234,9 @@ def _batches(partitions: dict[str, list[Any]], keys: list[str], max_rows: int) -
     return batches
 
 
-class _ReadFailed(Exception):
-    """A batch of a mart could not be read (the message says why)."""
+class _ReadFailed(DataProblem):
+    """A batch of a mart could not be read with its suite's derived columns (the message says why):
+    reported as the mart's failed check, never raised out of the gate."""
 
 
 def _run_gx(ctx: Any, name: str, built: Any, frames: Any, run_date: dt.date) -> dict[int, list[tuple[Any, Any, Any]]]:
