@@ -46,7 +46,7 @@ browser: $(CHROMIUM)
 ## pytest processes at the same time: the tests on the shared `real_nights` warehouse (marked
 ## by tests/conftest.py; it is built once, in that process; with them the worked examples, to
 ## balance the two), the other tests, and the
-## DuckDB-vs-Spark parity test (tests/spark: it starts the project's Spark cluster, a master,
+## DuckDB-vs-Spark parity test (with tests/conftest.py's BESIDE_SPARK, to balance; tests/spark: it starts the project's Spark cluster, a master,
 ## two workers and a Thrift server on 127.0.0.1, builds on it over Thrift and stops it). Most of a test's time is one process at a time
 ## (dbt, airflow, Spark's fixed cost per statement), so on two cores they finish far sooner side
 ## by side than one after another. The output of the first and the third is printed when all
@@ -57,11 +57,11 @@ DURATIONS := --durations=15 --durations-min=20
 test: install browser java airflow-packages
 	$(BIN)/ruff check pipelines dags tests
 	@mkdir -p var
-	@$(BIN)/python -m pytest -q $(DURATIONS) -m spark -p no:cacheprovider --basetemp=var/pytest-spark \
+	@$(BIN)/python -m pytest -q $(DURATIONS) -m "spark or beside_spark" -p no:cacheprovider --basetemp=var/pytest-spark \
 		> var/test-spark.log 2>&1 & spark=$$!; \
 	$(BIN)/python -m pytest -q $(DURATIONS) -m "(real_nights or beside_real_nights) and not spark" -p no:cacheprovider \
 		--basetemp=var/pytest-real-nights > var/test-real-nights.log 2>&1 & shared=$$!; \
-	$(BIN)/python -m pytest -q $(DURATIONS) -m "not real_nights and not beside_real_nights and not spark"; rest=$$?; \
+	$(BIN)/python -m pytest -q $(DURATIONS) -m "not real_nights and not beside_real_nights and not spark and not beside_spark"; rest=$$?; \
 	wait $$shared; real_nights=$$?; wait $$spark; parity=$$?; \
 	echo "---- tests on the real_nights warehouse (var/test-real-nights.log) ----"; cat var/test-real-nights.log; \
 	echo "---- tests/spark: DuckDB vs Spark parity (var/test-spark.log) ----"; cat var/test-spark.log; \

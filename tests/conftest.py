@@ -32,12 +32,22 @@ REAL_SEED = 11
 #: three; the Airflow-on-Celery e2e test schedules two).
 BESIDE_REAL_NIGHTS = ("tests/e2e/test_worked_examples.py", "tests/e2e/test_airflow_celery.py",
                       "tests/e2e/test_soak.py", "tests/e2e/test_returning_customer_nights.py")
+#: Modules that run in the ``make test`` process of the Spark parity test, which ended about six
+#: minutes before the other two (measured on 28df5ea: 18 min 15 s against 23 min 12 s and
+#: 24 min 20 s); the calibration e2e test builds its own nights (about 3 min).
+BESIDE_SPARK = ("tests/e2e/test_health_calibration.py",)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "beside_spark: runs in the process of the Spark parity test under "
+                            "`make test`, to balance the three (set by tests/conftest.py)")
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark every test that uses the ``real_nights`` warehouse (directly or through ``real_home``)
-    ``real_nights``, and the tests of :data:`BESIDE_REAL_NIGHTS` ``beside_real_nights``. ``make
+    ``real_nights``, the tests of :data:`BESIDE_REAL_NIGHTS` ``beside_real_nights`` and those of
+    :data:`BESIDE_SPARK` ``beside_spark``. ``make
     test`` runs those tests in one pytest process and the others in a second one at the same time
     (and the Spark parity test in a third): each process builds the session fixtures its own tests
     use, so the shared warehouse is built once, in one of them. tryfirst: before ``-m`` deselects
@@ -47,6 +57,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.real_nights)
         if item.nodeid.split("::")[0] in BESIDE_REAL_NIGHTS:
             item.add_marker(pytest.mark.beside_real_nights)
+        if item.nodeid.split("::")[0] in BESIDE_SPARK:
+            item.add_marker(pytest.mark.beside_spark)
 
 
 @dataclass(frozen=True)
