@@ -175,10 +175,10 @@ def mart_fingerprint(
 
     ``{"columns": [[name, type], ...], "rows": n, "hash": "..."}`` for a whole mart;
     ``{"columns": ..., "rows": n, "partitions": {"2026-01-05": [rows, "hash"], ...}}`` for a
-    partitioned (daily) one. A monthly mart (``month_column``, published whole) gets both from one
-    grouped scan: ``"hash"`` of the whole mart (the sum of its months' sums, equal to the whole
-    mart's) and ``"months": {"2026-01-01": [rows, "hash"], ...}``, which the gate compares with
-    the previous release's to find the months that changed. The sum (not xor) of DuckDB's 64-bit
+    partitioned (daily) one. A monthly mart (``month_column``) gets both from one grouped scan:
+    ``"hash"`` of the whole mart (the sum of its months' sums, equal to the whole mart's) and
+    ``"months": {"2026-01-01": [rows, "hash"], ...}``, which the gate and the publish compare with
+    the previous release's to find the months that changed (validated, and written, month by month). The sum (not xor) of DuckDB's 64-bit
     ``hash`` of all columns is order-independent and does not cancel out on repeated rows. Floats
     are hashed bit for bit, so a rebuild whose parallel sums differ in the last bit shows as
     changed (and is republished, with an unchanged content checksum); a changed value always shows.

@@ -7,6 +7,8 @@ release writer, the atomic swap) and imports its layout from here. Layout of
 
     releases/<run_date>_<utc-stamp>_<id>/   one immutable, read-only release
         segment_mart.duckdb  parquet/...  report.html  manifest.json  quality/...
+        (parquet/<mart>.parquet: a mart published whole; parquet/<mart>/<column>_<value>.parquet:
+        one file per as-of date of a daily mart, per month of a monthly mart)
     current -> releases/<release_id>        the commit point
     segment_mart.duckdb -> current/segment_mart.duckdb   stable paths for BI
     manifest.json       -> current/manifest.json
@@ -54,18 +56,23 @@ CHUNK_BYTES = 1 << 20
 class MartManifest:
     rows: int
     #: content checksum: sha256 over the schema and the canonical sorted row hashes (whole mart),
-    #: or over the schema and the partitions' content checksums (partitioned mart)
+    #: or over the schema and the partitions' (months') content checksums (daily or monthly mart)
     checksum: str
     columns: list[dict[str, str]]  # [{"name", "type"}] in table order
-    parquet: str  # relative to the release directory: a file, or a folder of partition files
+    #: relative to the release directory: a file (whole mart), or a folder of one file per
+    #: partition (daily mart) or per month (monthly mart)
+    parquet: str
     partition_by: str | None = None
-    #: row-hash sum of a whole mart (:func:`pipelines.build.marts.mart_fingerprint`)
+    #: row-hash sum of a whole or monthly mart (:func:`pipelines.build.marts.mart_fingerprint`)
     fingerprint: str | None = None
-    #: partitioned marts: {value: {"rows", "fingerprint", "checksum", "parquet"}}
+    #: daily marts: {as-of date: {"rows", "fingerprint", "checksum", "parquet"}}
     partitions: dict[str, dict[str, Any]] = field(default_factory=dict)
     comment: str | None = None  # the dbt model description
-    #: a monthly mart (published whole): its month column and per month {"rows", "fingerprint"},
-    #: which the next night's quality gate compares with its own to find the months that changed
+    #: a monthly mart: its month column and per month {"rows", "fingerprint", "checksum",
+    #: "parquet"}. The next night's quality gate compares the fingerprints with its own to find
+    #: the months that changed; the next publish links the unchanged months' files and takes their
+    #: checksums. (A release written before monthly marts were published by month has only
+    #: "rows" and "fingerprint" per month and one file ``parquet/<mart>.parquet``.)
     month_column: str | None = None
     months: dict[str, dict[str, Any]] = field(default_factory=dict)
 

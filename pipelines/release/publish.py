@@ -11,7 +11,8 @@ writes a NEW release directory and makes it current with ONE atomic rename. Layo
         segment_mart.duckdb                       every mart in schema `marts`, with comments, and the
                                                   metrics as views in schema `metrics` (pipelines/release/metric_views.py)
         parquet/<mart>.parquet                    a mart published whole
-        parquet/<mart>/<column>_<value>.parquet   a partitioned (daily) mart: one file per as-of date
+        parquet/<mart>/<column>_<value>.parquet   a daily mart: one file per as-of date; a monthly
+                                                  mart: one file per month (its month column)
         report.html  manifest.json  quality/...
     current -> releases/<release_id>        the commit point: replaced with os.replace
     segment_mart.duckdb -> current/segment_mart.duckdb   stable paths for BI (symlinks that
@@ -19,11 +20,12 @@ writes a NEW release directory and makes it current with ONE atomic rename. Layo
     report.html         -> current/report.html
     parquet             -> current/parquet
 
-A release costs the night's delta: partitions whose fingerprint equals the previous release's are
-hard-linked from it (same bytes, same checksums, no rewrite); only new or changed partitions and
-changed whole marts are written. The DuckDB file is a clone of the previous release's file
-(copy-on-write where the file system can, else an in-kernel copy: no decoding) with the changed
-partitions deleted and re-inserted and changed whole marts replaced; without a usable previous
+A release costs the night's delta: partitions (a daily mart's as-of dates, a monthly mart's
+months) whose fingerprint equals the previous release's are hard-linked from it (same bytes, same
+checksums, no rewrite); only new or changed partitions and changed whole marts are written. The
+DuckDB file is a clone of the previous release's file (copy-on-write where the file system can,
+else an in-kernel copy: no decoding) with the changed partitions and months deleted and
+re-inserted and changed whole marts replaced; without a usable previous
 release it is built from nothing. Its digest is one sha256 per chunk (manifest ``chunked``): the
 chunks whose bytes equal the previous file's keep the previous manifest's digests, only the
 others are hashed.
@@ -37,9 +39,10 @@ any release links them). A refused or crashed publish leaves the previous releas
 published path byte-identical; a temp directory ``releases/.tmp-*`` left by a crash is removed
 by the next publish.
 
-Content checksums hash every row in a canonical, order-independent way, per partition for
-partitioned marts, and are combined per mart (with the schema), so re-running a night gives the
-same checksums although file bytes differ.
+Content checksums hash every row in a canonical, order-independent way, per partition (as-of
+date or month) for partitioned marts, and are combined per mart (with the schema), so re-running a
+night gives the same checksums although file bytes differ, and a release built from the previous
+one plus the delta has the checksums of one built from nothing.
 
 Reading a release (its layout, :class:`~pipelines.release.Manifest`, ``open_published``) is
 :mod:`pipelines.release`: this module writes releases and imports the layout from there.
@@ -131,8 +134,12 @@ def partition_checksums(
     con: duckdb.DuckDBPyConnection, table: str, columns: list[tuple[str, str]], partition_by: str,
     keys: list[str],
 ) -> dict[str, tuple[int, str]]:
-    """``{partition: (rows, sha256)}`` for the partitions ``keys`` of ``table``, each computed
-    like :func:`content_checksum` on that partition's rows (one grouped query)."""
+    """``{partition: (rows, sha256)}`` for the partitions ``keys`` (ISO dates, or
+    :data:`pipelines.build.marts.NULL_PARTITION`) of ``table`` by the date column ``partition_by``
+    (a daily mart's as-of date, a monthly mart's month), each computed like
+    :func:`content_checksum` on that partition's rows (one grouped query)."""
+    from pipelines.build.marts import partition_filter, partition_key
+
     if not keys:
         return {}
     parts = []
@@ -144,22 +151,21 @@ def partition_checksums(
             expr = f"cast({q} as varchar)"
         parts.append(f"coalesce({expr}, '\\N')")
     row = f"concat_ws(chr(31), {', '.join(parts)})"
-    pcol = quote_ident(partition_by)
+    where, params = partition_filter(partition_by, keys)
     rows = con.execute(
         f"select p, count(*), sha256(coalesce(string_agg(h, '' order by h), '')) from ("
-        f"select {pcol} as p, md5({row}) as h from {table} "
-        f"where {pcol} in ({', '.join('?' for _ in keys)})) group by p",
-        [dt.date.fromisoformat(k) for k in keys],
+        f"select {quote_ident(partition_by)} as p, md5({row}) as h from {table} where {where}) group by p",
+        params,
     ).fetchall()
     schema = json.dumps([[c, t] for c, t in columns])
-    from pipelines.build.marts import partition_key
-
     return {partition_key(p): (int(n), hashlib.sha256(f"{schema}\n{digest}".encode()).hexdigest())
             for p, n, digest in rows}
 
 
 def combined_checksum(columns: list[tuple[str, str]], partitions: dict[str, str]) -> str:
-    """A partitioned mart's content checksum: its schema and its partitions' checksums."""
+    """A partitioned mart's content checksum: its schema and its partitions' (a daily mart's as-of
+    dates, a monthly mart's months) checksums. A function of the content only: the same rows give
+    the same checksum whichever partitions were written or linked."""
     schema = [[c, t] for c, t in columns]
     return hashlib.sha256(json.dumps([schema, sorted(partitions.items())]).encode()).hexdigest()
 
@@ -395,6 +401,7 @@ class _ReleaseWriter:
         self.previous, self.previous_dir = previous, previous_dir
         self.linked: dict[str, str] = {}  # rel path -> sha256 (from the previous manifest)
         self.stats: dict[str, Any] = {"partitions_written": 0, "partitions_linked": 0,
+                                      "months_written": 0, "months_linked": 0, "months_written_by_mart": {},
                                       "marts_written": [], "marts_linked": []}
         self.metric_views: dict[str, str] = {}
 
@@ -466,9 +473,9 @@ class _ReleaseWriter:
             same_schema = (prev is not None and mart in self._published_tables()
                            and [[c["name"], c["type"]] for c in prev.columns] == fp["columns"]
                            and prev.partition_by == fp.get("partition_by"))
-            entry = (self._write_partitioned(mart, fp, columns, prev if same_schema else None)
-                     if fp.get("partition_by") else
-                     self._write_whole(mart, fp, columns, prev if same_schema else None))
+            writer = (self._write_partitioned if fp.get("partition_by") else
+                      self._write_monthly if fp.get("month_column") else self._write_whole)
+            entry = writer(mart, fp, columns, prev if same_schema else None)
             if entry.rows != self.gate.marts.get(mart):
                 raise PublishRefused(
                     f"marts.{mart} has {entry.rows} rows but the quality gate validated "
@@ -529,13 +536,12 @@ class _ReleaseWriter:
     def _write_whole(self, mart: str, fp: dict[str, Any], columns: list[tuple[str, str]],
                      prev: MartManifest | None) -> MartManifest:
         rel = f"{PARQUET_DIR}/{mart}.parquet"
-        months = {"month_column": fp.get("month_column"),  # the gate's change detection of a monthly mart
-                  "months": {k: {"rows": n, "fingerprint": h} for k, (n, h) in (fp.get("months") or {}).items()}}
-        if prev is not None and prev.fingerprint == fp["hash"] and prev.rows == fp["rows"]:
+        if prev is not None and prev.fingerprint == fp["hash"] and prev.rows == fp["rows"] \
+                and prev.parquet == rel:
             self._link(rel)
             self.stats["marts_linked"].append(mart)
             return MartManifest(rows=prev.rows, checksum=prev.checksum, columns=prev.columns, parquet=rel,
-                                fingerprint=fp["hash"], **months)
+                                fingerprint=fp["hash"])
         table = f"{PUB_CATALOG}.{MARTS_SCHEMA}.{quote_ident(mart)}"
         self.con.execute(f"create or replace table {table} as select * from {MARTS_SCHEMA}.{quote_ident(mart)} "
                          "order by all")
@@ -543,7 +549,7 @@ class _ReleaseWriter:
         self._copy_parquet(f"select * from {table}", rel)
         self.stats["marts_written"].append(mart)
         return MartManifest(rows=rows, checksum=checksum, columns=_columns(columns), parquet=rel,
-                            fingerprint=fp["hash"], **months)
+                            fingerprint=fp["hash"])
 
     def _write_partitioned(self, mart: str, fp: dict[str, Any], columns: list[tuple[str, str]],
                            prev: MartManifest | None) -> MartManifest:
@@ -585,6 +591,65 @@ class _ReleaseWriter:
         return MartManifest(
             rows=total, checksum=combined_checksum(columns, {k: v["checksum"] for k, v in partitions.items()}),
             columns=_columns(columns), parquet=f"{PARQUET_DIR}/{mart}", partition_by=pcol, partitions=partitions)
+
+
+    def _write_monthly(self, mart: str, fp: dict[str, Any], columns: list[tuple[str, str]],
+                       prev: MartManifest | None) -> MartManifest:
+        """A monthly mart (``meta.partition_month_column``), month by month like a daily mart by
+        as-of date: a month whose fingerprint equals the previous release's keeps its rows in the
+        cloned DuckDB file, its Parquet file (a hard link) and its content checksum (from the
+        previous manifest, not re-hashed); new and changed months are deleted and re-inserted in
+        the DuckDB file, written as Parquet and hashed; a month gone is deleted. A previous entry
+        without per-month checksums and files (a release of the whole-mart layout) is not
+        reusable: the mart is written whole, once."""
+        from pipelines.build.marts import changed_partitions, partition_filter
+
+        mcol: str = fp["month_column"]
+        months: dict[str, list[Any]] = fp["months"]
+        table = f"{PUB_CATALOG}.{MARTS_SCHEMA}.{quote_ident(mart)}"
+        source = f"{MARTS_SCHEMA}.{quote_ident(mart)}"
+        usable = (prev is not None and prev.month_column == mcol and bool(prev.months)
+                  and all("checksum" in m and "parquet" in m for m in prev.months.values()))
+        if not usable:  # new mart, changed schema, no usable previous file or the whole-mart layout
+            prev = None
+            changed = sorted(months)
+            self.con.execute(f"create or replace table {table} as select * from {source} limit 0")
+        else:
+            assert prev is not None
+            changed = changed_partitions(fp, asdict(prev))
+            gone = sorted(k for k in prev.months if k not in months or k in changed)
+            if gone:
+                where, params = partition_filter(mcol, gone)
+                self.con.execute(f"delete from {table} where {where}", params)
+        if changed:
+            where, params = partition_filter(mcol, changed)
+            self.con.execute(
+                f"insert into {table} select * from {source} where {where} "
+                f"order by {', '.join(quote_ident(c) for c in [mcol, *(c for c, _ in columns if c != mcol)])}",
+                params)
+        sums = partition_checksums(self.con, source, columns, mcol, changed)
+        out: dict[str, dict[str, Any]] = {}
+        for key in sorted(months):
+            rel = f"{PARQUET_DIR}/{mart}/{mcol}_{key}.parquet"
+            if key in changed:
+                rows, checksum = sums[key]
+                where, params = partition_filter(mcol, [key])
+                self._copy_parquet(f"select * from {table} where {where}", rel, params)
+            else:
+                assert prev is not None
+                before = prev.months[key]
+                rows, checksum = before["rows"], before["checksum"]
+                self._link(rel, before["parquet"])
+            out[key] = {"rows": rows, "fingerprint": months[key][1], "checksum": checksum, "parquet": rel}
+        self.stats["months_written"] += len(changed)
+        self.stats["months_linked"] += len(months) - len(changed)
+        if changed:
+            self.stats["months_written_by_mart"][mart] = changed
+        return MartManifest(
+            rows=sum(m["rows"] for m in out.values()),
+            checksum=combined_checksum(columns, {k: v["checksum"] for k, v in out.items()}),
+            columns=_columns(columns), parquet=f"{PARQUET_DIR}/{mart}", fingerprint=fp["hash"],
+            month_column=mcol, months=out)
 
 
 def _columns(columns: list[tuple[str, str]]) -> list[dict[str, str]]:
@@ -794,6 +859,7 @@ def publish(
         _fsync_dir(published)
         removed = _prune(published, keep)
     log.info("published %s as release %s (%d marts; %s; pruned %s)", run_date, release_id, len(marts),
-             {k: build[k] for k in ("duckdb", "partitions_written", "partitions_linked", "seconds")},
+             {k: build[k] for k in ("duckdb", "partitions_written", "partitions_linked", "months_written",
+                                    "months_linked", "seconds")},
              removed or "none")
     return manifest

@@ -160,6 +160,11 @@ def test_replay_restates_a_night_and_republishes_identical_content_checksums(rea
                  "fct_account_tiers_daily"):  # per partition too
         assert {k: v["checksum"] for k, v in after.marts[mart].partitions.items()} == {
             k: v["checksum"] for k, v in before.marts[mart].partitions.items()}
+    monthly = [m for m, e in after.marts.items() if e.month_column]
+    assert "fct_mrr_account_monthly" in monthly
+    for mart in monthly:  # per month too
+        assert {k: v["checksum"] for k, v in after.marts[mart].months.items()} == {
+            k: v["checksum"] for k, v in before.marts[mart].months.items()}, mart
 
 
 def test_audit_prints_no_stray_lines(real_home, monkeypatch) -> None:

@@ -7,6 +7,7 @@ whose last night is that rerun."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import os
@@ -83,13 +84,20 @@ def test_publish_swaps_in_a_complete_commented_release(real_nights):
         assert tag == "v1.0.0+"  # readable by DuckDB 1.0 and later (tests/unit/test_bi_reader.py)
         for mart, info in manifest.marts.items():
             assert con.execute(f"select count(*) from marts.{mart}").fetchone()[0] == info.rows
-            if info.partition_by:
+            if info.partition_by or info.month_column:
+                column, parts = ((info.partition_by, info.partitions) if info.partition_by
+                                 else (info.month_column, info.months))
                 files = sorted((pub / "current" / info.parquet).glob("*.parquet"))
-                assert [f.name for f in files] == [f"as_of_date_{d.isoformat()}.parquet" for d in real_nights.run_dates]
-                for key, part in info.partitions.items():
+                assert [f.name for f in files] == [f"{column}_{key}.parquet" for key in sorted(parts)]
+                if info.partition_by:
+                    assert sorted(parts) == [d.isoformat() for d in real_nights.run_dates]
+                else:
+                    assert len(parts) > 12 and info.parquet == f"parquet/{mart}", mart
+                for key, part in parts.items():
                     table = pq.read_table(pub / "current" / part["parquet"])
                     assert table.num_rows == part["rows"]
-                    assert {str(v) for v in table.column("as_of_date").to_pylist()} == {key}
+                    assert {str(v) for v in table.column(column).to_pylist()} == {key}
+                assert pq.read_table(pub / "current" / info.parquet).num_rows == info.rows
             else:
                 assert pq.read_table(pub / "current" / info.parquet).num_rows == info.rows
         # every table and column carries its dbt description as a comment
@@ -132,6 +140,22 @@ def test_the_second_night_wrote_only_its_delta(real_nights):
         assert (first / old).stat().st_ino == (second / old).stat().st_ino
         assert (second / old).stat().st_nlink >= 2
         assert not (first / new).exists() and (second / new).stat().st_nlink == 1
+    # a monthly mart's closed months came out unchanged: linked, not re-hashed (the gate tests of
+    # tests/unit/test_quality.py show that only the month in progress can differ)
+    monthly = [m for m, e in manifest.marts.items() if e.month_column]
+    assert "fct_mrr_account_monthly" in monthly
+    before = read_manifest_at(first)
+    for mart in monthly:
+        months, written = manifest.marts[mart].months, manifest.build["months_written_by_mart"].get(mart, [])
+        assert len(written) <= 1 and all(k == max(k for k in months if k <= d2) for k in written), (mart, written)
+        for key, entry in months.items():
+            rel = f"parquet/{mart}/{manifest.marts[mart].month_column}_{key}.parquet"
+            assert entry["parquet"] == rel
+            if key not in written:
+                assert entry == before.marts[mart].months[key]
+                assert (first / rel).stat().st_ino == (second / rel).stat().st_ino
+    assert manifest.build["months_linked"] == sum(len(manifest.marts[m].months) for m in monthly) \
+        - manifest.build["months_written"] > 0
     assert (first / "segment_mart.duckdb").stat().st_ino != (second / "segment_mart.duckdb").stat().st_ino
     # the DuckDB file's digest: only the chunks that differ from night 1's file were hashed, the
     # others' digests are night 1's, and every one matches the bytes
@@ -152,23 +176,55 @@ def read_manifest_at(release: Path):
 def test_a_delta_publish_equals_a_publish_from_nothing(real_home, tmp_path):
     """The release built from the previous one plus the night's delta has the content of a release
     built from nothing out of the same audited warehouse: the same checksums in the manifests and
-    the same rows in every table of the two DuckDB files."""
+    the same rows in every table of the two DuckDB files. The delta holds a closed month of a
+    monthly mart restated in place (written) next to its unchanged months (linked), and a daily
+    mart's partitions all linked."""
+    from pipelines.release.publish import combined_checksum, partition_checksums
+
     settings, last = real_home.settings, real_home.last
-    delta = read_manifest(settings)
+    night = read_manifest(settings)
+    mart = "fct_mrr_account_monthly"
+    closed = sorted(k for k in night.marts[mart].months if k < last.isoformat())
+    restated = closed[len(closed) // 2]
+    day = dt.date.fromisoformat(restated)
+    sql(settings, f"update marts.{mart} set plan_name = coalesce(plan_name, '') || ' (restated)' "
+        f"where month_start_date = ? and account_id = (select min(account_id) from marts.{mart} "
+        "where month_start_date = ?)", [day, day])
+    result = gate(real_home)
+    assert result.passed, result.summary()["failed"]
+    delta = publish(settings, last, result, build_html_report=False)
     assert delta.build["duckdb"] == "previous release + delta" and delta.build["partitions_linked"] > 0
+    assert delta.build["partitions_written"] == 0 and delta.build["months_written_by_mart"] == {mart: [restated]}
+    before, after = night.marts[mart].months, delta.marts[mart].months
+    assert after[restated]["checksum"] != before[restated]["checksum"]
+    assert {k: v for k, v in after.items() if k != restated} == {k: v for k, v in before.items() if k != restated}
+    assert {m for m in night.checksums if night.checksums[m] != delta.checksums[m]} == {mart}
+    old, new = release_dir(settings, night), release_dir(settings, delta)
+    assert (new / after[restated]["parquet"]).stat().st_ino != (old / before[restated]["parquet"]).stat().st_ino
+    assert (new / after[closed[0]]["parquet"]).stat().st_ino == (old / before[closed[0]]["parquet"]).stat().st_ino
+    assert pq.read_table(new / after[restated]["parquet"]).to_pandas()["plan_name"].str.endswith(" (restated)").sum() == 1
+
     fresh_settings = get_settings(home=settings.home, published_dir=tmp_path / "fresh")
-    fresh = publish(fresh_settings, last, read_gate_result(settings, last), build_html_report=False)
+    fresh = publish(fresh_settings, last, result, build_html_report=False)
     assert fresh.build["duckdb"] == "new file" and fresh.build["partitions_linked"] == 0
+    assert fresh.build["months_linked"] == 0 and fresh.build["months_written"] == delta.build["months_written"] \
+        + delta.build["months_linked"]
     assert fresh.checksums == delta.checksums and fresh.dataset_checksum == delta.dataset_checksum
-    for mart, entry in fresh.marts.items():
-        assert {k: v["checksum"] for k, v in entry.partitions.items()} == \
-            {k: v["checksum"] for k, v in delta.marts[mart].partitions.items()}
+    for name, entry in fresh.marts.items():
+        for key in ("partitions", "months"):
+            assert {k: (v["rows"], v["checksum"]) for k, v in getattr(entry, key).items()} == \
+                {k: (v["rows"], v["checksum"]) for k, v in getattr(delta.marts[name], key).items()}, (name, key)
     files = {}
     for name, s in (("delta", settings), ("fresh", fresh_settings)):
         con = open_published(s)
         try:
-            files[name] = {mart: content_checksum(con, f"marts.{mart}", [(c["name"], c["type"]) for c in e.columns])
-                           for mart, e in delta.marts.items()}
+            files[name] = {}
+            for m, e in delta.marts.items():
+                columns = [(c["name"], c["type"]) for c in e.columns]
+                files[name][m] = content_checksum(con, f"marts.{m}", columns)
+                if e.month_column:  # the checksum of the published rows, month by month
+                    sums = partition_checksums(con, f"marts.{m}", columns, e.month_column, sorted(e.months))
+                    files[name][m + " by month"] = combined_checksum(columns, {k: c for k, (_, c) in sums.items()})
             files[name]["metric views"] = con.execute(
                 "select list(view_name || sql order by view_name) from duckdb_views() where schema_name = 'metrics'"
             ).fetchone()[0]
@@ -178,8 +234,36 @@ def test_a_delta_publish_equals_a_publish_from_nothing(real_home, tmp_path):
         finally:
             con.close()
     assert files["delta"] == files["fresh"]
-    assert {m: files["delta"][m][1] for m in delta.marts if not delta.marts[m].partition_by} == \
-        {m: e.checksum for m, e in delta.marts.items() if not e.partition_by}
+    assert {m: files["delta"][m][1] for m, e in delta.marts.items() if not (e.partition_by or e.month_column)} == \
+        {m: e.checksum for m, e in delta.marts.items() if not (e.partition_by or e.month_column)}
+    assert {m: files["delta"][m + " by month"] for m, e in delta.marts.items() if e.month_column} == \
+        {m: e.checksum for m, e in delta.marts.items() if e.month_column}
+    assert verify_release(new) == [] and verify_release(release_dir(fresh_settings, fresh)) == []
+
+
+def test_a_release_of_the_whole_mart_layout_is_upgraded_once(real_home):
+    """A current release written before monthly marts were published by month (its manifest:
+    per month only rows and fingerprint, one file per monthly mart) is reused for everything else;
+    each monthly mart is written whole once, into the new layout, with the content it had, and
+    the next publish links its months."""
+    settings, last = real_home.settings, real_home.last
+    passed = read_gate_result(settings, last)
+    path = settings.published / "current" / "manifest.json"
+    data = json.loads(path.read_text())
+    monthly = sorted(m for m, e in data["marts"].items() if e.get("month_column"))
+    for mart in monthly:
+        entry = data["marts"][mart]
+        entry["parquet"] = f"parquet/{mart}.parquet"
+        entry["months"] = {k: {"rows": v["rows"], "fingerprint": v["fingerprint"]} for k, v in entry["months"].items()}
+    os.chmod(path, 0o644)
+    path.write_text(json.dumps(data))
+    upgraded = publish(settings, last, passed, build_html_report=False)
+    assert upgraded.build["duckdb"] == "previous release + delta" and upgraded.build["partitions_written"] == 0
+    assert upgraded.build["months_linked"] == 0 and sorted(upgraded.build["months_written_by_mart"]) == monthly
+    assert {m: e.checksum for m, e in upgraded.marts.items()} == {m: e["checksum"] for m, e in data["marts"].items()}
+    again = publish(settings, last, passed, build_html_report=False)
+    assert again.build["months_written"] == 0 and again.build["months_linked"] == upgraded.build["months_written"]
+    assert again.checksums == upgraded.checksums and verify_release(release_dir(settings, again)) == []
 
 
 def test_publish_needs_the_nights_gate_result(real_home):
@@ -335,7 +419,8 @@ def test_a_mart_changed_with_the_same_row_count_is_rewritten_never_linked(real_h
         con.close()
     # every other whole mart was unchanged and linked, not rewritten
     assert set(second.build["marts_linked"]) == {m for m, e in first.marts.items()
-                                                 if e.partition_by is None and m != mart}
+                                                 if e.partition_by is None and e.month_column is None and m != mart}
+    assert second.build["months_written"] == 0 and second.build["months_linked"] > 0
 
 
 def test_old_releases_are_pruned_and_shared_files_survive(real_home):
@@ -348,6 +433,7 @@ def test_old_releases_are_pruned_and_shared_files_survive(real_home):
     assert len(releases) == 2 and manifest.release_id in releases
     assert manifest.build["partitions_written"] == 0  # nothing changed: every partition linked
     assert manifest.build["marts_written"] == [] and manifest.build["comments"]["written"] == 0
+    assert manifest.build["months_written"] == 0 and manifest.build["months_linked"] > 0
     assert manifest.checksums == first.checksums and manifest.dataset_checksum == first.dataset_checksum
     current = release_dir(settings, manifest)
     for mart in daily_marts(manifest):
