@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
 Demo finished in {time.monotonic() - started:.0f}s: {len(dates)} nights ({dates[0]} .. {dates[-1]}) ran through Airflow.
 
   Published DuckDB file : {published / 'segment_mart.duckdb'}
-  Parquet files         : {published / 'parquet'}/<mart>.parquet ({len(manifest.get('marts', {}))} marts)
+  Parquet files         : {published / 'parquet'}/<mart>.parquet, or <mart>/ (one file per day or month) ({len(manifest.get('marts', {}))} marts)
   Manifest              : {published / 'manifest.json'}
   HTML report           : {published / 'report.html'}
   Quality report        : {quality / 'quality_report.html'} (JSON: {quality / 'quality_report.json'})
