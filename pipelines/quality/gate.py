@@ -353,6 +353,30 @@ def _columns_read(built: Any, columns: list[tuple[str, str]], partition_by: str 
 _COLUMN_ATTRS = ("column", "column_A", "column_B", "column_list")
 
 
+def _vectorizable(df: Any) -> Any:
+    """``df`` with the same values in the dtypes Great Expectations compares in numpy: its pandas
+    ``expect_column_values_to_be_between`` is vectorized only for int64 / float64 and
+    datetime64[ns] columns and calls a Python function per row for any other dtype
+    (``great_expectations/expectations/metrics/column_map_metrics/column_values_between.py``),
+    while DuckDB hands pandas 3 its DATE as datetime64[us] and INTEGER as int32. Dates widen to
+    nanoseconds unless out of that range (after 2262), narrow integers to int64 unless one is
+    NULL (a nullable Int32 stays: as a float its values would print as 7.0 in the report)."""
+    import numpy as np
+    import pandas as pd
+
+    for name in df.columns:
+        dtype = df[name].dtype
+        try:
+            if isinstance(dtype, np.dtype) and dtype.kind == "M" and dtype != np.dtype("datetime64[ns]"):
+                df[name] = df[name].astype("datetime64[ns]")
+            elif (dtype.kind in "iu" and getattr(dtype, "itemsize", 8) < 8
+                  and not (isinstance(dtype, pd.api.extensions.ExtensionDtype) and df[name].hasnans)):
+                df[name] = df[name].astype("int64")
+        except (OverflowError, ValueError):  # pandas' OutOfBoundsDatetime is a ValueError
+            continue
+    return df
+
+
 def _validate_mart(
     batches_gx: Any, con: duckdb.DuckDBPyConnection, suite: MartSuite, run_date: dt.date,
     previous: dict[str, Any] | None, columns: list[tuple[str, str]], batches: list[list[str]] | None,
@@ -383,6 +407,7 @@ def _validate_mart(
     narrow = (", ".join(quote_ident(c) for c in read) if read is not None else "*") + derived
 
     def query(part: list[str] | None, select: str) -> Any:
+        """The rows of the partitions ``part`` (every row when None), the columns ``select``."""
         where, params = "", None
         if part is not None:
             cond, params = partition_filter(partition_by or "", part)
@@ -394,17 +419,18 @@ def _validate_mart(
 
     def frames() -> Any:
         for part in batches if batches is not None else [None]:
-            yield query(part, narrow), part
+            yield _vectorizable(query(part, narrow)), part
 
     def rows_at(df: Any, part: list[str] | None, positions: list[int]) -> list[dict[str, Any]]:
         """The rows at ``positions`` of the batch ``df``, every column: the same scan (DuckDB keeps
         the insertion order) with all of them; the batch's own columns if the two disagree."""
-        rows = df.iloc[positions]
-        if read is not None:
-            full = query(part, "*" + derived)
-            if len(full) == len(df) and full.iloc[positions][list(df.columns)].equals(rows):
-                rows = full.iloc[positions]
-        return jsonable(rows.to_dict(orient="records"))
+        rows = jsonable(df.iloc[positions].to_dict(orient="records"))
+        if read is None:
+            return rows
+        full = query(part, "*" + derived)
+        whole = jsonable(full.iloc[positions].to_dict(orient="records")) if len(full) == len(df) else []
+        same = len(whole) == len(rows) and all({c: w[c] for c in r} == r for w, r in zip(whole, rows, strict=False))
+        return whole if same else rows
 
     try:
         outcomes = _run_gx(batches_gx, built, frames(), run_date)
