@@ -6,6 +6,7 @@ a suite that restates one and disagrees fails the night."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 import subprocess
@@ -548,3 +549,69 @@ def test_a_monthly_fingerprint_is_the_whole_marts_and_finds_the_changed_months()
     assert changed_partitions(after, {**previous, "month_column": None}) == sorted(after["months"])
     cond, params = partition_filter("month_start_date", ["2026-02-01", NULL_PARTITION])
     assert con.execute(f"select count(*) from marts.m where {cond}", params).fetchone()[0] == 11
+
+
+def test_great_expectations_sees_the_columns_it_checks_in_numpy_dtypes_with_the_same_outcome(monkeypatch):
+    """The gate gives Great Expectations the columns a suite's expectations read (plus the partition
+    and derived columns), dates as datetime64[ns] and small integers as int64: every check has the
+    outcome, message and whole example rows it has on the whole DataFrame in DuckDB's dtypes."""
+    from pipelines.quality import gate as g
+    from pipelines.quality.suites import ExpectationSpec, MartSuite, build_gx_suite
+
+    con = duckdb.connect()
+    con.execute("create schema marts")
+    con.execute("""create table marts.m as select (date '2026-01-01' + (i % 2)::int) as as_of_date,
+        'acct-' || i as account_id, (i * 3)::integer as seats, if(i = 7, null, i)::integer as maybe_seats,
+        (date '2026-01-01' + (i % 5)::int) as due_date, if(i % 4 = 0, 'new', 'churn') as movement_type,
+        if(i = 9, 0, if(i % 4 = 0, 1, -1))::integer as logo_change, 'x' || i as note from range(40) t(i)""")
+    specs = (
+        ExpectationSpec("expect_column_values_to_be_between", {"column": "seats", "min_value": 0, "max_value": 100}),
+        ExpectationSpec("expect_column_values_to_be_between", {"column": "maybe_seats", "max_value": 30}),
+        ExpectationSpec("expect_column_values_to_be_between",
+                        {"column": "due_date", "max_value": {"$PARAMETER": "run_date"}}),
+        ExpectationSpec("expect_column_pair_values_to_be_in_set", {
+            "column_A": "movement_type", "column_B": "logo_change", "value_pairs_set": [["new", 1], ["churn", -1]]}),
+        ExpectationSpec("expect_column_values_to_be_between", {"column": "seats_gap", "min_value": 0}),
+    )
+    suite = MartSuite("m", Path("m.yml"), derived={"seats_gap": "seats - 2"}, expectations=specs)
+    columns = [(c, t) for c, t in con.execute("select column_name, data_type from information_schema.columns "
+                                              "where table_name = 'm' order by ordinal_position").fetchall()]
+    built = build_gx_suite(suite, previous_rows=None, include_row_count=False)
+    assert g._columns_read(built, columns, "as_of_date") == [
+        "as_of_date", "seats", "maybe_seats", "due_date", "movement_type", "logo_change"]
+    run_date, batches = dt.date(2026, 1, 3), [["2026-01-01"], ["2026-01-02"]]
+    frame = g._vectorizable(con.execute("select * from marts.m").df())
+    assert {c: str(frame[c].dtype) for c in ("as_of_date", "due_date", "seats", "maybe_seats")} == {
+        "as_of_date": "datetime64[ns]", "due_date": "datetime64[ns]", "seats": "int64", "maybe_seats": "Int32"}
+
+    def run():
+        checks = g._validate_mart(g._gx_batches(), con, suite, run_date, None, columns, batches, "as_of_date")
+        return [(c.name, c.status, c.message, c.observed, c.example_rows, c.details.get("failing_partitions"))
+                for c in checks]
+
+    narrow = run()
+    monkeypatch.setattr(g, "_columns_read", lambda *a: None)  # every column, as before
+    monkeypatch.setattr(g, "_vectorizable", lambda df: df)     # DuckDB's dtypes, as before
+    assert run() == narrow
+    status = {name: s for name, s, *_ in narrow}
+    assert status == {"expect_column_values_to_be_between(seats)": "failed",
+                      "expect_column_values_to_be_between(maybe_seats)": "failed",
+                      "expect_column_values_to_be_between(due_date)": "failed",
+                      "expect_column_pair_values_to_be_in_set(movement_type, logo_change)": "failed",
+                      "expect_column_values_to_be_between(seats_gap)": "failed"}
+    seats = next(c for c in narrow if c[0] == "expect_column_values_to_be_between(seats)")
+    assert seats[4][0]["note"].startswith("x") and set(seats[4][0]) == {c for c, _ in columns} | {"seats_gap"}
+
+
+def test_a_suite_whose_expectation_reads_other_columns_gets_every_column():
+    from pipelines.quality import gate as g
+    from pipelines.quality.suites import ExpectationSpec, MartSuite, build_gx_suite
+
+    columns = [("a", "INTEGER"), ("b", "INTEGER")]
+    for spec in (ExpectationSpec("expect_table_columns_to_match_ordered_list", {"column_list": ["a", "b"]}),
+                 ExpectationSpec("expect_column_values_to_be_between",
+                                 {"column": "a", "min_value": 0, "row_condition": "b > 1", "condition_parser": "pandas"})):
+        built = build_gx_suite(MartSuite("m", Path("m.yml"), expectations=(spec,)), previous_rows=None)
+        assert g._columns_read(built, columns, None) is None, spec
+    only_rows = build_gx_suite(MartSuite("m", Path("m.yml")), previous_rows=5)
+    assert g._columns_read(only_rows, columns, None) == ["a"]
