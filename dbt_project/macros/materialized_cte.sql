@@ -14,3 +14,20 @@
 
 {% macro spark__materialized_cte() -%}
 {%- endmacro %}
+
+{#- `with name as {{ not_materialized_cte() }} (...)`: DuckDB inlines the CTE into each of
+    its readers. DuckDB materializes every CTE read more than once (optimizer
+    cte_inlining.cpp: one reference is inlined, more are kept), an import CTE too: a
+    `select *` of a whole model, stored before any reader's filter or projection. Used
+    where the readers filter or project differently; int_segment_retention_periods'
+    imports (the membership is 16M rows at 100K accounts). Spark inlines CTEs: no hint. -#}
+{% macro not_materialized_cte() -%}
+    {{ return(adapter.dispatch('not_materialized_cte', 'segment_mart')()) }}
+{%- endmacro %}
+
+{% macro default__not_materialized_cte() -%}
+    not materialized
+{%- endmacro %}
+
+{% macro spark__not_materialized_cte() -%}
+{%- endmacro %}

@@ -69,9 +69,11 @@ account_months as (
     from all_account_months_with_previous
     {%- if is_incremental() %}
     where not exists (
+        {#- a kept account-month has all its dimensions: its 'total' row stands for it -#}
         select 1
         from {{ this }} as kept
-        where kept.account_id = all_account_months_with_previous.account_id
+        where kept.segment_dimension = 'total'
+          and kept.account_id = all_account_months_with_previous.account_id
           and kept.month_start_date = all_account_months_with_previous.month_start_date
     )
     {%- endif %}

@@ -13,15 +13,15 @@
     revenue_quick_ratio_includes_reactivation).
     Definitions: doc blocks in models/marts/revenue/_revenue__docs.md. -#}
 {%- set window = var('revenue_trailing_window_months') | int -%}
-with account_periods as (
+with account_periods as {{ not_materialized_cte() }} (
     select * from {{ ref('int_account_mrr_periods') }}
 ),
 
-account_months as (
+account_months as {{ not_materialized_cte() }} (
     select * from {{ ref('int_account_mrr_monthly') }}
 ),
 
-segments as (
+segments as {{ not_materialized_cte() }} (
     select * from {{ ref('int_account_segments_monthly') }}
 ),
 
