@@ -64,7 +64,14 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipelines.build.marts import MARTS_SCHEMA, changed_partitions, mart_fingerprint, quote_ident
+from pipelines.build.marts import (
+    MARTS_SCHEMA,
+    changed_partitions,
+    mart_fingerprint,
+    partition_filter,
+    partition_key,
+    quote_ident,
+)
 from pipelines.errors import DataProblem, Transient
 from pipelines.quality.model import GateResult, QualityGateFailed
 from pipelines.release import (
@@ -138,8 +145,6 @@ def partition_checksums(
     :data:`pipelines.build.marts.NULL_PARTITION`) of ``table`` by the date column ``partition_by``
     (a daily mart's as-of date, a monthly mart's month), each computed like
     :func:`content_checksum` on that partition's rows (one grouped query)."""
-    from pipelines.build.marts import partition_filter, partition_key
-
     if not keys:
         return {}
     parts = []
@@ -553,103 +558,80 @@ class _ReleaseWriter:
 
     def _write_partitioned(self, mart: str, fp: dict[str, Any], columns: list[tuple[str, str]],
                            prev: MartManifest | None) -> MartManifest:
-        pcol = fp["partition_by"]
-        parts: dict[str, list[Any]] = fp["partitions"]
-        table = f"{PUB_CATALOG}.{MARTS_SCHEMA}.{quote_ident(mart)}"
-        source = f"{MARTS_SCHEMA}.{quote_ident(mart)}"
-        q = quote_ident(pcol)
-        if prev is None:  # new mart, changed schema or no usable previous file: all of it
-            changed = sorted(parts)
-            self.con.execute(f"create or replace table {table} as select * from {source} limit 0")
-        else:
-            changed = changed_partitions(fp, asdict(prev))
-            gone = sorted(k for k in prev.partitions if k not in parts or k in changed)
-            if gone:
-                self.con.execute(f"delete from {table} where {q} in ({', '.join('?' for _ in gone)})",
-                                 [dt.date.fromisoformat(k) for k in gone])
-        if changed:
-            self.con.execute(
-                f"insert into {table} select * from {source} where {q} in ({', '.join('?' for _ in changed)}) "
-                f"order by {q}, {', '.join(quote_ident(c) for c, _ in columns if c != pcol)}",
-                [dt.date.fromisoformat(k) for k in changed])
-        sums = partition_checksums(self.con, source, columns, pcol, changed)
-        partitions: dict[str, dict[str, Any]] = {}
-        for key in sorted(parts):
-            rel = f"{PARQUET_DIR}/{mart}/{pcol}_{key}.parquet"
-            if key in changed:
-                rows, checksum = sums[key]
-                self._copy_parquet(f"select * from {table} where {q} = ?", rel, [dt.date.fromisoformat(key)])
-                self.stats["partitions_written"] += 1
-            else:
-                assert prev is not None
-                before = prev.partitions[key]
-                rows, checksum = before["rows"], before["checksum"]
-                self._link(rel, before["parquet"])
-                self.stats["partitions_linked"] += 1
-            partitions[key] = {"rows": rows, "fingerprint": parts[key][1], "checksum": checksum, "parquet": rel}
-        total = sum(p["rows"] for p in partitions.values())
+        """A daily mart, as-of date by as-of date (:meth:`_write_parts`)."""
+        pcol: str = fp["partition_by"]
+        partitions, changed = self._write_parts(mart, pcol, fp, columns, prev, prev.partitions if prev else {})
+        self.stats["partitions_written"] += len(changed)
+        self.stats["partitions_linked"] += len(partitions) - len(changed)
         return MartManifest(
-            rows=total, checksum=combined_checksum(columns, {k: v["checksum"] for k, v in partitions.items()}),
+            rows=sum(p["rows"] for p in partitions.values()),
+            checksum=combined_checksum(columns, {k: v["checksum"] for k, v in partitions.items()}),
             columns=_columns(columns), parquet=f"{PARQUET_DIR}/{mart}", partition_by=pcol, partitions=partitions)
-
 
     def _write_monthly(self, mart: str, fp: dict[str, Any], columns: list[tuple[str, str]],
                        prev: MartManifest | None) -> MartManifest:
         """A monthly mart (``meta.partition_month_column``), month by month like a daily mart by
-        as-of date: a month whose fingerprint equals the previous release's keeps its rows in the
-        cloned DuckDB file, its Parquet file (a hard link) and its content checksum (from the
-        previous manifest, not re-hashed); new and changed months are deleted and re-inserted in
-        the DuckDB file, written as Parquet and hashed; a month gone is deleted. A previous entry
-        without per-month checksums and files (a release of the whole-mart layout) is not
-        reusable: the mart is written whole, once."""
-        from pipelines.build.marts import changed_partitions, partition_filter
-
+        as-of date (:meth:`_write_parts`). A previous entry without per-month checksums and files
+        (a release of the whole-mart layout) is not reusable: the mart is written whole, once."""
         mcol: str = fp["month_column"]
-        months: dict[str, list[Any]] = fp["months"]
-        table = f"{PUB_CATALOG}.{MARTS_SCHEMA}.{quote_ident(mart)}"
-        source = f"{MARTS_SCHEMA}.{quote_ident(mart)}"
         usable = (prev is not None and prev.month_column == mcol and bool(prev.months)
                   and all("checksum" in m and "parquet" in m for m in prev.months.values()))
-        if not usable:  # new mart, changed schema, no usable previous file or the whole-mart layout
+        if not usable:
             prev = None
-            changed = sorted(months)
-            self.con.execute(f"create or replace table {table} as select * from {source} limit 0")
-        else:
-            assert prev is not None
-            changed = changed_partitions(fp, asdict(prev))
-            gone = sorted(k for k in prev.months if k not in months or k in changed)
-            if gone:
-                where, params = partition_filter(mcol, gone)
-                self.con.execute(f"delete from {table} where {where}", params)
-        if changed:
-            where, params = partition_filter(mcol, changed)
-            self.con.execute(
-                f"insert into {table} select * from {source} where {where} "
-                f"order by {', '.join(quote_ident(c) for c in [mcol, *(c for c, _ in columns if c != mcol)])}",
-                params)
-        sums = partition_checksums(self.con, source, columns, mcol, changed)
-        out: dict[str, dict[str, Any]] = {}
-        for key in sorted(months):
-            rel = f"{PARQUET_DIR}/{mart}/{mcol}_{key}.parquet"
-            if key in changed:
-                rows, checksum = sums[key]
-                where, params = partition_filter(mcol, [key])
-                self._copy_parquet(f"select * from {table} where {where}", rel, params)
-            else:
-                assert prev is not None
-                before = prev.months[key]
-                rows, checksum = before["rows"], before["checksum"]
-                self._link(rel, before["parquet"])
-            out[key] = {"rows": rows, "fingerprint": months[key][1], "checksum": checksum, "parquet": rel}
+        months, changed = self._write_parts(mart, mcol, fp, columns, prev, prev.months if prev else {})
         self.stats["months_written"] += len(changed)
         self.stats["months_linked"] += len(months) - len(changed)
         if changed:
             self.stats["months_written_by_mart"][mart] = changed
         return MartManifest(
-            rows=sum(m["rows"] for m in out.values()),
-            checksum=combined_checksum(columns, {k: v["checksum"] for k, v in out.items()}),
+            rows=sum(m["rows"] for m in months.values()),
+            checksum=combined_checksum(columns, {k: v["checksum"] for k, v in months.items()}),
             columns=_columns(columns), parquet=f"{PARQUET_DIR}/{mart}", fingerprint=fp["hash"],
-            month_column=mcol, months=out)
+            month_column=mcol, months=months)
+
+    def _write_parts(self, mart: str, column: str, fp: dict[str, Any], columns: list[tuple[str, str]],
+                     prev: MartManifest | None, prev_parts: dict[str, dict[str, Any]],
+                     ) -> tuple[dict[str, dict[str, Any]], list[str]]:
+        """The parts of a mart partitioned by the date ``column`` (a daily mart's as-of dates, a
+        monthly mart's months; ``fp``'s fingerprint per part, ``prev_parts`` the previous
+        manifest's entries): a part whose fingerprint equals the previous release's keeps its rows
+        in the cloned DuckDB file, its Parquet file (a hard link) and its content checksum (from
+        the previous manifest, not re-hashed); new and changed parts are deleted and re-inserted
+        in the DuckDB file, written as Parquet and hashed; a part gone is deleted. ``prev`` None
+        (new mart, changed schema, no usable previous file): every part is written. Returns the
+        manifest entries per part and the parts written."""
+        parts: dict[str, list[Any]] = fp["months" if fp.get("month_column") else "partitions"]
+        table = f"{PUB_CATALOG}.{MARTS_SCHEMA}.{quote_ident(mart)}"
+        source = f"{MARTS_SCHEMA}.{quote_ident(mart)}"
+        if prev is None:
+            changed = sorted(parts)
+            self.con.execute(f"create or replace table {table} as select * from {source} limit 0")
+        else:
+            changed = changed_partitions(fp, asdict(prev))
+            gone = sorted(k for k in prev_parts if k not in parts or k in changed)
+            if gone:
+                where, params = partition_filter(column, gone)
+                self.con.execute(f"delete from {table} where {where}", params)
+        if changed:
+            where, params = partition_filter(column, changed)
+            self.con.execute(
+                f"insert into {table} select * from {source} where {where} "
+                f"order by {', '.join(quote_ident(c) for c in [column, *(c for c, _ in columns if c != column)])}",
+                params)
+        sums = partition_checksums(self.con, source, columns, column, changed)
+        out: dict[str, dict[str, Any]] = {}
+        for key in sorted(parts):
+            rel = f"{PARQUET_DIR}/{mart}/{column}_{key}.parquet"
+            if key in changed:
+                rows, checksum = sums[key]
+                where, params = partition_filter(column, [key])
+                self._copy_parquet(f"select * from {table} where {where}", rel, params)
+            else:
+                before = prev_parts[key]
+                rows, checksum = before["rows"], before["checksum"]
+                self._link(rel, before["parquet"])
+            out[key] = {"rows": rows, "fingerprint": parts[key][1], "checksum": checksum, "parquet": rel}
+        return out, changed
 
 
 def _columns(columns: list[tuple[str, str]]) -> list[dict[str, str]]:
