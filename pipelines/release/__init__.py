@@ -191,20 +191,37 @@ def read_manifest(settings: Settings) -> Manifest | None:
         return None
 
 
+#: how many times :func:`open_published` resolves the stable path again when the release it
+#: resolved was pruned before it could be opened
+OPEN_ATTEMPTS = 5
+
+
 def open_published(settings: Settings | None = None, *, path: Path | None = None) -> duckdb.DuckDBPyConnection:
     """A read-only connection to the published DuckDB file with external access disabled.
 
     The symlink is resolved first, so the connection is pinned to one release (and a new call
     after a publish gets the new release even inside a process that still holds the old one).
+    A release pruned between resolving the symlink and opening it (publishes replaced it while
+    this reader waited) is not an error: the symlink is resolved again.
     """
+    import duckdb
+
     if path is None:
         if settings is None:
             raise TypeError("open_published needs settings or path")
         path = published_db_path(settings)
-    real = Path(os.path.realpath(path))
-    if not real.exists():
-        raise FileNotFoundError(f"no published DuckDB file at {path}: nothing has been published yet")
-    return open_published_file(real)
+    for _ in range(OPEN_ATTEMPTS):
+        real = Path(os.path.realpath(path))
+        try:
+            if real.exists():
+                return open_published_file(real)
+        except duckdb.IOException:
+            if real.exists():
+                raise
+        if Path(os.path.realpath(path)) == real:  # not replaced meanwhile: truly missing
+            raise FileNotFoundError(f"no published DuckDB file at {path}: nothing has been published yet")
+    raise FileNotFoundError(f"the published DuckDB file at {path} was replaced and pruned {OPEN_ATTEMPTS} times "
+                            "while this reader opened it (keep_releases too low for its readers?)")
 
 
 def published_marts(settings: Settings) -> list[str]:

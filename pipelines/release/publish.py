@@ -657,11 +657,18 @@ def _build_report(settings: Settings, run_date: dt.date, release: Path) -> dict[
         return {"status": "failed", "error": error}
 
 
-def _release_time(path: Path) -> str:
+def _release_time(path: Path) -> tuple[str, int]:
+    """When a release was published, for keeping the newest ones: the manifest's ``published_at``
+    (seconds), then its file's mtime in nanoseconds. Delta publishes can take under a second, so
+    on ``published_at`` alone two releases tie and the sort kept an arbitrary one of them: a prune
+    removed the release just before ``current`` (which a reader may still be opening) and kept an
+    older one."""
+    manifest = path / MANIFEST_NAME
     try:
-        return json.loads((path / MANIFEST_NAME).read_text())["published_at"]
+        return json.loads(manifest.read_text())["published_at"], manifest.stat().st_mtime_ns
     except (OSError, ValueError, KeyError):
-        return dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC).isoformat()
+        stat = path.stat()
+        return dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC).isoformat(timespec="seconds"), stat.st_mtime_ns
 
 
 def _make_writable(path: Path) -> None:

@@ -26,6 +26,9 @@ from pipelines.ops import nightly
 from pipelines.quality import check_quarantine
 from pipelines.quality.gate import read_gate_result
 from pipelines.release import (
+    CURRENT,
+    MANIFEST_NAME,
+    RELEASES_DIR,
     asset_uris,
     chunk_digests,
     open_published,
@@ -441,6 +444,50 @@ def test_old_releases_are_pruned_and_shared_files_survive(real_home):
             f = current / part["parquet"]
             assert f.stat().st_mode & 0o777 == 0o444  # pruning never made a shared file writable
             assert pq.read_table(f).num_rows == part["rows"]
+
+
+def test_the_newest_releases_are_kept_when_published_in_the_same_second(tmp_path):
+    """Delta publishes take under a second: releases whose ``published_at`` ties are ordered by
+    when their manifest was written, so a prune keeps the newest (the one before ``current``, which
+    a reader may be opening), never an older one."""
+    releases = tmp_path / RELEASES_DIR
+    names = [f"2026-04-04_20261206T145715Z_{i:06x}" for i in (0xF3, 0x2A, 0xC1, 0x07)]  # not in name order
+    for i, name in enumerate(names):
+        (releases / name).mkdir(parents=True)
+        manifest = releases / name / MANIFEST_NAME
+        manifest.write_text(json.dumps({"published_at": "2026-12-06T14:57:15+00:00"}))
+        os.utime(manifest, ns=(1_796_000_000_000_000_000 + i * 100_000_000,) * 2)  # 0.1 s apart
+    (tmp_path / CURRENT).symlink_to(f"{RELEASES_DIR}/{names[-1]}")
+    removed = publish_module._prune(tmp_path, keep=2)
+    assert sorted(removed) == sorted(names[:2])
+    assert sorted(p.name for p in releases.iterdir()) == sorted(names[2:])
+
+
+def test_a_reader_resolves_again_when_its_release_is_pruned_before_it_opens(real_home, monkeypatch):
+    """A reader that resolved ``current`` and then lost the race against two publishes and a
+    prune opens the new release instead of failing."""
+    settings, last = real_home.settings, real_home.last
+    passed = read_gate_result(settings, last)
+    stale = os.path.realpath(settings.published / "segment_mart.duckdb")
+    resolved = []
+    real_realpath = os.path.realpath
+
+    def late_reader(path):
+        if not resolved:  # the first resolution returns a release that no longer exists
+            resolved.append(path)
+            for _ in range(2):
+                publish(settings, last, passed, keep_releases=1, build_html_report=False)
+            assert not os.path.exists(stale)
+            return stale
+        return real_realpath(path)
+
+    monkeypatch.setattr("pipelines.release.os.path.realpath", late_reader)
+    con = open_published(settings)
+    try:
+        assert con.execute("select count(*) from marts.dim_accounts").fetchone()[0] > 0
+    finally:
+        con.close()
+    assert os.path.dirname(stale) != os.path.dirname(real_realpath(settings.published / "segment_mart.duckdb"))
 
 
 def _marked(settings, mark: str) -> None:
