@@ -34,6 +34,7 @@ test stops the cluster and checks that nothing of it is left.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import math
@@ -278,9 +279,39 @@ def nights(cluster: Settings) -> Iterator[dict]:
 
     Spark runs without generated code (SEGMENT_MART_DBT_SPARK_CODEGEN=false, dbt_project/profiles.yml):
     on 30 accounts compiling each stage's Java costs more CPU than it saves."""
-    with pytest.MonkeyPatch.context() as env:
+    with pytest.MonkeyPatch.context() as env, _cluster_failure_explained(cluster):
         env.setenv("SEGMENT_MART_DBT_SPARK_CODEGEN", "false")
         yield from _nights(cluster)
+
+
+#: what in the cluster's and dbt's logs says why a night failed
+LOG_PROBLEM = ("ERROR", "Exception", "OutOfMemory", "Killed", "[error]")
+#: lines with those words that every good night logs too
+LOG_NOISE = ("pipeout", "SCHEMA_NOT_FOUND", "ERROR=0", "logging to ERROR")
+
+
+@contextlib.contextmanager
+def _cluster_failure_explained(settings: Settings) -> Iterator[None]:
+    """A night that fails on the cluster fails the module with a short message that says why:
+    the error, which of the cluster's JVMs are still alive, and the last problems in their logs
+    and dbt's. The nine tests that share the fixture each repeat it, so a whole traceback (run_dbt's
+    source included) pushed the cause out of the part of CI's output that was kept."""
+    try:
+        yield
+    except Exception as exc:
+        alive = sorted(p.name for p in spark_cluster.processes(settings))
+        lines = [f"{type(exc).__name__}: {exc}", f"cluster JVMs alive: {', '.join(alive) or 'none'}"]
+        logs = sorted((spark_cluster.cluster_dir(settings) / "logs").glob("*.log"))
+        for log in [*logs, settings.home / "dbt_logs" / "dbt.log"]:
+            try:
+                text = log.read_text(errors="replace").splitlines()
+            except OSError:
+                continue
+            problems = [line[:300] for line in text
+                        if any(word in line for word in LOG_PROBLEM) and not any(n in line for n in LOG_NOISE)][-12:]
+            if problems:
+                lines += [f"-- last problems in {log.name}:", *problems]
+        pytest.fail("\n".join(lines), pytrace=False)
 
 
 def _nights(cluster: Settings) -> Iterator[dict]:
