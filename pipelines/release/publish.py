@@ -560,7 +560,7 @@ class _ReleaseWriter:
                            prev: MartManifest | None) -> MartManifest:
         """A daily mart, as-of date by as-of date (:meth:`_write_parts`)."""
         pcol: str = fp["partition_by"]
-        partitions, changed = self._write_parts(mart, pcol, fp, columns, prev, prev.partitions if prev else {})
+        partitions, changed = self._write_parts(mart, pcol, fp, columns, prev)
         self.stats["partitions_written"] += len(changed)
         self.stats["partitions_linked"] += len(partitions) - len(changed)
         return MartManifest(
@@ -578,7 +578,7 @@ class _ReleaseWriter:
                   and all("checksum" in m and "parquet" in m for m in prev.months.values()))
         if not usable:
             prev = None
-        months, changed = self._write_parts(mart, mcol, fp, columns, prev, prev.months if prev else {})
+        months, changed = self._write_parts(mart, mcol, fp, columns, prev)
         self.stats["months_written"] += len(changed)
         self.stats["months_linked"] += len(months) - len(changed)
         if changed:
@@ -590,17 +590,18 @@ class _ReleaseWriter:
             month_column=mcol, months=months)
 
     def _write_parts(self, mart: str, column: str, fp: dict[str, Any], columns: list[tuple[str, str]],
-                     prev: MartManifest | None, prev_parts: dict[str, dict[str, Any]],
-                     ) -> tuple[dict[str, dict[str, Any]], list[str]]:
+                     prev: MartManifest | None) -> tuple[dict[str, dict[str, Any]], list[str]]:
         """The parts of a mart partitioned by the date ``column`` (a daily mart's as-of dates, a
-        monthly mart's months; ``fp``'s fingerprint per part, ``prev_parts`` the previous
-        manifest's entries): a part whose fingerprint equals the previous release's keeps its rows
-        in the cloned DuckDB file, its Parquet file (a hard link) and its content checksum (from
-        the previous manifest, not re-hashed); new and changed parts are deleted and re-inserted
-        in the DuckDB file, written as Parquet and hashed; a part gone is deleted. ``prev`` None
+        monthly mart's months; ``fp``'s fingerprint per part, ``prev``'s manifest entry per part):
+        a part whose fingerprint equals the previous release's keeps its rows in the cloned DuckDB
+        file, its Parquet file (a hard link) and its content checksum (from the previous manifest,
+        not re-hashed); new and changed parts are deleted and re-inserted in the DuckDB file,
+        written as Parquet and hashed; a part gone is deleted. ``prev`` None
         (new mart, changed schema, no usable previous file): every part is written. Returns the
         manifest entries per part and the parts written."""
-        parts: dict[str, list[Any]] = fp["months" if fp.get("month_column") else "partitions"]
+        kind = "months" if fp.get("month_column") else "partitions"
+        parts: dict[str, list[Any]] = fp[kind]
+        prev_parts: dict[str, dict[str, Any]] = getattr(prev, kind) if prev else {}
         table = f"{PUB_CATALOG}.{MARTS_SCHEMA}.{quote_ident(mart)}"
         source = f"{MARTS_SCHEMA}.{quote_ident(mart)}"
         if prev is None:

@@ -294,7 +294,7 @@ LOG_NOISE = ("pipeout", "SCHEMA_NOT_FOUND", "ERROR=0", "logging to ERROR")
 def _cluster_failure_explained(settings: Settings) -> Iterator[None]:
     """A night that fails on the cluster fails the module with a short message that says why:
     the error, which of the cluster's JVMs are still alive, and the last problems in their logs
-    and dbt's. The nine tests that share the fixture each repeat it, so a whole traceback (run_dbt's
+    and dbt's. Every test that shares the fixture repeats it, so a whole traceback (run_dbt's
     source included) pushed the cause out of the part of CI's output that was kept."""
     try:
         yield
